@@ -1,0 +1,10 @@
+"""Built-in experiments: name -> module (each module defines ``get_config()``).
+
+An explicit registry: adding an experiment means adding its file and one line here.
+Experiments outside the repo run with ``python launch.py --config path/to/file.py``.
+"""
+
+EXPERIMENTS: dict[str, str] = {
+    "gan_mnist": "experiments.gan_mnist",
+    "gan_fashion_mnist": "experiments.gan_fashion_mnist",
+}

@@ -1,0 +1,180 @@
+"""Experiment configs: the base config, loading by name or path, overrides, validation.
+
+An experiment is a Python file with ``get_config() -> ml_collections.ConfigDict`` (see
+``experiments/``). Configs are locked, so a misspelt key fails before training and the
+error names the valid keys.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib
+import importlib.util
+import os
+from typing import Any, Iterable, Sequence
+
+import ml_collections
+
+REQUIRED_KEYS = ("task", "seed", "batch_size", "total_steps", "log_every", "sample_every",
+                 "checkpoint_every")
+
+
+class ConfigError(ValueError):
+  """A bad experiment name, config file, key or value; the message says what is allowed."""
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Fields every experiment has; experiments start from this and change what they need."""
+  c = ml_collections.ConfigDict()
+  c.task = "gan"
+  c.seed = 0
+  c.batch_size = 64
+  c.total_steps = 1000
+  c.log_every = 50
+  c.sample_every = 500
+  c.checkpoint_every = 500
+  c.keep_checkpoints = 3
+  c.num_samples = 64  # images in each sample grid (fixed inputs drawn from the seed)
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = "mnist"
+  c.data.split = "train"
+  c.data.sources = ("tfds", "offline")
+  c.data.data_dir = ml_collections.config_dict.placeholder(str)
+  # Only for data.name == "synthetic" (tests and smoke runs).
+  c.data.synthetic_shape = (28, 28, 1)
+  c.data.synthetic_examples = 512
+  return c
+
+
+def _suggest(bad: str, allowed: Iterable[str]) -> str:
+  close = difflib.get_close_matches(bad, list(allowed), n=1)
+  return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def experiment_names() -> list[str]:
+  from experiments import EXPERIMENTS  # the explicit registry of built-in experiments
+  return sorted(EXPERIMENTS)
+
+
+def describe_experiments() -> list[tuple[str, str]]:
+  """(name, one-line description) of every built-in experiment, from its docstring."""
+  from experiments import EXPERIMENTS
+  out = []
+  for name in sorted(EXPERIMENTS):
+    module = importlib.import_module(EXPERIMENTS[name])
+    doc = (module.__doc__ or "").strip().splitlines()
+    out.append((name, doc[0] if doc else ""))
+  return out
+
+
+def load_experiment(name: str) -> ml_collections.ConfigDict:
+  """The config of a built-in experiment, by name."""
+  from experiments import EXPERIMENTS
+  if name not in EXPERIMENTS:
+    raise ConfigError(f"Unknown experiment {name!r}.{_suggest(name, EXPERIMENTS)} Available: "
+                      f"{', '.join(sorted(EXPERIMENTS))} (python launch.py --list).")
+  return _checked(importlib.import_module(EXPERIMENTS[name]).get_config(), name)
+
+
+def load_config_file(path: str) -> ml_collections.ConfigDict:
+  """The config of an experiment file anywhere on disk (it defines ``get_config()``)."""
+  if not os.path.isfile(path):
+    raise ConfigError(f"Config file {path!r} does not exist (pass a .py file that defines "
+                      "get_config(), or --experiment NAME for a built-in experiment).")
+  module_name = "jgan_user_config_" + os.path.splitext(os.path.basename(path))[0]
+  spec = importlib.util.spec_from_file_location(module_name, path)
+  if spec is None or spec.loader is None:
+    raise ConfigError(f"Cannot load {path!r} as a Python module (is it a .py file?).")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  if not hasattr(module, "get_config"):
+    raise ConfigError(f"{path!r} defines no get_config() function; an experiment file must "
+                      "define get_config() returning an ml_collections.ConfigDict.")
+  return _checked(module.get_config(), path)
+
+
+def _checked(config: Any, origin: str) -> ml_collections.ConfigDict:
+  if not isinstance(config, ml_collections.ConfigDict):
+    raise ConfigError(f"get_config() of {origin} returned {type(config).__name__}, not an "
+                      "ml_collections.ConfigDict.")
+  missing = [k for k in REQUIRED_KEYS if k not in config]
+  if missing:
+    raise ConfigError(f"The config of {origin} is missing required key(s) {missing}; every "
+                      f"experiment needs {list(REQUIRED_KEYS)} (start from "
+                      "jgan.config.base_config()).")
+  config.lock()
+  return config
+
+
+def _parse_value(text: str, current: Any) -> Any:
+  if isinstance(current, bool):
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes"):
+      return True
+    if lowered in ("false", "0", "no"):
+      return False
+    raise ConfigError(f"expected true or false, got {text!r}")
+  if isinstance(current, str) or (current is None and not text[:1].isdigit()
+                                  and text[:1] not in "([{-."):
+    # Strings stay strings (a bare word would not literal_eval anyway).
+    if text.lower() in ("none", "null") and current is None:
+      return None
+    return text
+  try:
+    value = ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    return text
+  if isinstance(current, tuple) and isinstance(value, list):
+    value = tuple(value)
+  if isinstance(current, tuple) and not isinstance(value, tuple):
+    value = (value,)
+  return value
+
+
+def apply_overrides(config: ml_collections.ConfigDict,
+                    overrides: Sequence[tuple[str, str]]) -> ml_collections.ConfigDict:
+  """Applies ``(dotted_key, text_value)`` overrides, typed like the current values.
+
+  Raises:
+    ConfigError: naming the unknown key and the valid keys at its level, or the bad value.
+  """
+  for key, text in overrides:
+    node = config
+    parts = key.split(".")
+    for depth, part in enumerate(parts):
+      where = ".".join(parts[:depth]) or "the config"
+      if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+        valid = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+        raise ConfigError(
+            f"Unknown config key {key!r}: {where} has no key {part!r}."
+            f"{_suggest(part, valid)} Valid keys there: {', '.join(valid)}.")
+      if depth < len(parts) - 1:
+        node = node[part]
+    current = node[parts[-1]]
+    if isinstance(current, ml_collections.ConfigDict):
+      raise ConfigError(f"{key!r} is a group of keys ({', '.join(sorted(current.keys()))}); "
+                        f"set one of them, e.g. --config.{key}.{sorted(current.keys())[0]}=...")
+    try:
+      value = _parse_value(text, current)
+      node[parts[-1]] = value
+    except (TypeError, ValueError) as e:
+      raise ConfigError(f"Bad value for --config.{key}: {text!r} ({e}); the current value is "
+                        f"{current!r} of type {type(current).__name__}.") from None
+  return config
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Checks values that would otherwise fail late, with a message naming the fix."""
+  for key in ("batch_size", "total_steps", "log_every", "sample_every", "checkpoint_every"):
+    value = config[key]
+    if not isinstance(value, int) or value < 1:
+      raise ConfigError(f"config.{key} must be a positive integer, got {value!r}.")
+  if config.get("keep_checkpoints", 1) < 1:
+    raise ConfigError(f"config.keep_checkpoints must be >= 1, got {config.keep_checkpoints}.")
+
+
+def experiment_name_of_file(path: str) -> str:
+  """The run name of an experiment file: its base name without .py."""
+  return os.path.splitext(os.path.basename(path))[0]

@@ -1,0 +1,171 @@
+"""The batching pipeline: an infinite, random-access grain ``MapDataset`` of batches.
+
+Element ``i`` of :func:`make_batches` is the batch for training step ``i``. The order has the
+structure of
+
+    grain.MapDataset.range(N).shuffle(seed).repeat(None)[process_index::process_count]
+         .batch(batch_size)
+
+shuffled *before* the repeat, so every epoch has a new order: epoch ``e`` is the permutation
+``np.random.default_rng([seed, e]).permutation(N)``; the infinite stream is the concatenation of
+the epochs; each process takes every ``process_count``-th element of that global stream, so
+processes see disjoint examples and together cover each epoch exactly once; at step ``i`` the
+processes together hold global positions ``[i*B*P, (i+1)*B*P)``. ``batch_size`` is the
+per-process batch.
+
+Why not grain's own ``shuffle``: its ``index_shuffle`` cycle-walks over a domain of at least
+2**16, so an element costs about 0.25 us * 65536 / N (0.6 ms at N=50, 17 ms at N=2, 3.5 us at
+N=60000), and the per-element ``MapDataset`` path adds ~10 us an element (0.9 ms for 64 MNIST
+examples). Here one numpy permutation per epoch (cached; 0.5 ms for N=60000) and one fancy index
+per batch give a batch of 64 in tens of microseconds. It stays a grain ``MapDataset`` (a
+``source`` of index batches and a ``map`` that gathers), so :func:`make_iterator`'s
+``get_state()``/``set_state()`` checkpoint the position.
+
+Batch format: ``{"image": uint8 [B, H, W, C], "label": int32 [B]}``; for an unlabelled dataset
+``"label"`` is all ``-1`` (always present, so the pytree structure never changes).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import grain
+import numpy as np
+
+from jgan.data.sources import ArrayDataset
+
+NO_LABEL = -1
+
+
+def image_spec(ds: ArrayDataset) -> tuple[int, int, int]:
+  """``(H, W, C)`` of the dataset's images."""
+  h, w, c = ds.images.shape[1:]
+  return int(h), int(w), int(c)
+
+
+def _check_seed(seed: int) -> int:
+  if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    raise ValueError(f"seed must be an integer >= 0, got {seed!r}.")
+  return int(seed)
+
+
+@functools.lru_cache(maxsize=8)
+def epoch_permutation(num_examples: int, seed: int, epoch: int) -> np.ndarray:
+  """The (read-only) order of the examples in ``epoch``: ``default_rng([seed, epoch])``'s."""
+  perm = np.random.default_rng([seed, epoch]).permutation(num_examples)
+  perm.flags.writeable = False
+  return perm
+
+
+def _check_sharding(num_examples: int, batch_size: int, process_index: int,
+                    process_count: int) -> None:
+  if num_examples < 1:
+    raise ValueError(f"The dataset is empty (num_examples={num_examples}).")
+  if batch_size < 1:
+    raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+  if process_count < 1 or not 0 <= process_index < process_count:
+    raise ValueError(f"Need 0 <= process_index < process_count, got process_index="
+                     f"{process_index}, process_count={process_count}.")
+
+
+class _ShuffledIndexBatches:
+  """A random-access source whose item ``step`` is that step's int64 ``[B]`` example indices."""
+
+  def __init__(self, num_examples: int, batch_size: int, seed: int, process_index: int,
+               process_count: int):
+    self._n = int(num_examples)
+    self._b = int(batch_size)
+    self._seed = _check_seed(seed)
+    self._p = int(process_index)
+    self._count = int(process_count)
+    self._offsets = self._count * np.arange(self._b, dtype=np.int64)
+
+  def __len__(self) -> int:
+    return sys.maxsize  # Infinite, as grain's repeat(None).
+
+  def __getitem__(self, step: int) -> np.ndarray:
+    # Global stream positions p + P * (step * B + j), j < B, as epoch and index in epoch.
+    first_epoch, first_index = divmod(self._p + self._count * self._b * int(step), self._n)
+    in_epoch = first_index + self._offsets
+    if in_epoch[-1] < self._n:  # The usual case: the whole batch is in one epoch.
+      return epoch_permutation(self._n, self._seed, first_epoch)[in_epoch]
+    epochs, in_epoch = np.divmod(in_epoch, self._n)
+    out = np.empty(self._b, np.int64)
+    for e in np.unique(epochs):
+      mask = epochs == e
+      out[mask] = epoch_permutation(self._n, self._seed, first_epoch + int(e))[in_epoch[mask]]
+    return out
+
+  def __repr__(self) -> str:
+    return (f"ShuffledIndexBatches(num_examples={self._n}, batch_size={self._b}, "
+            f"process={self._p}/{self._count})")
+
+
+class _Gather:
+  """index batch -> {"image", "label"} by numpy fancy indexing."""
+
+  def __init__(self, images: np.ndarray, labels: np.ndarray | None):
+    self._images = images
+    self._labels = labels
+
+  def __call__(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+    if self._labels is None:
+      labels = np.full(indices.shape, NO_LABEL, np.int32)
+    else:
+      labels = self._labels[indices]
+    return {"image": self._images[indices], "label": labels}
+
+
+def make_index_batches(num_examples: int, *, batch_size: int, seed: int, process_index: int = 0,
+                       process_count: int = 1) -> grain.MapDataset:
+  """The infinite grain ``MapDataset`` of int64 ``[batch_size]`` example indices per step.
+
+  See the module docstring for the order; :func:`make_batches` maps it to images.
+  """
+  _check_sharding(num_examples, batch_size, process_index, process_count)
+  return grain.MapDataset.source(
+      _ShuffledIndexBatches(num_examples, batch_size, seed, process_index, process_count))
+
+
+def make_batches(ds: ArrayDataset, *, batch_size: int, seed: int, process_index: int = 0,
+                 process_count: int = 1) -> grain.MapDataset:
+  """An infinite random-access grain ``MapDataset``; element ``i`` is the batch for step ``i``.
+
+  Args:
+    ds: the dataset.
+    batch_size: the per-process batch size B.
+    seed: integer >= 0; the same seed gives the same order.
+    process_index: this process's index (``jax.process_index()``).
+    process_count: the number of processes (``jax.process_count()``).
+
+  Returns:
+    Batches ``{"image": uint8 [B, H, W, C], "label": int32 [B]}`` (labels ``-1`` if ``ds`` has
+    none). Processes get disjoint examples; each epoch is reshuffled; see the module docstring.
+  """
+  return make_index_batches(len(ds), batch_size=batch_size, seed=seed,
+                            process_index=process_index,
+                            process_count=process_count).map(_Gather(ds.images, ds.labels))
+
+
+def make_iterator(batches: grain.MapDataset, *, start_step: int = 0, prefetch: int = 2,
+                  num_threads: int = 1) -> grain.DatasetIterator:
+  """A prefetching iterator over ``batches`` whose first ``next`` returns batch ``start_step``.
+
+  Its ``get_state()`` (a small JSON-able dict, ``{"next_index": step}``) and ``set_state()`` are
+  grain's own; put the state in the checkpoint and ``set_state`` it into a fresh iterator to
+  resume exactly.
+
+  Args:
+    batches: from :func:`make_batches`.
+    start_step: the step of the first batch returned.
+    prefetch: how many batches to read ahead (``grain.ReadOptions.prefetch_buffer_size``).
+    num_threads: reader threads (0: read synchronously in ``next``).
+  """
+  if start_step < 0:
+    raise ValueError(f"start_step must be >= 0, got {start_step}.")
+  iterator = iter(batches.to_iter_dataset(
+      grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch)))
+  if start_step:
+    grain.experimental.set_next_index(iterator, int(start_step))
+  return iterator

@@ -1,0 +1,64 @@
+"""Image conversions and sample grids (host side)."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image
+
+
+def to_float(images: jnp.ndarray, *, dtype=jnp.float32) -> jnp.ndarray:
+  """uint8 images in [0, 255] -> floats in [-1, 1] (what tanh generators produce)."""
+  return images.astype(dtype) / 127.5 - 1.0
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+  """Floats in [-1, 1] -> uint8 in [0, 255] (clipped)."""
+  images = np.asarray(images, dtype=np.float32)
+  return np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def make_grid(images: np.ndarray, *, ncols: int | None = None, padding: int = 2,
+              pad_value: int = 255) -> np.ndarray:
+  """Tiles [N, H, W, C] uint8 images into one [rows*H', cols*W', C] image."""
+  images = np.asarray(images)
+  if images.ndim != 4:
+    raise ValueError(f"make_grid expects [N, H, W, C] images, got shape {images.shape}.")
+  n, h, w, c = images.shape
+  ncols = ncols or int(math.ceil(math.sqrt(n)))
+  nrows = int(math.ceil(n / ncols))
+  grid = np.full((nrows * (h + padding) + padding, ncols * (w + padding) + padding, c),
+                 pad_value, dtype=images.dtype)
+  for i in range(n):
+    r, col = divmod(i, ncols)
+    y, x = padding + r * (h + padding), padding + col * (w + padding)
+    grid[y:y + h, x:x + w] = images[i]
+  return grid
+
+
+def save_image(path: str, image: np.ndarray) -> None:
+  """Writes a [H, W, C] uint8 image as PNG atomically (temp file, then rename)."""
+  image = np.asarray(image)
+  if image.shape[-1] == 1:
+    image = image[..., 0]
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=directory, suffix=".png.tmp")
+  os.close(fd)
+  try:
+    Image.fromarray(image).save(tmp, format="PNG")
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+
+
+def save_grid(path: str, images: np.ndarray, *, ncols: int | None = None) -> np.ndarray:
+  """Saves float images in [-1, 1] ([N, H, W, C]) as one PNG grid; returns the grid."""
+  grid = make_grid(to_uint8(images), ncols=ncols)
+  save_image(path, grid)
+  return grid

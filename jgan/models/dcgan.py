@@ -1,0 +1,200 @@
+"""DCGAN generator and discriminator (Radford et al. 2016) for 28x28, 32x32 and 64x64 images.
+
+Initialisation (Radford et al. 2016, section 4, and the PyTorch DCGAN reference implementation):
+conv, transposed-conv and dense kernels N(0, 0.02); batch/layer-norm scale N(1, 0.02), offset 0;
+biases 0. Layers followed by batch norm have no bias (it would be cancelled); the generator's last
+upsampling layer, the discriminator's first convolution, its convolutions under layer norm or no
+normalisation, and its final dense layer do have one.
+
+Batch norm uses ``momentum=0.9, epsilon=1e-5`` (PyTorch's 0.1 / 1e-5) and no ``axis_name``: under
+``jit`` with a sharded batch, ``jnp.mean`` already reduces over the global batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jgan.models.layers import (
+    SubpixelConvTranspose,
+    conv_transpose_kernel_to_subpixel,
+    dcgan_init,
+    dcgan_scale_init,
+)
+
+Dtype = Any
+PyTree = Any
+
+RESOLUTIONS = (28, 32, 64)
+UPSAMPLES = ("subpixel", "conv_transpose")
+NORMALIZATIONS = ("batch", "layer", "none")
+
+
+def _check(cls_name: str, field: str, value: Any, allowed: tuple) -> None:
+  if value not in allowed:
+    raise ValueError(f"{cls_name}: {field}={value!r} is not supported; allowed: {allowed}")
+
+
+def _generator_plan(resolution: int, width: int) -> tuple[int, list[int]]:
+  """Start size s and the channels at s, 2s, ... before the final upsampling to the image."""
+  if resolution == 64:
+    return 4, [8 * width, 4 * width, 2 * width, width]
+  if resolution == 32:
+    return 4, [4 * width, 2 * width, width]
+  return 7, [2 * width, width]  # 28
+
+
+def _discriminator_plan(resolution: int, width: int) -> list[int]:
+  """Channels of the stride-2 convolutions."""
+  if resolution == 64:
+    return [width, 2 * width, 4 * width, 8 * width]
+  if resolution == 32:
+    return [width, 2 * width, 4 * width]
+  return [width, 2 * width]  # 28
+
+
+def _batch_norm(train: bool, dtype: Dtype, param_dtype: Dtype, name: str) -> nn.BatchNorm:
+  return nn.BatchNorm(
+      use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype,
+      param_dtype=param_dtype, scale_init=dcgan_scale_init, name=name)
+
+
+class DCGANGenerator(nn.Module):
+  """DCGAN generator: latent vector -> image.
+
+  Dense projection to s x s x c0 (+ BN + ReLU), then x2 upsampling blocks (4x4 stride-2
+  transposed convolution + BN + ReLU) halving the channels down to ``width``, then a final x2
+  upsampling to ``channels`` and tanh:
+
+  - 64: 4 -> 8 -> 16 -> 32 -> 64 with channels 8w, 4w, 2w, w, channels;
+  - 32: 4 -> 8 -> 16 -> 32 with 4w, 2w, w, channels;
+  - 28: 7 -> 14 -> 28 with 2w, w, channels.
+
+  ``upsample="subpixel"`` (default) uses `SubpixelConvTranspose`, the fast equivalent on XLA:CPU;
+  ``"conv_transpose"`` uses ``nn.ConvTranspose(padding='SAME')`` (for comparisons). Both compute
+  the same function; `generator_params_to_subpixel` converts the weights. Module names:
+  ``project``, ``bn0``, then ``up{i}`` / ``bn{i}`` for i = 1, 2, ..., the last ``up{i}`` being
+  the output layer.
+
+  Shapes: z [B, latent] -> [B, resolution, resolution, channels] float32 in [-1, 1].
+  ``train=True`` uses batch statistics and updates ``batch_stats`` (apply with
+  ``mutable=['batch_stats']``); ``train=False`` uses the running averages.
+
+  References:
+    Radford, Metz, Chintala 2016, "Unsupervised Representation Learning with Deep Convolutional
+    Generative Adversarial Networks", figure 1 and section 4.
+  """
+
+  resolution: int
+  channels: int = 3
+  width: int = 64
+  upsample: str = "subpixel"
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+
+  def __post_init__(self):
+    _check(type(self).__name__, "resolution", self.resolution, RESOLUTIONS)
+    _check(type(self).__name__, "upsample", self.upsample, UPSAMPLES)
+    super().__post_init__()
+
+  def _up(self, features: int, use_bias: bool, name: str) -> nn.Module:
+    if self.upsample == "subpixel":
+      return SubpixelConvTranspose(
+          features, use_bias=use_bias, dtype=self.dtype, param_dtype=self.param_dtype,
+          kernel_init=dcgan_init, name=name)
+    return nn.ConvTranspose(
+        features, (4, 4), strides=(2, 2), padding="SAME", use_bias=use_bias, dtype=self.dtype,
+        param_dtype=self.param_dtype, kernel_init=dcgan_init, name=name)
+
+  @nn.compact
+  def __call__(self, z: jax.Array, *, train: bool) -> jax.Array:
+    size, chans = _generator_plan(self.resolution, self.width)
+    x = nn.Dense(size * size * chans[0], use_bias=False, dtype=self.dtype,
+                 param_dtype=self.param_dtype, kernel_init=dcgan_init, name="project")(z)
+    x = x.reshape(z.shape[0], size, size, chans[0])
+    x = nn.relu(_batch_norm(train, self.dtype, self.param_dtype, "bn0")(x))
+    for i, c in enumerate(chans[1:], start=1):
+      x = self._up(c, use_bias=False, name=f"up{i}")(x)
+      x = nn.relu(_batch_norm(train, self.dtype, self.param_dtype, f"bn{i}")(x))
+    x = self._up(self.channels, use_bias=True, name=f"up{len(chans)}")(x)
+    return jnp.tanh(x.astype(jnp.float32))
+
+
+class DCGANDiscriminator(nn.Module):
+  """DCGAN discriminator (or WGAN-GP critic): image -> one logit.
+
+  4x4 stride-2 'SAME' convolutions with LeakyReLU(0.2), normalisation on every convolution but
+  the first, then a dense layer on the flattened map to one logit (for a 4x4 map this equals the
+  reference 4x4 VALID convolution):
+
+  - 64: 64 -> 32 -> 16 -> 8 -> 4 with w, 2w, 4w, 8w channels;
+  - 32: 32 -> 16 -> 8 -> 4 with w, 2w, 4w;
+  - 28: 28 -> 14 -> 7 with w, 2w.
+
+  ``normalization``: "batch" (DCGAN), "layer" (layer norm over H, W, C with per-channel scale and
+  offset, for WGAN-GP critics, whose penalty is per-sample) or "none". Module names:
+  ``conv{i}``, ``norm{i}`` (i >= 1), ``out``.
+
+  Shapes: x [B, resolution, resolution, C] -> logits [B] float32.
+
+  References:
+    Radford, Metz, Chintala 2016, "Unsupervised Representation Learning with Deep Convolutional
+    Generative Adversarial Networks"; Gulrajani et al. 2017, "Improved Training of Wasserstein
+    GANs", section 4 (no batch norm in the critic; layer norm suggested).
+  """
+
+  resolution: int
+  width: int = 64
+  normalization: str = "batch"
+  negative_slope: float = 0.2
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+
+  def __post_init__(self):
+    _check(type(self).__name__, "resolution", self.resolution, RESOLUTIONS)
+    _check(type(self).__name__, "normalization", self.normalization, NORMALIZATIONS)
+    super().__post_init__()
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    for i, c in enumerate(_discriminator_plan(self.resolution, self.width)):
+      use_bias = i == 0 or self.normalization != "batch"
+      x = nn.Conv(c, (4, 4), strides=(2, 2), padding="SAME", use_bias=use_bias,
+                  dtype=self.dtype, param_dtype=self.param_dtype, kernel_init=dcgan_init,
+                  name=f"conv{i}")(x)
+      if i > 0 and self.normalization == "batch":
+        x = _batch_norm(train, self.dtype, self.param_dtype, f"norm{i}")(x)
+      elif i > 0 and self.normalization == "layer":
+        x = nn.LayerNorm(epsilon=1e-5, reduction_axes=(1, 2, 3), feature_axes=-1,
+                         dtype=self.dtype, param_dtype=self.param_dtype,
+                         scale_init=dcgan_scale_init, name=f"norm{i}")(x)
+      x = nn.leaky_relu(x, negative_slope=self.negative_slope)
+    x = x.reshape(x.shape[0], -1)
+    x = nn.Dense(1, dtype=self.dtype, param_dtype=self.param_dtype, kernel_init=dcgan_init,
+                 name="out")(x)
+    return x[:, 0].astype(jnp.float32)
+
+
+def generator_params_to_subpixel(params: PyTree) -> PyTree:
+  """Converts ``DCGANGenerator(upsample="conv_transpose")`` params to ``upsample="subpixel"``.
+
+  Every ``up{i}`` kernel [4, 4, C_in, F] becomes `conv_transpose_kernel_to_subpixel` of it
+  ([2, 2, C_in, 4F]); everything else is copied. The two generators then compute the same
+  function. For PyTorch weights, first map each ``ConvTranspose2d`` weight with
+  `jgan.models.layers.torch_conv_transpose_weight_to_flax`.
+
+  Args:
+    params: the ``params`` collection (not the whole variables dict).
+
+  Returns:
+    A new params dict for the sub-pixel generator.
+  """
+  out = {}
+  for name, sub in params.items():
+    if name.startswith("up") and "kernel" in sub and sub["kernel"].shape[:2] == (4, 4):
+      sub = dict(sub, kernel=conv_transpose_kernel_to_subpixel(sub["kernel"]))
+    out[name] = sub
+  return out

@@ -1,0 +1,181 @@
+"""Layers shared by the jgan models.
+
+The main piece is `SubpixelConvTranspose`, a x2 upsampling layer that computes exactly what a
+stride-2, 4x4-kernel transposed convolution computes (PyTorch ``ConvTranspose2d(k=4, s=2, p=1)``,
+flax ``nn.ConvTranspose(F, (4, 4), strides=(2, 2), padding='SAME')``), written as
+"pad by one, 2x2 VALID convolution to 4*F channels, pick each output phase's window, interleave".
+It has the same taps and FLOPs but avoids XLA:CPU's very slow kernel gradient of
+``lax.conv_transpose`` (see PERF_NOTES.md).
+
+Derivation (one spatial axis; the 2-D layer applies it to both axes independently).
+PyTorch's transposed convolution with weight ``W[k]`` (k = 0..3), stride 2, padding 1 scatters
+``y[2i + k - 1] += x[i] W[k]``, so output ``o = 2m + r`` (phase r in {0, 1}) receives::
+
+  y[2m]     = x[m - 1] W[3] + x[m]     W[1]
+  y[2m + 1] = x[m]     W[2] + x[m + 1] W[0]
+
+flax/lax ``conv_transpose`` (``transpose_kernel=False``, 'SAME' = padding (2, 2) of the
+2x-dilated input) correlates with the kernel unflipped, so its kernel is PyTorch's flipped:
+``K[k] = W[3 - k]``. Pad x by one (``xp[j] = x[j - 1]``) and run a 2-tap VALID correlation; window
+``n`` sees ``(xp[n], xp[n + 1]) = (x[n - 1], x[n])``. Then phase r of output m is window
+``n = m + r`` with taps ``(a = 0, a = 1) = (K[r], K[r + 2])``, i.e. tap a of phase r is
+``K[2a + r]``: the 4x4 kernel reshaped to (a, r) = (2, 2) per axis.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Dtype = Any
+Initializer = Any
+
+_IMPLS = ("matmul", "conv")
+
+leaky_relu_02 = functools.partial(nn.leaky_relu, negative_slope=0.2)
+"""LeakyReLU with slope 0.2, the GAN default (Radford et al. 2016)."""
+
+dcgan_init = nn.initializers.normal(stddev=0.02)
+"""DCGAN weight init: N(0, 0.02) for conv and dense kernels (Radford et al. 2016, section 4)."""
+
+
+def dcgan_scale_init(key: jax.Array, shape, dtype: Dtype = jnp.float32) -> jax.Array:
+  """Normalisation scale init N(1, 0.02), as in the PyTorch DCGAN reference implementation."""
+  return (1.0 + 0.02 * jax.random.normal(key, shape, jnp.float32)).astype(dtype)
+
+
+def conv_transpose_kernel_to_subpixel(kernel: jax.Array) -> jax.Array:
+  """Maps a flax ``nn.ConvTranspose`` 4x4 kernel to a `SubpixelConvTranspose` kernel.
+
+  The source kernel is that of ``nn.ConvTranspose(F, (4, 4), strides=(2, 2), padding='SAME')``
+  (``transpose_kernel=False``, the flax default). The map is a permutation of entries, so it is
+  exact and an N(0, s) initialisation stays N(0, s).
+
+  Args:
+    kernel: [4, 4, C_in, F] (kh, kw, in, out).
+
+  Returns:
+    [2, 2, C_in, 4 * F]; output channel ``(r_h * 2 + r_w) * F + f`` holds phase (r_h, r_w).
+
+  References:
+    Shi et al. 2016, "Real-Time Single Image and Video Super-Resolution Using an Efficient
+    Sub-Pixel Convolutional Neural Network" (sub-pixel convolution); Odena et al. 2016,
+    "Deconvolution and Checkerboard Artifacts" (transposed conv = interleaved phases).
+  """
+  kh, kw, cin, f = kernel.shape
+  if (kh, kw) != (4, 4):
+    raise ValueError(f"expected a [4, 4, C_in, F] kernel, got shape {kernel.shape}")
+  # K[2a + r] per axis -> axes (a_h, r_h, a_w, r_w, C_in, F).
+  k = kernel.reshape(2, 2, 2, 2, cin, f)
+  k = k.transpose(0, 2, 4, 1, 3, 5)  # (a_h, a_w, C_in, r_h, r_w, F)
+  return k.reshape(2, 2, cin, 4 * f)
+
+
+def subpixel_kernel_to_conv_transpose(kernel: jax.Array) -> jax.Array:
+  """Inverse of `conv_transpose_kernel_to_subpixel`: [2, 2, C_in, 4F] -> [4, 4, C_in, F]."""
+  ah, aw, cin, f4 = kernel.shape
+  if (ah, aw) != (2, 2) or f4 % 4:
+    raise ValueError(f"expected a [2, 2, C_in, 4 * F] kernel, got shape {kernel.shape}")
+  f = f4 // 4
+  k = kernel.reshape(2, 2, cin, 2, 2, f)  # (a_h, a_w, C_in, r_h, r_w, F)
+  k = k.transpose(0, 3, 1, 4, 2, 5)  # (a_h, r_h, a_w, r_w, C_in, F)
+  return k.reshape(4, 4, cin, f)
+
+
+def torch_conv_transpose_weight_to_flax(weight: Any) -> np.ndarray:
+  """Maps a PyTorch ``ConvTranspose2d(k=4, s=2, p=1)`` weight to a flax ConvTranspose kernel.
+
+  Args:
+    weight: [C_in, F, 4, 4] array (``module.weight.detach().numpy()``).
+
+  Returns:
+    [4, 4, C_in, F] kernel for ``nn.ConvTranspose(F, (4, 4), strides=(2, 2), padding='SAME')``;
+    feed it to `conv_transpose_kernel_to_subpixel` for `SubpixelConvTranspose`.
+  """
+  w = np.asarray(weight)
+  return np.ascontiguousarray(w.transpose(2, 3, 0, 1)[::-1, ::-1])
+
+
+def depth_to_space_phases(y: jax.Array, features: int) -> jax.Array:
+  """Interleaves the four phases of a padded 2x2 VALID convolution's output.
+
+  Args:
+    y: [B, H + 1, W + 1, 4 * F], channel ``(r_h * 2 + r_w) * F + f`` holding phase (r_h, r_w).
+    features: F.
+
+  Returns:
+    [B, 2H, 2W, F] with ``out[:, 2m + r_h, 2n + r_w] = y[:, m + r_h, n + r_w, phase (r_h, r_w)]``.
+  """
+  b, hp, wp, _ = y.shape
+  h, w = hp - 1, wp - 1
+  y = y.reshape(b, hp, wp, 2, 2, features)
+  rows = []
+  for rh in range(2):
+    cols = [y[:, rh:rh + h, rw:rw + w, rh, rw, :] for rw in range(2)]
+    rows.append(jnp.stack(cols, axis=3))  # [B, H, W, 2(r_w), F]
+  out = jnp.stack(rows, axis=2)  # [B, H, 2(r_h), W, 2(r_w), F]
+  return out.reshape(b, 2 * h, 2 * w, features)
+
+
+class SubpixelConvTranspose(nn.Module):
+  """x2 upsampling equal to a stride-2, 4x4, 'SAME' transposed convolution.
+
+  Computes exactly ``nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding='SAME')``
+  (= PyTorch ``ConvTranspose2d(C_in, features, 4, 2, 1)``) given the kernel mapped by
+  `conv_transpose_kernel_to_subpixel`, as: ``jnp.pad`` by one pixel, 2x2 VALID convolution to
+  ``4 * features`` channels (no bias), depth-to-space of the four phases, then a [features] bias.
+
+  Params: ``kernel`` [2, 2, C_in, 4 * features], ``bias`` [features] (if ``use_bias``); the same
+  names as ``nn.ConvTranspose``'s, so a converted param tree only swaps kernels.
+
+  ``impl`` picks how the 2x2 VALID convolution runs: "matmul" (default; im2col of the four taps and
+  one dot, whose kernel gradient is 2-4x faster on XLA:CPU than the convolution's) or "conv"
+  (``lax.conv_general_dilated``, for accelerators with native convolutions). Both compute the same.
+
+  Shapes: x [B, H, W, C_in] -> [B, 2H, 2W, features] in ``dtype``.
+
+  References:
+    Shi et al. 2016, "Real-Time Single Image and Video Super-Resolution Using an Efficient
+    Sub-Pixel Convolutional Neural Network"; jgan PERF_NOTES.md (why not ``nn.ConvTranspose``).
+  """
+
+  features: int
+  use_bias: bool = True
+  impl: str = "matmul"
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+  kernel_init: Initializer = nn.initializers.lecun_normal()
+  bias_init: Initializer = nn.initializers.zeros_init()
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    if self.impl not in _IMPLS:
+      raise ValueError(f"impl={self.impl!r} is not one of {_IMPLS}")
+    _, h, w, cin = x.shape
+    kernel = self.param(
+        "kernel", self.kernel_init, (2, 2, cin, 4 * self.features), self.param_dtype)
+    x = x.astype(self.dtype)
+    kernel = kernel.astype(self.dtype)
+    # Pad explicitly, then VALID: an even kernel with explicit conv padding has a very slow
+    # kernel gradient on XLA:CPU (PERF_NOTES.md).
+    x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    if self.impl == "matmul":
+      # im2col of the 2x2 windows, [B, H+1, W+1, 4*C_in] in (a_h, a_w, C_in) order, then one
+      # matmul: its kernel gradient is a plain dot, 2-4x faster on XLA:CPU than the conv's.
+      cols = jnp.concatenate(
+          [x[:, a:a + h + 1, b:b + w + 1, :] for a in range(2) for b in range(2)], axis=-1)
+      y = jnp.einsum("bhwc,cf->bhwf", cols, kernel.reshape(4 * cin, 4 * self.features))
+    else:
+      y = jax.lax.conv_general_dilated(
+          x, kernel, window_strides=(1, 1), padding="VALID",
+          dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    y = depth_to_space_phases(y, self.features)
+    if self.use_bias:
+      bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+      y = y + bias.astype(self.dtype)
+    return y

@@ -1,0 +1,196 @@
+"""Train-step builders: pure ``(state, batch, key) -> (state, metrics)`` functions.
+
+The builders close over the (static) models, optimizers and loss functions and return a
+plain function; the train loop compiles it once with ``jax.jit`` and the shardings from
+:mod:`jgan.sharding`. Nothing in a step touches the host.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from jgan import imaging
+from jgan.state import GANState, split_variables
+
+PyTree = Any
+Metrics = dict[str, jax.Array]
+GeneratorLoss = Callable[[jax.Array], jax.Array]
+DiscriminatorLoss = Callable[[jax.Array, jax.Array], jax.Array]
+
+
+class Penalty(Protocol):
+  """A discriminator penalty ``(critic_fn, real, fake, key) -> scalar``.
+
+  ``critic_fn`` maps images [B, H, W, C] to logits [B]; see :mod:`jgan.penalties`.
+  """
+
+  def __call__(self, critic_fn: Callable[[jax.Array], jax.Array], real: jax.Array,
+               fake: jax.Array, key: jax.Array) -> jax.Array:
+    ...
+
+
+def _apply(module: nn.Module, params: PyTree, batch_stats: PyTree, x: jax.Array, *,
+           train: bool, key: jax.Array | None = None) -> tuple[jax.Array, PyTree]:
+  """Runs a jgan model; returns (output, new batch_stats) ({} for models without BN)."""
+  variables = {"params": params}
+  if batch_stats:
+    variables["batch_stats"] = batch_stats
+  rngs = {"dropout": key} if key is not None else {}
+  if train and batch_stats:
+    out, updates = module.apply(variables, x, train=True, rngs=rngs, mutable=["batch_stats"])
+    return out, updates["batch_stats"]
+  return module.apply(variables, x, train=train, rngs=rngs), batch_stats
+
+
+def init_gan_state(
+    key: jax.Array,
+    *,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    g_optimizer: optax.GradientTransformation,
+    d_optimizer: optax.GradientTransformation,
+    latent_dim: int,
+    image_shape: tuple[int, int, int],
+    use_ema: bool = False,
+) -> GANState:
+  """Initialises both networks and their optimizers from ``key``."""
+  g_key, d_key, drop_key = jax.random.split(key, 3)
+  z = jnp.zeros((2, latent_dim), jnp.float32)
+  x = jnp.zeros((2, *image_shape), jnp.float32)
+  g_params, g_bs = split_variables(generator.init({"params": g_key}, z, train=False))
+  d_params, d_bs = split_variables(
+      discriminator.init({"params": d_key, "dropout": drop_key}, x, train=False))
+  return GANState(
+      step=jnp.zeros((), jnp.int32),
+      g_params=g_params, d_params=d_params, g_batch_stats=g_bs, d_batch_stats=d_bs,
+      g_opt_state=g_optimizer.init(g_params), d_opt_state=d_optimizer.init(d_params),
+      ema_g_params=jax.tree.map(jnp.copy, g_params) if use_ema else None)
+
+
+def make_gan_step(
+    *,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    g_optimizer: optax.GradientTransformation,
+    d_optimizer: optax.GradientTransformation,
+    generator_loss: GeneratorLoss,
+    discriminator_loss: DiscriminatorLoss,
+    latent_dim: int,
+    n_critic: int = 1,
+    penalty: Penalty | None = None,
+    ema_decay: float | None = None,
+) -> Callable[[GANState, dict[str, jax.Array], jax.Array], tuple[GANState, Metrics]]:
+  """Builds one unconditional GAN train step: ``n_critic`` D updates, then one G update.
+
+  The batch holds ``n_critic * B`` real images (``batch["image"]``, uint8 [n_critic*B, H,
+  W, C]); D update ``i`` sees rows ``i::n_critic`` (a split that keeps every device's rows
+  on that device), each against B fresh generator samples. The G update draws B new
+  latents. Fakes for D are generated in train mode (so G's batch-norm statistics follow
+  the batch, as in PyTorch DCGAN) and ``stop_gradient``-ed.
+
+  Returns:
+    ``step(state, batch, key) -> (state, metrics)``, pure and jit-able; metrics are
+    scalars: d_loss, g_loss, d_real and d_fake (mean logits), the gradient global norms,
+    and ``penalty`` when a penalty is set (d_loss includes it). With n_critic > 1 the D
+    metrics are means over the critic updates.
+
+  References:
+    Goodfellow et al. 2014, "Generative Adversarial Nets", Algorithm 1 (k D steps per G
+    step); Gulrajani et al. 2017, Algorithm 1 (n_critic).
+  """
+  if n_critic < 1:
+    raise ValueError(f"n_critic must be >= 1, got {n_critic}.")
+  if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
+    raise ValueError(f"ema_decay must be in [0, 1) or None, got {ema_decay}.")
+
+  def generate(g_params, g_bs, key, batch_size):
+    z = jax.random.normal(key, (batch_size, latent_dim), jnp.float32)
+    return _apply(generator, g_params, g_bs, z, train=True)
+
+  def d_loss_fn(d_params, d_bs, real, fake, key):
+    k_real, k_fake, k_pen = jax.random.split(key, 3)
+    d_real, d_bs = _apply(discriminator, d_params, d_bs, real, train=True, key=k_real)
+    d_fake, d_bs = _apply(discriminator, d_params, d_bs, fake, train=True, key=k_fake)
+    loss = discriminator_loss(d_real, d_fake)
+    metrics = {"d_real": jnp.mean(d_real), "d_fake": jnp.mean(d_fake)}
+    if penalty is not None:
+      critic = lambda x: _apply(discriminator, d_params, d_bs, x, train=True, key=k_pen)[0]
+      metrics["penalty"] = penalty(critic, real, fake, k_pen)
+      loss = loss + metrics["penalty"]
+    metrics["d_loss"] = loss
+    return loss, (d_bs, metrics)
+
+  def d_update(carry, inputs):
+    d_params, d_opt_state, d_bs, g_params, g_bs = carry
+    real, key = inputs
+    k_gen, k_d = jax.random.split(key)
+    fake, g_bs = generate(g_params, g_bs, k_gen, real.shape[0])
+    grads, (d_bs, metrics) = jax.grad(d_loss_fn, has_aux=True)(
+        d_params, d_bs, real, jax.lax.stop_gradient(fake), k_d)
+    updates, d_opt_state = d_optimizer.update(grads, d_opt_state, d_params)
+    d_params = optax.apply_updates(d_params, updates)
+    metrics["d_grad_norm"] = optax.global_norm(grads)
+    return (d_params, d_opt_state, d_bs, g_params, g_bs), metrics
+
+  def g_loss_fn(g_params, g_bs, d_params, d_bs, key, batch_size):
+    k_gen, k_d = jax.random.split(key)
+    fake, g_bs = generate(g_params, g_bs, k_gen, batch_size)
+    d_fake, _ = _apply(discriminator, d_params, d_bs, fake, train=True, key=k_d)
+    loss = generator_loss(d_fake)
+    return loss, (g_bs, {"g_loss": loss})
+
+  def step(state: GANState, batch: dict[str, jax.Array], key: jax.Array):
+    images = imaging.to_float(batch["image"])
+    total = images.shape[0]
+    if total % n_critic:
+      raise ValueError(f"The batch ({total} images) must hold n_critic={n_critic} equal parts.")
+    b = total // n_critic
+    # Row r = i * n_critic + j goes to critic update j: each device keeps its own rows.
+    reals = jnp.swapaxes(images.reshape(b, n_critic, *images.shape[1:]), 0, 1)
+    d_keys = jax.random.split(jax.random.fold_in(key, 0), n_critic)
+    g_key = jax.random.fold_in(key, 1)
+
+    carry = (state.d_params, state.d_opt_state, state.d_batch_stats, state.g_params,
+             state.g_batch_stats)
+    if n_critic == 1:
+      carry, d_metrics = d_update(carry, (reals[0], d_keys[0]))
+    else:
+      carry, d_metrics = jax.lax.scan(d_update, carry, (reals, d_keys))
+      d_metrics = jax.tree.map(jnp.mean, d_metrics)
+    d_params, d_opt_state, d_bs, g_params, g_bs = carry
+
+    grads, (g_bs, g_metrics) = jax.grad(g_loss_fn, has_aux=True)(
+        g_params, g_bs, d_params, d_bs, g_key, b)
+    updates, g_opt_state = g_optimizer.update(grads, state.g_opt_state, g_params)
+    g_params = optax.apply_updates(g_params, updates)
+    g_metrics["g_grad_norm"] = optax.global_norm(grads)
+
+    ema = state.ema_g_params
+    if ema is not None:
+      ema = optax.incremental_update(g_params, ema, step_size=1.0 - (ema_decay or 0.0))
+    new_state = state.replace(
+        step=state.step + 1, g_params=g_params, d_params=d_params, g_batch_stats=g_bs,
+        d_batch_stats=d_bs, g_opt_state=g_opt_state, d_opt_state=d_opt_state,
+        ema_g_params=ema)
+    return new_state, {**d_metrics, **g_metrics}
+
+  return step
+
+
+def make_sample_fn(generator: nn.Module) -> Callable[[GANState, jax.Array], dict[str, jax.Array]]:
+  """``sample(state, z) -> {"samples": images[, "samples_ema": images]}`` in eval mode."""
+
+  def sample(state: GANState, z: jax.Array) -> dict[str, jax.Array]:
+    out = {"samples": _apply(generator, state.g_params, state.g_batch_stats, z,
+                             train=False)[0]}
+    if state.ema_g_params is not None:
+      out["samples_ema"] = _apply(generator, state.ema_g_params, state.g_batch_stats, z,
+                                  train=False)[0]
+    return out
+
+  return sample

@@ -1,0 +1,31 @@
+"""What the train loop needs from a kind of model: the Task record."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+
+PyTree = Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """Pure functions the generic train loop (:func:`jgan.train.run`) drives.
+
+  Attributes:
+    init: ``key -> state``, the initial train state (a pytree with an int ``step`` field).
+    step: ``(state, batch, key) -> (state, metrics)``; pure, compiled once by the loop.
+    sample: ``(state, inputs) -> {name: images in [-1, 1]}`` for the sample grids.
+    sample_inputs: ``(key, n) -> inputs``, the fixed inputs the grids are drawn from.
+    examples_per_step: real examples one step consumes (global, all processes).
+    describe: one line for the log (model sizes, loss...).
+  """
+
+  init: Callable[[jax.Array], PyTree]
+  step: Callable[[PyTree, dict[str, jax.Array], jax.Array], tuple[PyTree, dict[str, jax.Array]]]
+  sample: Callable[[PyTree, PyTree], dict[str, jax.Array]]
+  sample_inputs: Callable[[jax.Array, int], PyTree]
+  examples_per_step: int
+  describe: str = ""

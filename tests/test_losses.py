@@ -1,0 +1,410 @@
+"""Tests for jgan.losses: golden values, a battery over every family, errors and jit."""
+
+import functools
+import math
+
+import chex
+import hypothesis
+import hypothesis.extra.numpy as hnp
+import hypothesis.strategies as st
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jgan import losses
+
+
+def softplus(x: float) -> float:
+  """log(1 + e^x), by hand."""
+  return math.log1p(math.exp(x))
+
+
+def close(actual, expected, *, atol=1e-6, rtol=1e-6):
+  np.testing.assert_allclose(np.asarray(actual), expected, atol=atol, rtol=rtol)
+
+
+FAMILIES = sorted(losses.LOSS_FAMILIES)
+
+
+def normal(seed, shape, scale=1.0):
+  """Test inputs from numpy (cheaper than eager jax.random)."""
+  return jnp.asarray(scale * np.random.default_rng(seed).standard_normal(shape), jnp.float32)
+
+# --------------------------------------------------------------------------------------------
+# Golden values, one family at a time.
+# --------------------------------------------------------------------------------------------
+
+
+def test_bce_discriminator_loss_at_zero_logits_is_two_log_two():
+  # BCE(0, 1) = softplus(-0) = log 2 and BCE(0, 0) = softplus(0) = log 2; sum = 2 log 2.
+  for d_loss in (losses.minimax_discriminator_loss, losses.non_saturating_discriminator_loss):
+    close(d_loss(jnp.array([0.0]), jnp.array([0.0])), 2 * math.log(2))
+
+
+def test_bce_discriminator_loss_golden():
+  # real: BCE(x, 1) = softplus(-x): mean(softplus(-2), softplus(1)).
+  # fake: BCE(x, 0) = softplus(x): mean(softplus(0.5), softplus(-3)).
+  expected = ((softplus(-2.0) + softplus(1.0)) / 2 + (softplus(0.5) + softplus(-3.0)) / 2)
+  value = losses.minimax_discriminator_loss(jnp.array([2.0, -1.0]), jnp.array([0.5, -3.0]))
+  close(value, expected)
+
+
+def test_bce_label_smoothing_changes_value_by_hand_computed_amount():
+  # With target t: BCE(x, t) = t softplus(-x) + (1 - t) softplus(x). For t = 1 - s:
+  # BCE = softplus(-x) + s (softplus(x) - softplus(-x)) = softplus(-x) + s x.
+  # d_real = 2, s = 0.1: the real term grows by 0.1 * 2 = 0.2; the fake term is unchanged.
+  d_real, d_fake = jnp.array([2.0]), jnp.array([0.5])
+  plain = losses.minimax_discriminator_loss(d_real, d_fake)
+  smoothed = losses.minimax_discriminator_loss(d_real, d_fake, label_smoothing=0.1)
+  close(smoothed - plain, 0.2, atol=1e-6)
+  close(plain, softplus(-2.0) + softplus(0.5))
+
+
+def test_minimax_generator_loss_golden():
+  # log(1 - sigmoid(x)) = -softplus(x): at 0 it is -log 2; at [1, -1] the mean of
+  # -softplus(1) and -softplus(-1).
+  close(losses.minimax_generator_loss(jnp.array([0.0])), -math.log(2))
+  close(losses.minimax_generator_loss(jnp.array([1.0, -1.0])),
+        -(softplus(1.0) + softplus(-1.0)) / 2)
+
+
+def test_non_saturating_generator_loss_golden():
+  # -log sigmoid(x) = softplus(-x): at 0 it is log 2; at [2, -1] mean(softplus(-2), softplus(1)).
+  close(losses.non_saturating_generator_loss(jnp.array([0.0])), math.log(2))
+  close(losses.non_saturating_generator_loss(jnp.array([2.0, -1.0])),
+        (softplus(-2.0) + softplus(1.0)) / 2)
+
+
+def test_minimax_and_non_saturating_share_the_discriminator_loss():
+  d_real = normal(0, (7,))
+  d_fake = normal(1, (7,))
+  close(losses.non_saturating_discriminator_loss(d_real, d_fake, label_smoothing=0.2),
+        losses.minimax_discriminator_loss(d_real, d_fake, label_smoothing=0.2))
+
+
+def test_least_squares_discriminator_loss_golden():
+  # 0.5 * mean((d_real - 1)^2) + 0.5 * mean(d_fake^2)
+  #   = 0.5 * mean(0, 1) + 0.5 * mean(0, 4) = 0.25 + 1 = 1.25.
+  d_real, d_fake = jnp.array([1.0, 0.0]), jnp.array([0.0, 2.0])
+  close(losses.least_squares_discriminator_loss(d_real, d_fake), 1.25)
+  # Smoothing 0.2 -> real target 0.8: 0.5 * mean(0.2^2, 0.8^2) = 0.5 * 0.34 = 0.17; + 1.
+  close(losses.least_squares_discriminator_loss(d_real, d_fake, label_smoothing=0.2), 1.17)
+
+
+def test_least_squares_generator_loss_golden():
+  # 0.5 * mean((1 - 1)^2, (3 - 1)^2) = 0.5 * 2 = 1.
+  close(losses.least_squares_generator_loss(jnp.array([1.0, 3.0])), 1.0)
+
+
+def test_hinge_discriminator_loss_golden():
+  # relu(1 - [2, 0.5, -1]) = [0, 0.5, 2], mean 2.5 / 3;
+  # relu(1 + [-2, 0, 1]) = [0, 1, 2], mean 1.
+  value = losses.hinge_discriminator_loss(jnp.array([2.0, 0.5, -1.0]),
+                                          jnp.array([-2.0, 0.0, 1.0]))
+  close(value, 2.5 / 3 + 1.0)
+
+
+def test_hinge_generator_loss_golden():
+  # -mean(1, 2, 3) = -2.
+  close(losses.hinge_generator_loss(jnp.array([1.0, 2.0, 3.0])), -2.0)
+
+
+def test_wasserstein_losses_golden_with_unequal_batch_sizes():
+  # D: mean(d_fake) - mean(d_real) = mean(-1, 0, 4) - mean(1, 3) = 1 - 2 = -1.
+  close(losses.wasserstein_discriminator_loss(jnp.array([1.0, 3.0]),
+                                              jnp.array([-1.0, 0.0, 4.0])), -1.0)
+  # G: -mean(1, 2) = -1.5.
+  close(losses.wasserstein_generator_loss(jnp.array([1.0, 2.0])), -1.5)
+
+
+def test_auxiliary_classifier_loss_golden():
+  # Uniform logits over K = 4 classes: -log(1/4) = log 4, whatever the labels.
+  close(losses.auxiliary_classifier_loss(jnp.zeros((2, 4)), jnp.array([0, 3])), math.log(4))
+  # logits [2, 0]: p(0) = e^2 / (e^2 + 1) -> CE = log(1 + e^-2) = softplus(-2);
+  # label 1: CE = log(1 + e^2) = softplus(2). Batch mean of the two.
+  value = losses.auxiliary_classifier_loss(jnp.array([[2.0, 0.0], [2.0, 0.0]]),
+                                           jnp.array([0, 1]))
+  close(value, (softplus(-2.0) + softplus(2.0)) / 2)
+
+
+def test_auxiliary_classifier_loss_rejects_bad_shapes():
+  with pytest.raises(ValueError, match=r"\[B, K\]"):
+    losses.auxiliary_classifier_loss(jnp.zeros((2, 4)), jnp.array([0, 1, 2]))
+
+
+def test_ternary_losses_at_zero_logits():
+  # Uniform over 3 classes: every CE is log 3; D sums three terms, G two.
+  z = jnp.zeros((4, 3))
+  close(losses.ternary_discriminator_loss(z, z, z), 3 * math.log(3))
+  close(losses.ternary_generator_loss(z, z), 2 * math.log(3))
+
+
+def test_ternary_discriminator_loss_golden():
+  ln2 = math.log(2.0)
+  # d_src_fake [2, 0, 0] vs class 0: -log(e^2 / (e^2 + 2)) = log(1 + 2 e^-2).
+  # d_tgt_fake [0, 1, 0] vs class 1: -log(e / (e + 2)) = log(1 + 2 e^-1).
+  # d_tgt_real [0, 0, ln 2] vs class 2: -log(2 / (1 + 1 + 2)) = log 2.
+  # (Each row's largest logit is its own class, so any permutation of the labels changes
+  # the value.)
+  value = losses.ternary_discriminator_loss(
+      jnp.array([[2.0, 0.0, 0.0]]), jnp.array([[0.0, 1.0, 0.0]]), jnp.array([[0.0, 0.0, ln2]]))
+  close(value, math.log(1 + 2 * math.exp(-2.0)) + math.log(1 + 2 * math.exp(-1.0))
+        + math.log(2))
+
+
+def test_ternary_generator_loss_golden():
+  # Both fakes are scored against class 2 ("real target"):
+  # [0, 0, ln 2] -> -log(2 / 4) = log 2;  [2, 0, 0] -> -log(1 / (e^2 + 2)) = log(e^2 + 2).
+  value = losses.ternary_generator_loss(jnp.array([[0.0, 0.0, math.log(2.0)]]),
+                                        jnp.array([[2.0, 0.0, 0.0]]))
+  close(value, math.log(2) + math.log(math.exp(2.0) + 2))
+
+
+def test_ternary_losses_reject_non_ternary_logits():
+  with pytest.raises(ValueError, match=r"d_tgt_real.*\[B, 3\].*\(2, 2\)"):
+    losses.ternary_discriminator_loss(jnp.zeros((2, 3)), jnp.zeros((2, 3)), jnp.zeros((2, 2)))
+  with pytest.raises(ValueError, match=r"d_src_fake"):
+    losses.ternary_generator_loss(jnp.zeros((2,)), jnp.zeros((2, 3)))
+
+
+def test_const_loss_golden():
+  f_x = jnp.array([[1.0, 2.0], [0.0, 0.0]])
+  f_g_f_x = jnp.array([[1.0, 0.0], [3.0, 4.0]])
+  # mse: per-example sums of squares [0 + 4, 9 + 16] = [4, 25]; batch mean 14.5.
+  close(losses.const_loss(f_x, f_g_f_x), 14.5)
+  # l1: [0 + 2, 3 + 4] = [2, 7]; mean 4.5.
+  close(losses.const_loss(f_x, f_g_f_x, distance="l1"), 4.5)
+  # cosine: 1 - cos([1, 2], [1, 0]) = 1 - 1/sqrt(5); a zero vector gives cos = 0 -> 1.
+  close(losses.const_loss(f_x, f_g_f_x, distance="cosine"), (1 - 1 / math.sqrt(5) + 1) / 2)
+
+
+def test_cosine_distance_has_finite_gradient_at_zero_vector():
+  grad = jax.grad(lambda a: losses.const_loss(a, jnp.ones((2, 3)), distance="cosine"))(
+      jnp.zeros((2, 3)))
+  assert np.all(np.isfinite(np.asarray(grad)))
+
+
+def test_tid_loss_golden_on_images():
+  # Two 1x2 single-channel images [B, H, W, C] = [2, 1, 2, 1].
+  x = jnp.array([[1.0, 2.0], [0.0, 0.0]]).reshape(2, 1, 2, 1)
+  g_f_x = jnp.array([[0.0, 2.0], [2.0, 0.0]]).reshape(2, 1, 2, 1)
+  # mse: per-image sums of squares [1, 4]; mean 2.5.   l1: [1, 2]; mean 1.5.
+  close(losses.tid_loss(x, g_f_x), 2.5)
+  close(losses.tid_loss(x, g_f_x, distance="l1"), 1.5)
+  # cosine: image 1: cos([1, 2], [0, 2]) = 4 / (sqrt(5) * 2); image 2: zero vector -> 1.
+  close(losses.tid_loss(x, g_f_x, distance="cosine"), (1 - 2 / math.sqrt(5) + 1) / 2)
+
+
+@pytest.mark.parametrize("fn", [losses.const_loss, losses.tid_loss])
+def test_distance_rejects_unknown_name_and_lists_allowed(fn):
+  with pytest.raises(ValueError) as err:
+    fn(jnp.zeros((2, 3)), jnp.zeros((2, 3)), distance="cos")
+  message = str(err.value)
+  assert "'cos'" in message
+  for name in ("mse", "l1", "cosine"):
+    assert name in message
+
+
+def test_distance_rejects_mismatched_shapes():
+  with pytest.raises(ValueError, match=r"\(2, 3\).*\(2, 4\)"):
+    losses.const_loss(jnp.zeros((2, 3)), jnp.zeros((2, 4)))
+
+
+# total_variation is called through jit here: one compilation per input shape is much cheaper
+# than compiling each primitive eagerly (eager == jit is checked at the bottom of the file).
+_tv = jax.jit(losses.total_variation, static_argnames=("beta", "eps"))
+
+
+def test_total_variation_golden_2x2():
+  # z = [[0, 1], [2, 4]] (one channel). Forward differences, zero past the border:
+  #   (0,0): dx = 1, dy = 2 -> sqrt(5);   (0,1): dx = 0, dy = 3 -> 3;
+  #   (1,0): dx = 2, dy = 0 -> 2;         (1,1): 0.
+  z = jnp.array([[0.0, 1.0], [2.0, 4.0]]).reshape(1, 2, 2, 1)
+  close(_tv(z), math.sqrt(5) + 5, atol=1e-5)
+  # beta = 2: squared terms 1 + 4 + 9 + 4 = 18.
+  close(_tv(z, beta=2.0), 18.0, atol=1e-5)
+  # Batch mean: adding a constant image (TV 0) halves the value.
+  batch = jnp.concatenate([z, jnp.full_like(z, 7.0)])
+  close(_tv(batch), (math.sqrt(5) + 5) / 2, atol=1e-5)
+  # Channels are summed: a second channel 2 z adds 2 (sqrt(5) + 5).
+  close(_tv(jnp.concatenate([z, 2 * z], axis=-1)), 3 * (math.sqrt(5) + 5), atol=1e-5)
+
+
+def test_total_variation_is_zero_with_finite_zero_gradient_on_constant_image():
+  z = jnp.full((2, 3, 3, 2), 0.5)
+  value, grad = jax.jit(jax.value_and_grad(losses.total_variation))(z)
+  close(value, 0.0)
+  chex.assert_trees_all_close(grad, jnp.zeros_like(z))
+
+
+def test_total_variation_rejects_non_image_input():
+  with pytest.raises(ValueError, match=r"\[B, H, W, C\]"):
+    losses.total_variation(jnp.zeros((2, 3, 3)))
+
+
+# --------------------------------------------------------------------------------------------
+# Shared battery over every adversarial family.
+# --------------------------------------------------------------------------------------------
+
+# Logits strictly between the fake target 0 and the real target 1, where every family
+# (including the quadratic least-squares one) has a strict direction.
+_BETWEEN = jnp.linspace(0.1, 0.9, 4)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_family_outputs_are_finite_float32_scalars(name):
+  g_loss, d_loss = losses.get_loss_family(name)
+  d_real = normal(0, (4,))
+  d_fake = normal(1, (4,))
+  for value in (g_loss(d_fake), d_loss(d_real, d_fake)):
+    chex.assert_shape(value, ())
+    chex.assert_type(value, jnp.float32)
+    chex.assert_tree_all_finite(value)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_family_promotes_bfloat16_logits_to_float32(name):
+  g_loss, d_loss = losses.get_loss_family(name)
+  logits = jnp.array([0.5, -1.0, 2.0, 0.0], jnp.bfloat16)
+  chex.assert_type(g_loss(logits), jnp.float32)
+  chex.assert_type(d_loss(logits, logits), jnp.float32)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_family_gradient_directions(name):
+  g_loss, d_loss = losses.get_loss_family(name)
+  grad_real, grad_fake = jax.grad(d_loss, argnums=(0, 1))(_BETWEEN, _BETWEEN)
+  # D loss decreases as the real logit grows and increases as the fake logit grows.
+  assert np.all(np.asarray(grad_real) < 0), grad_real
+  assert np.all(np.asarray(grad_fake) > 0), grad_fake
+  # G loss decreases as D scores the fakes as more real.
+  grad_g = jax.grad(g_loss)(_BETWEEN)
+  assert np.all(np.asarray(grad_g) < 0), grad_g
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_family_is_invariant_to_trailing_unit_axis(name):
+  g_loss, d_loss = losses.get_loss_family(name)
+  d_real = normal(2, (4,))
+  d_fake = normal(3, (4,))
+  close(g_loss(d_fake[:, None]), g_loss(d_fake))
+  close(d_loss(d_real[:, None], d_fake[:, None]), d_loss(d_real, d_fake))
+  # Mixed shapes must not broadcast into a [B, B] matrix.
+  close(d_loss(d_real, d_fake[:, None]), d_loss(d_real, d_fake))
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_family_is_permutation_invariant_over_batch(name):
+  g_loss, d_loss = losses.get_loss_family(name)
+  d_real = normal(4, (4,), 3.0)
+  d_fake = normal(5, (4,), 3.0)
+  perm_real = np.array([2, 0, 3, 1])
+  perm_fake = np.array([3, 2, 1, 0])
+  close(g_loss(d_fake[perm_fake]), g_loss(d_fake), rtol=1e-5)
+  close(d_loss(d_real[perm_real], d_fake[perm_fake]), d_loss(d_real, d_fake), rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_family_jit_gives_same_value(name):
+  g_loss, d_loss = losses.get_loss_family(name)
+  d_real = jnp.array([0.3, -2.0, 1.5, 4.0])
+  d_fake = jnp.array([-0.7, 0.1, 2.5, -5.0])
+  close(jax.jit(g_loss)(d_fake), g_loss(d_fake))
+  close(jax.jit(d_loss)(d_real, d_fake), d_loss(d_real, d_fake))
+
+
+@functools.cache
+def _jitted_values_and_grads(name):
+  """Compiled once per family, so hypothesis examples reuse the executable."""
+  g_loss, d_loss = losses.get_loss_family(name)
+  return (jax.jit(jax.value_and_grad(g_loss)),
+          jax.jit(jax.value_and_grad(d_loss, argnums=(0, 1))))
+
+
+_LOGITS = hnp.arrays(np.float32, (4,),
+                     elements=st.floats(-1e4, 1e4, allow_nan=False, width=32))
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+@hypothesis.settings(max_examples=40, deadline=None)
+@hypothesis.given(d_real=_LOGITS, d_fake=_LOGITS)
+@hypothesis.example(d_real=np.full(4, 1e3, np.float32), d_fake=np.full(4, -1e3, np.float32))
+@hypothesis.example(d_real=np.full(4, -1e3, np.float32), d_fake=np.full(4, 1e3, np.float32))
+def test_family_values_and_gradients_are_finite_for_any_finite_logits(name, d_real, d_fake):
+  g_value_and_grad, d_value_and_grad = _jitted_values_and_grads(name)
+  g_value, g_grad = g_value_and_grad(d_fake)
+  d_value, d_grads = d_value_and_grad(d_real, d_fake)
+  chex.assert_tree_all_finite((g_value, g_grad, d_value, d_grads))
+
+
+# --------------------------------------------------------------------------------------------
+# Label smoothing, registry errors and jit of the other losses.
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["hinge", "wasserstein"])
+def test_label_smoothing_is_rejected_where_meaningless(name):
+  _, d_loss = losses.get_loss_family(name)
+  with pytest.raises(ValueError) as err:
+    d_loss(jnp.zeros(2), jnp.zeros(2), label_smoothing=0.1)
+  message = str(err.value)
+  assert "0.1" in message and name in message
+  for allowed in ("minimax", "non_saturating", "least_squares"):
+    assert allowed in message
+  # Zero is accepted, so the signature stays uniform.
+  chex.assert_tree_all_finite(d_loss(jnp.zeros(2), jnp.zeros(2), label_smoothing=0.0))
+
+
+@pytest.mark.parametrize("name", ["minimax", "non_saturating", "least_squares"])
+def test_label_smoothing_out_of_range_is_rejected(name):
+  _, d_loss = losses.get_loss_family(name)
+  with pytest.raises(ValueError, match=r"\[0, 1\).*1\.5"):
+    d_loss(jnp.zeros(2), jnp.zeros(2), label_smoothing=1.5)
+
+
+def test_label_smoothing_may_be_traced_under_jit():
+  d_real, d_fake = jnp.array([2.0]), jnp.array([0.5])
+  jitted = jax.jit(lambda s: losses.minimax_discriminator_loss(d_real, d_fake,
+                                                               label_smoothing=s))
+  close(jitted(0.1), losses.minimax_discriminator_loss(d_real, d_fake, label_smoothing=0.1))
+
+
+def test_get_loss_family_unknown_name_lists_available():
+  with pytest.raises(ValueError) as err:
+    losses.get_loss_family("wgan")
+  message = str(err.value)
+  assert "'wgan'" in message
+  for name in losses.LOSS_FAMILIES:
+    assert name in message
+
+
+def test_loss_families_registry_is_complete_and_consistent():
+  assert set(losses.LOSS_FAMILIES) == {
+      "minimax", "non_saturating", "least_squares", "hinge", "wasserstein"}
+  for name, (g_loss, d_loss) in losses.LOSS_FAMILIES.items():
+    assert g_loss is getattr(losses, f"{name}_generator_loss")
+    assert d_loss is getattr(losses, f"{name}_discriminator_loss")
+
+
+def test_all_lists_only_existing_public_names():
+  for name in losses.__all__:
+    assert hasattr(losses, name), name
+  assert "get_loss_family" in losses.__all__ and "total_variation" in losses.__all__
+
+
+def test_dtn_and_auxiliary_losses_jit_gives_same_value():
+  a, b, c = (normal(seed, (4, 3)) for seed in (8, 9, 10))
+  images, other = normal(11, (2, 3, 3, 2)), normal(12, (2, 3, 3, 2))
+  labels = jnp.array([0, 2, 1, 2])
+  cases = [
+      (losses.ternary_discriminator_loss, (a, b, c)),
+      (losses.ternary_generator_loss, (a, b)),
+      (losses.auxiliary_classifier_loss, (a, labels)),
+      (losses.const_loss, (a, b)),
+      (functools.partial(losses.const_loss, distance="cosine"), (a, b)),
+      (functools.partial(losses.tid_loss, distance="l1"), (images, other)),
+      (losses.total_variation, (images,)),
+  ]
+  for fn, args in cases:
+    close(jax.jit(fn)(*args), fn(*args), rtol=1e-5)

@@ -1,0 +1,300 @@
+"""Tests of jgan.models: shapes, dtypes, batch statistics, registry and errors. Tiny widths."""
+
+import functools
+import math
+
+import chex
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jgan import models
+from jgan.models import dcgan
+
+LATENT = 8
+WIDTH = 8
+BATCH = 3
+
+
+def _key(seed):
+  # 'rbg' keys: the default threefry init of a DCGAN compiles in ~5 s on CPU, rbg in ~1 s.
+  return jax.random.key(seed, impl="rbg")
+
+
+def _init(model, x, **kwargs):
+  return jax.jit(functools.partial(model.init, train=False, **kwargs))(
+      {"params": _key(0), "dropout": _key(1)}, x)
+
+
+def _numpy_init(model, x, seed=0):
+  """Variables of ``model.init``'s shapes, filled by numpy (N(0, 0.05); BN/LN scale and var 1).
+
+  XLA:CPU compiles the random initialisers of a DCGAN in 1-5 s; the real initialisers are
+  tested separately (test_*_init_*), the other tests only need values of the right shapes.
+  """
+  rng = np.random.default_rng(seed)
+  shapes = jax.eval_shape(functools.partial(model.init, train=False), _key(0), x)
+  def fill(path, leaf):
+    name = path[-1].key
+    if name in ("scale", "var"):
+      return jnp.ones(leaf.shape, leaf.dtype)
+    return jnp.asarray(0.05 * rng.standard_normal(leaf.shape), leaf.dtype)
+  return jax.tree_util.tree_map_with_path(fill, shapes)
+
+
+def _init_and_run(model, x):
+  """Variables, then one compile: apply with train=False and train=True (mutable batch_stats)."""
+  variables = _numpy_init(model, x)
+  @jax.jit
+  def run(variables, x):
+    y_eval = model.apply(variables, x, train=False)
+    y_train, updates = model.apply(variables, x, train=True, mutable=["batch_stats"])
+    return y_eval, y_train, updates
+  return variables, *run(variables, x)
+
+
+def _apply(model, variables, x, *, train, mutable=False, rngs=None):
+  fn = functools.partial(model.apply, train=train, mutable=mutable)
+  return jax.jit(fn)(variables, x, rngs=rngs)
+
+
+def _images(resolution, channels, batch=BATCH):
+  x = jax.random.uniform(jax.random.key(2), (batch, resolution, resolution, channels))
+  return 2.0 * x - 1.0
+
+
+def _num_params(params):
+  return sum(math.prod(p.shape) for p in jax.tree.leaves(params))
+
+
+def _assert_stats_updated(before, after):
+  chex.assert_trees_all_equal_structs(before, after)
+  leaves_before, leaves_after = jax.tree.leaves(before), jax.tree.leaves(after)
+  assert any(not np.allclose(a, b) for a, b in zip(leaves_before, leaves_after))
+
+
+# ----------------------------------------------------------------------------- DCGAN generator
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("resolution", [28, 32, 64])
+def test_dcgan_generator_shapes_and_batch_stats(resolution, channels):
+  g = models.DCGANGenerator(resolution, channels=channels, width=WIDTH)
+  z = jax.random.normal(jax.random.key(3), (BATCH, LATENT))
+  variables, y_eval, y_train, updates = _init_and_run(g, z)
+  assert set(variables) == {"params", "batch_stats"}
+  n_blocks = {28: 2, 32: 3, 64: 4}[resolution]
+  assert set(variables["batch_stats"]) == {f"bn{i}" for i in range(n_blocks)}
+  # The projection's channels: 2w (28), 4w (32), 8w (64).
+  chex.assert_shape(variables["batch_stats"]["bn0"]["mean"], (WIDTH * 2 ** (n_blocks - 1),))
+
+  for y in (y_eval, y_train):
+    chex.assert_shape(y, (BATCH, resolution, resolution, channels))
+    chex.assert_type(y, jnp.float32)
+    chex.assert_tree_all_finite(y)
+    assert float(jnp.max(jnp.abs(y))) <= 1.0
+  assert set(updates) == {"batch_stats"}
+  _assert_stats_updated(variables["batch_stats"], updates["batch_stats"])
+
+
+def test_dcgan_generator_init_follows_dcgan():
+  g = models.DCGANGenerator(28, channels=3, width=16)
+  variables = _init(g, jnp.zeros((2, 100)))
+  params = variables["params"]
+  kernel = params["up1"]["kernel"]  # [2, 2, 2w, 4 * w]
+  chex.assert_shape(kernel, (2, 2, 32, 4 * 16))
+  assert abs(float(kernel.std()) - 0.02) < 0.001
+  assert abs(float(kernel.mean())) < 0.001
+  chex.assert_shape(params["project"]["kernel"], (100, 7 * 7 * 32))
+  assert abs(float(params["bn1"]["scale"].mean()) - 1.0) < 0.01
+  assert "bias" not in params["up1"] and "bias" not in params["project"]
+  chex.assert_shape(params["up2"]["bias"], (3,))
+  chex.assert_trees_all_close(variables["batch_stats"]["bn1"]["var"], jnp.ones(16))
+
+
+def test_dcgan_discriminator_init_follows_dcgan():
+  d = models.DCGANDiscriminator(28, width=16, normalization="layer")
+  params = _init(d, jnp.zeros((2, 28, 28, 3)))["params"]
+  kernel = params["conv1"]["kernel"]
+  chex.assert_shape(kernel, (4, 4, 16, 32))
+  assert abs(float(kernel.std()) - 0.02) < 0.001
+  assert abs(float(params["norm1"]["scale"].mean()) - 1.0) < 0.01
+  chex.assert_trees_all_close(params["conv1"]["bias"], jnp.zeros(32))
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_dcgan_generator_subpixel_equals_conv_transpose(train):
+  kwargs = dict(resolution=32, channels=3, width=WIDTH)
+  g_ct = models.DCGANGenerator(upsample="conv_transpose", **kwargs)
+  g_sp = models.DCGANGenerator(upsample="subpixel", **kwargs)
+  z = jax.random.normal(jax.random.key(3), (BATCH, LATENT))
+  v_ct = _numpy_init(g_ct, z)
+  v_ct = {**v_ct, "batch_stats": jax.tree.map(  # non-trivial running statistics
+      lambda s: s + jax.random.uniform(jax.random.key(4), s.shape), v_ct["batch_stats"])}
+  v_sp = {"params": dcgan.generator_params_to_subpixel(v_ct["params"]),
+          "batch_stats": v_ct["batch_stats"]}
+  # Same tree as the sub-pixel generator's own init, with the mapped kernel shapes.
+  v_sp_init = jax.eval_shape(functools.partial(g_sp.init, train=False), _key(0), z)
+  chex.assert_trees_all_equal_shapes_and_dtypes(v_sp, v_sp_init)
+  mutable = ["batch_stats"] if train else False
+  out_ct = _apply(g_ct, v_ct, z, train=train, mutable=mutable)
+  out_sp = _apply(g_sp, v_sp, z, train=train, mutable=mutable)
+  chex.assert_trees_all_close(out_sp, out_ct, atol=1e-5)
+
+
+# ------------------------------------------------------------------------- DCGAN discriminator
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("resolution", [28, 32, 64])
+def test_dcgan_discriminator_shapes_and_batch_stats(resolution, channels):
+  d = models.DCGANDiscriminator(resolution, width=WIDTH)
+  x = _images(resolution, channels)
+  variables, logits_eval, logits_train, updates = _init_and_run(d, x)
+  n_convs = {28: 2, 32: 3, 64: 4}[resolution]
+  assert set(variables["batch_stats"]) == {f"norm{i}" for i in range(1, n_convs)}
+  chex.assert_shape(variables["params"][f"conv{n_convs - 1}"]["kernel"],
+                    (4, 4, WIDTH * 2 ** (n_convs - 2), WIDTH * 2 ** (n_convs - 1)))
+  final_size = {28: 7, 32: 4, 64: 4}[resolution]
+  chex.assert_shape(variables["params"]["out"]["kernel"],
+                    (final_size ** 2 * WIDTH * 2 ** (n_convs - 1), 1))
+
+  for logits in (logits_eval, logits_train):
+    chex.assert_shape(logits, (BATCH,))
+    chex.assert_type(logits, jnp.float32)
+    chex.assert_tree_all_finite(logits)
+  _assert_stats_updated(variables["batch_stats"], updates["batch_stats"])
+
+
+@pytest.mark.parametrize("normalization", ["layer", "none"])
+def test_dcgan_critic_without_batch_norm(normalization):
+  d = models.DCGANDiscriminator(32, width=WIDTH, normalization=normalization)
+  x = _images(32, 3)
+  variables = _numpy_init(d, x)
+  assert set(variables) == {"params"}
+  has_norm = any(k.startswith("norm") for k in variables["params"])
+  assert has_norm == (normalization == "layer")
+  if normalization == "layer":
+    chex.assert_shape(variables["params"]["norm1"]["scale"], (2 * WIDTH,))
+  chex.assert_shape(variables["params"]["conv1"]["bias"], (2 * WIDTH,))
+  logits = _apply(d, variables, x, train=True)
+  chex.assert_shape(logits, (BATCH,))
+  chex.assert_type(logits, jnp.float32)
+  # Per-sample: one sample's logit does not depend on the others (needed by WGAN-GP).
+  logits_first = _apply(d, variables, x[:1], train=True)
+  chex.assert_trees_all_close(logits_first, logits[:1], atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------- MLP
+
+
+def test_mlp_generator_shapes_and_param_count():
+  g = models.MLPGenerator()
+  z = jax.random.normal(jax.random.key(3), (BATCH, 100))
+  variables = _numpy_init(g, z)
+  assert set(variables) == {"params"}
+  expected = (100 * 256 + 256) + (256 * 512 + 512) + (512 * 1024 + 1024) + (1024 * 784 + 784)
+  assert _num_params(variables["params"]) == expected == 1_486_352
+  y = _apply(g, variables, z, train=True)
+  chex.assert_shape(y, (BATCH, 28, 28, 1))
+  chex.assert_type(y, jnp.float32)
+  assert float(jnp.max(jnp.abs(y))) <= 1.0
+
+
+@pytest.mark.parametrize("output_shape", [(28, 28, 1), (32, 32, 3), (64, 64, 1)])
+def test_mlp_generator_output_shapes(output_shape):
+  g = models.MLPGenerator(output_shape=output_shape, hidden=(16,))
+  z = jnp.ones((2, LATENT))
+  y = _apply(g, _numpy_init(g, z), z, train=False)
+  chex.assert_shape(y, (2, *output_shape))
+  assert float(jnp.max(jnp.abs(y))) <= 1.0
+
+
+def test_mlp_discriminator_param_count_and_dropout():
+  d = models.MLPDiscriminator()
+  x = _images(28, 1)
+  variables = _numpy_init(d, x)
+  expected = (784 * 1024 + 1024) + (1024 * 512 + 512) + (512 * 256 + 256) + (256 * 1 + 1)
+  assert _num_params(variables["params"]) == expected == 1_460_225
+  assert set(variables) == {"params"}
+
+  logits_eval = _apply(d, variables, x, train=False)
+  chex.assert_shape(logits_eval, (BATCH,))
+  chex.assert_type(logits_eval, jnp.float32)
+  chex.assert_trees_all_close(logits_eval, _apply(d, variables, x, train=False))
+  train_a = _apply(d, variables, x, train=True, rngs={"dropout": _key(5)})
+  train_b = _apply(d, variables, x, train=True, rngs={"dropout": _key(6)})
+  chex.assert_shape(train_a, (BATCH,))
+  assert not np.allclose(train_a, train_b)  # dropout is active and uses the 'dropout' rng
+  with pytest.raises(flax.errors.InvalidRngError, match="dropout"):
+    d.apply(variables, x, train=True)  # no rng given
+
+
+@pytest.mark.parametrize("resolution,channels", [(32, 3), (64, 1)])
+def test_mlp_discriminator_other_shapes(resolution, channels):
+  d = models.MLPDiscriminator(hidden=(16, 8))
+  x = _images(resolution, channels)
+  logits = _apply(d, _numpy_init(d, x), x, train=False)
+  chex.assert_shape(logits, (BATCH,))
+
+
+# ------------------------------------------------------------------------------------ bf16
+
+
+@pytest.mark.parametrize("name", ["mlp", "dcgan"])
+def test_bf16_compute_keeps_float32_params_and_outputs(name):
+  kwargs = {"resolution": 28, "width": WIDTH} if name == "dcgan" else {"hidden": (16,)}
+  g_kwargs = dict(kwargs, channels=3) if name == "dcgan" else dict(kwargs, output_shape=(28, 28, 3))
+  g = models.build_generator(name, dtype=jnp.bfloat16, **g_kwargs)
+  d = models.build_discriminator(name, dtype=jnp.bfloat16, **kwargs)
+  z = jnp.ones((2, LATENT))
+  g_vars = _numpy_init(g, z)  # dtypes from model.init: param_dtype stays float32
+  assert {p.dtype for p in jax.tree.leaves(g_vars)} == {jnp.dtype(jnp.float32)}
+  y = _apply(g, g_vars, z, train=False)
+  chex.assert_type(y, jnp.float32)
+  chex.assert_shape(y, (2, 28, 28, 3))
+  logits = _apply(d, _numpy_init(d, y), y, train=False)
+  chex.assert_type(logits, jnp.float32)
+  chex.assert_shape(logits, (2,))
+
+
+# ------------------------------------------------------------------------- registry / errors
+
+
+def test_registry_is_explicit():
+  assert models.GENERATORS == {"mlp": models.MLPGenerator, "dcgan": models.DCGANGenerator}
+  assert models.DISCRIMINATORS == {
+      "mlp": models.MLPDiscriminator, "dcgan": models.DCGANDiscriminator}
+  g = models.build_generator("dcgan", resolution=28, channels=1, width=4)
+  assert isinstance(g, models.DCGANGenerator) and g.resolution == 28 and g.width == 4
+  d = models.build_discriminator("mlp", dropout_rate=0.5)
+  assert isinstance(d, models.MLPDiscriminator) and d.dropout_rate == 0.5
+
+
+def test_bad_registry_name():
+  with pytest.raises(ValueError, match=r"'stylegan'.*\['dcgan', 'mlp'\]"):
+    models.build_generator("stylegan")
+  with pytest.raises(ValueError, match=r"'resnet'.*\['dcgan', 'mlp'\]"):
+    models.build_discriminator("resnet")
+
+
+def test_bad_or_missing_kwarg():
+  with pytest.raises(ValueError, match=r"\['depth'\].*'resolution', 'channels', 'width'"):
+    models.build_generator("dcgan", resolution=32, depth=3)
+  with pytest.raises(ValueError, match=r"\['latent_dim'\].*'output_shape', 'hidden'"):
+    models.build_generator("mlp", latent_dim=100)
+  with pytest.raises(ValueError, match=r"resolution.*valid fields"):
+    models.build_discriminator("dcgan", width=8)
+
+
+def test_bad_resolution_normalization_upsample():
+  with pytest.raises(ValueError, match=r"resolution=48.*\(28, 32, 64\)"):
+    models.DCGANGenerator(48)
+  with pytest.raises(ValueError, match=r"resolution=128.*\(28, 32, 64\)"):
+    models.build_discriminator("dcgan", resolution=128)
+  with pytest.raises(ValueError, match=r"normalization='spectral'.*'batch', 'layer', 'none'"):
+    models.DCGANDiscriminator(32, normalization="spectral")
+  with pytest.raises(ValueError, match=r"upsample='nearest'.*'subpixel', 'conv_transpose'"):
+    models.DCGANGenerator(32, upsample="nearest")

@@ -1,0 +1,139 @@
+"""The GAN train step: learns, does not retrace, counts updates right, shards exactly."""
+
+import textwrap
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jgan import tasks
+from tests.conftest import run_python, tiny_gan_config
+
+
+def _task(**overrides):
+  return tasks.build_task(tiny_gan_config(**overrides), image_shape=(8, 8, 1), num_classes=None)
+
+
+def _batch(n, seed=0):
+  rng = np.random.default_rng(seed)
+  return {"image": jnp.asarray(rng.integers(0, 256, (n, 8, 8, 1), dtype=np.uint8))}
+
+
+def test_step_overfits_a_tiny_batch():
+  """With one real image repeated, G's samples converge to it."""
+  task = _task(**{"optim.g_lr": 2e-3, "optim.d_lr": 2e-3})
+  target = np.zeros((8, 8, 1), np.uint8)
+  target[::2, ::2] = 255  # a dotted pattern
+  batch = {"image": jnp.asarray(np.repeat(target[None], 8, axis=0))}
+  state = task.init(jax.random.key(0))
+  step = jax.jit(task.step)
+  z = task.sample_inputs(jax.random.key(1), 16)
+  target_f = target.astype(np.float32) / 127.5 - 1
+
+  def distance(state):
+    return float(np.mean(np.abs(np.asarray(task.sample(state, z)["samples"]) - target_f)))
+
+  before = distance(state)
+  for i in range(300):
+    state, metrics = step(state, batch, jax.random.key(100 + i))
+  after = distance(state)
+  assert np.isfinite(metrics["d_loss"]) and np.isfinite(metrics["g_loss"])
+  assert after < 0.25 * before, (before, after)
+
+
+def test_step_compiles_once():
+  task = _task()
+  state = task.init(jax.random.key(0))
+  step = jax.jit(chex.assert_max_traces(task.step, n=1))
+  for i in range(3):
+    state, _ = step(state, _batch(8, i), jax.random.key(i))
+  assert int(state.step) == 3
+
+
+def test_n_critic_updates_d_k_times_per_g_update():
+  task = _task(n_critic=3)
+  assert task.examples_per_step == 24
+  state = task.init(jax.random.key(0))
+  state, metrics = jax.jit(task.step)(state, _batch(24), jax.random.key(1))
+  d_counts = [int(x) for x in jax.tree.leaves(state.d_opt_state) if np.ndim(x) == 0]
+  g_counts = [int(x) for x in jax.tree.leaves(state.g_opt_state) if np.ndim(x) == 0]
+  assert d_counts and set(d_counts) == {3}
+  assert g_counts and set(g_counts) == {1}
+  for k in ("d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm"):
+    chex.assert_shape(metrics[k], ())
+
+
+def test_ema_tracks_the_generator():
+  task = _task(ema_decay=0.9)
+  state = task.init(jax.random.key(0))
+  new, _ = jax.jit(task.step)(state, _batch(8), jax.random.key(1))
+  expected = jax.tree.map(lambda e, p: 0.9 * e + 0.1 * p, state.ema_g_params, new.g_params)
+  chex.assert_trees_all_close(new.ema_g_params, expected, atol=1e-6)
+  assert set(task.sample(new, task.sample_inputs(jax.random.key(2), 2))) == {
+      "samples", "samples_ema"}
+
+
+def test_gradient_penalty_is_added_to_the_d_loss():
+  task = _task(**{"penalty.name": "gradient_penalty", "loss.name": "wasserstein"})
+  state = task.init(jax.random.key(0))
+  _, metrics = jax.jit(task.step)(state, _batch(8), jax.random.key(1))
+  assert float(metrics["penalty"]) > 0
+  # The Wasserstein D loss alone is mean(d_fake) - mean(d_real).
+  np.testing.assert_allclose(
+      float(metrics["d_loss"]),
+      float(metrics["d_fake"] - metrics["d_real"] + metrics["penalty"]), rtol=1e-5, atol=1e-6)
+
+
+def test_label_smoothing_rejected_early_for_families_without_it():
+  with pytest.raises(ValueError, match="label_smoothing"):
+    _task(**{"loss.name": "hinge", "loss.label_smoothing": 0.1})
+
+
+_SHARDED = textwrap.dedent("""
+    import jax, numpy as np
+    from jgan import sharding, tasks
+    from tests.conftest import tiny_gan_config
+    assert jax.device_count() == 8, jax.devices()
+    overrides = {OVERRIDES}
+    c = tiny_gan_config(**overrides)
+    shape = tuple(c.data.synthetic_shape)
+    task = tasks.build_task(c, image_shape=shape, num_classes=None)
+    rng = np.random.default_rng(0)
+    batches = [{"image": rng.integers(0, 256, (task.examples_per_step, *shape), dtype=np.uint8)}
+               for _ in range(2)]
+    results = []
+    for devices in (jax.devices()[:1], jax.devices()):
+      mesh = sharding.make_mesh(devices)
+      state = sharding.put_replicated(task.init(jax.random.key(0)), mesh)
+      rep = sharding.replicated(mesh)
+      step = jax.jit(task.step, in_shardings=(rep, sharding.batch_sharding(mesh), rep),
+                     out_shardings=(rep, rep))
+      for i, b in enumerate(batches):
+        batch = sharding.put_batch(b, mesh)
+        assert len(batch["image"].sharding.device_set) == len(devices)
+        state, metrics = step(state, batch, jax.random.key(10 + i))
+      results.append(jax.device_get((state, metrics)))
+    (s1, m1), (s8, m8) = results
+    for a, b in zip(jax.tree.leaves(s1), jax.tree.leaves(s8)):
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    for k in m1:
+      np.testing.assert_allclose(m1[k], m8[k], rtol=1e-4, atol=1e-5)
+    print("SHARDED_OK")
+""")
+
+
+@pytest.mark.parametrize("overrides", [
+    # MLP with dropout: the dropout masks must not depend on the sharding.
+    {},
+    # DCGAN with batch norm: statistics over the global batch, n_critic 2.
+    {"data.synthetic_shape": (28, 28, 1), "n_critic": 2,
+     "model.generator": {"name": "dcgan", "width": 4},
+     "model.discriminator": {"name": "dcgan", "width": 4}},
+], ids=["mlp", "dcgan_bn"])
+def test_eight_devices_equal_one(overrides):
+  code = _SHARDED.replace("{OVERRIDES}", repr(overrides))
+  proc = run_python(code, env_extra={"XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+                                     "JAX_PLATFORMS": "cpu"})
+  assert "SHARDED_OK" in proc.stdout, proc.stdout + proc.stderr
