@@ -114,13 +114,18 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
   metric_writer.truncate_after(start)
 
   replicated = sharding.replicated(mesh)
-  step_fn = jax.jit(task.step, in_shardings=(replicated, sharding.batch_sharding(mesh),
-                                             replicated),
+  step_root = jax.random.fold_in(root, _STEPS)
+
+  def keyed_step(state, batch):
+    # The key of step s is fold_in(step_root, s), derived inside the compiled step: no extra
+    # dispatch per step, and a resumed run draws the same numbers.
+    return task.step(state, batch, jax.random.fold_in(step_root, state.step))
+
+  step_fn = jax.jit(keyed_step, in_shardings=(replicated, sharding.batch_sharding(mesh)),
                     out_shardings=(replicated, replicated), donate_argnums=0)
   sample_fn = jax.jit(task.sample, out_shardings=replicated)
   sample_inputs = sharding.put_replicated(
       task.sample_inputs(jax.random.fold_in(root, _SAMPLES), config.num_samples), mesh)
-  step_root = jax.random.fold_in(root, _STEPS)
 
   def write_samples(step: int) -> None:
     outputs = jax.device_get(sample_fn(state, sample_inputs))
@@ -137,7 +142,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
   try:
     for step in range(start, config.total_steps):
       batch = sharding.put_batch(next(data_iter), mesh)
-      state, metrics = step_fn(state, batch, jax.random.fold_in(step_root, step))
+      state, metrics = step_fn(state, batch)
       done = step + 1
       bar.update(1)
       final = done == config.total_steps

@@ -368,7 +368,7 @@ def test_every_example_once_per_epoch_and_reshuffled_each_epoch():
 
 @pytest.mark.parametrize("n, batch_size, process_count", [(100, 7, 1), (53, 4, 2), (5, 3, 4)])
 def test_order_is_the_documented_global_stream(n, batch_size, process_count):
-  """Process p, step i, slot j holds global position p + P*(i*B + j) of the concatenated epochs,
+  """Process p, step i, slot j holds global position (i*P + p)*B + j of the concatenated epochs,
   epoch e being np.random.default_rng([seed, e]).permutation(n). Pinned so that resumed runs
   keep their data order across jgan versions."""
   seed, steps = 5, 3 * n // (batch_size * process_count) + 2  # Several epochs.
@@ -376,7 +376,7 @@ def test_order_is_the_documented_global_stream(n, batch_size, process_count):
     batches = data.make_index_batches(n, batch_size=batch_size, seed=seed, process_index=p,
                                       process_count=process_count)
     for step in list(range(steps)) + [10**9]:
-      pos = p + process_count * (step * batch_size + np.arange(batch_size))
+      pos = (step * process_count + p) * batch_size + np.arange(batch_size)
       want = [np.random.default_rng([seed, e]).permutation(n)[i] for e, i in zip(pos // n, pos % n)]
       np.testing.assert_array_equal(batches[step], want)
 
@@ -399,16 +399,15 @@ def test_two_processes_disjoint_and_covering():
                   process_count=st.integers(1, 4), seed=st.integers(0, 2**31),
                   epoch=st.integers(0, 3))
 def test_sharding_property_disjoint_and_covering(n, batch_size, process_count, seed, epoch):
-  """Process p's share of epoch e: its stream positions [e*n, (e+1)*n) of the global stream."""
+  """The stream positions of epoch e, [e*n, (e+1)*n), are spread over the processes' blocks."""
   shares = []
+  steps = -(-(epoch + 1) * n // (batch_size * process_count))  # Enough steps to pass epoch e.
   for p in range(process_count):
-    # Global positions p, p + P, p + 2P, ...: how many fall before epoch e and inside it.
-    before = len(range(p, epoch * n, process_count))
-    inside = len(range(p + before * process_count, (epoch + 1) * n, process_count))
     batches = data.make_index_batches(n, batch_size=batch_size, seed=seed, process_index=p,
                                       process_count=process_count)
-    stream = _stream(batches, -(-(before + inside) // batch_size))
-    shares.append(stream[before:before + inside])
+    for step in range(steps):
+      pos = (step * process_count + p) * batch_size + np.arange(batch_size)
+      shares.append(np.asarray(batches[step])[pos // n == epoch])
   union = np.concatenate(shares)
   assert len(union) == n
   np.testing.assert_array_equal(np.sort(union), np.arange(n))  # Disjoint and covering.
