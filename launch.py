@@ -48,7 +48,11 @@ def main(argv: list[str] | None = None) -> int:
   args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
                       datefmt="%H:%M:%S")
-  logging.getLogger("absl").setLevel(logging.WARNING)
+  # absl and jax's backend probing log at INFO what users need not see (absl resets its own
+  # logger's level on import, so filter at the handler).
+  quiet = ("absl", "jax._src.xla_bridge")
+  for handler in logging.getLogger().handlers:
+    handler.addFilter(lambda r: r.name not in quiet or r.levelno >= logging.WARNING)
   from jgan import config as config_lib  # after argument errors, which need no jax
 
   try:

@@ -51,10 +51,17 @@ def save_image(path: str, image: np.ndarray) -> None:
   os.close(fd)
   try:
     Image.fromarray(image).save(tmp, format="PNG")
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs are for sharing
     os.replace(tmp, path)
   finally:
     if os.path.exists(tmp):
       os.remove(tmp)
+
+
+def _umask() -> int:
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
 
 
 def save_grid(path: str, images: np.ndarray, *, ncols: int | None = None) -> np.ndarray:

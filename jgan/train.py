@@ -43,6 +43,7 @@ class RunResult:
   last_metrics: dict[str, float]
   resumed_from: int | None
   workdir: str
+  step_traces: int  # times the train step was traced; 1 means no recompilation
 
 
 def _check_finite(metrics: dict[str, float], step: int, last_good: int | None) -> None:
@@ -116,7 +117,10 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
   replicated = sharding.replicated(mesh)
   step_root = jax.random.fold_in(root, _STEPS)
 
+  traces = [0]
+
   def keyed_step(state, batch):
+    traces[0] += 1  # runs only when jax traces (compiles) the step
     # The key of step s is fold_in(step_root, s), derived inside the compiled step: no extra
     # dispatch per step, and a resumed run draws the same numbers.
     return task.step(state, batch, jax.random.fold_in(step_root, state.step))
@@ -173,4 +177,4 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
     writers.plot_metrics(os.path.join(workdir, "metrics.jsonl"),
                          os.path.join(workdir, "loss_curves.png"))
   return RunResult(state=state, step=int(jax.device_get(state.step)), last_metrics=last_metrics,
-                   resumed_from=resumed_from, workdir=workdir)
+                   resumed_from=resumed_from, workdir=workdir, step_traces=traces[0])

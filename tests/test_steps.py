@@ -75,8 +75,9 @@ def test_ema_tracks_the_generator():
       "samples", "samples_ema"}
 
 
-def test_gradient_penalty_is_added_to_the_d_loss():
-  task = _task(**{"penalty.name": "gradient_penalty", "loss.name": "wasserstein"})
+@pytest.mark.parametrize("penalty", ["gradient_penalty", "r1"])
+def test_penalty_is_added_to_the_d_loss(penalty):
+  task = _task(**{"penalty.name": penalty, "loss.name": "wasserstein"})
   state = task.init(jax.random.key(0))
   _, metrics = jax.jit(task.step)(state, _batch(8), jax.random.key(1))
   assert float(metrics["penalty"]) > 0
@@ -96,6 +97,11 @@ _SHARDED = textwrap.dedent("""
     from jgan import sharding, tasks
     from tests.conftest import tiny_gan_config
     assert jax.device_count() == 8, jax.devices()
+    try:
+      sharding.check_batch_size(12, sharding.make_mesh())
+      raise SystemExit("batch 12 on 8 devices was accepted")
+    except ValueError as e:
+      assert "multiple of 8" in str(e), e
     overrides = {OVERRIDES}
     c = tiny_gan_config(**overrides)
     shape = tuple(c.data.synthetic_shape)

@@ -21,6 +21,7 @@ def test_run_writes_every_output(tmp_path):
   workdir = str(tmp_path / "run")
   result = train.run(tiny_gan_config(ema_decay=0.99), workdir, progress=False)
   assert result.step == 6 and result.resumed_from is None
+  assert result.step_traces == 1  # compiled once for all six steps
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["3", "6"]
   assert sorted(os.listdir(os.path.join(workdir, "samples"))) == [
       "step_0000003.png", "step_0000006.png"]

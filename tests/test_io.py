@@ -1,0 +1,67 @@
+"""Host-side pieces of a run: image grids, metric files, optimizers, batch-size checks."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jgan import imaging, optim, sharding, writers
+
+
+def test_to_uint8_and_back():
+  x = np.array([-1.0, 0.0, 1.0, 2.0, -3.0], np.float32)
+  np.testing.assert_array_equal(imaging.to_uint8(x), [0, 128, 255, 255, 0])
+  u = np.array([0, 255], np.uint8)
+  np.testing.assert_allclose(np.asarray(imaging.to_float(u)), [-1.0, 1.0])
+
+
+def test_grid_layout_and_png(tmp_path):
+  images = np.stack([np.full((3, 4, 1), v, np.float32) for v in (-1.0, 1.0, -1.0)])
+  grid = imaging.make_grid(imaging.to_uint8(images), ncols=2, padding=1)
+  assert grid.shape == (2 * 4 + 1, 2 * 5 + 1, 1)
+  assert grid[1, 1, 0] == 0 and grid[1, 6, 0] == 255 and grid[5, 1, 0] == 0
+  assert grid[5, 6, 0] == 255  # the empty fourth cell is padding
+  path = str(tmp_path / "sub" / "g.png")
+  imaging.save_grid(path, images, ncols=2)
+  assert Image.open(path).size == (2 * 6 + 2, 2 * 5 + 2)
+  assert oct(os.stat(path).st_mode & 0o777) != oct(0o600)
+  assert not [f for f in os.listdir(tmp_path / "sub") if f.endswith(".tmp")]
+  with pytest.raises(ValueError, match=r"\[N, H, W, C\]"):
+    imaging.make_grid(np.zeros((3, 4, 4)))
+
+
+def test_metric_writer_truncates_lines_after_the_resume_step(tmp_path):
+  w = writers.MetricWriter(str(tmp_path))
+  for step in (1, 2, 3):
+    w.write_scalars(step, {"g_loss": step * 0.5, "d_loss": float("nan")})
+  w.close()
+  with open(tmp_path / "metrics.jsonl", "a") as f:
+    f.write('{"step": 4, "g_lo')  # a line cut short by a crash
+  w = writers.MetricWriter(str(tmp_path))
+  w.truncate_after(2)
+  w.close()
+  records = writers.read_metrics(str(tmp_path / "metrics.jsonl"))
+  assert [r["step"] for r in records] == [1, 2]
+  assert records[1]["g_loss"] == 1.0 and records[1]["d_loss"] == "nan"
+  assert writers.plot_metrics(str(tmp_path / "metrics.jsonl"), str(tmp_path / "p.png"))
+  assert not writers.plot_metrics(str(tmp_path / "none.jsonl"), str(tmp_path / "q.png"))
+
+
+def test_optimizer_errors_name_the_choices():
+  assert optim.make_optimizer("adam", learning_rate=1e-3, b1=0.5) is not None
+  with pytest.raises(ValueError, match="adamm.*adam"):
+    optim.make_optimizer("adamm", learning_rate=1e-3)
+  with pytest.raises(ValueError, match="sgd"):
+    optim.make_optimizer("sgd", learning_rate=1e-3, b1=0.5)
+
+
+def test_distributed_needs_all_three_settings(monkeypatch):
+  for name in ("JGAN_COORDINATOR_ADDRESS", "JGAN_NUM_PROCESSES", "JGAN_PROCESS_ID"):
+    monkeypatch.delenv(name, raising=False)
+  assert sharding.maybe_initialize_distributed() is False
+  with pytest.raises(ValueError, match="coordinator"):
+    sharding.maybe_initialize_distributed(num_processes=2)
+  with pytest.raises(ValueError, match="process_id=None"):
+    sharding.maybe_initialize_distributed(coordinator_address="127.0.0.1:1", num_processes=2)
