@@ -7,4 +7,6 @@ Experiments outside the repo run with ``python launch.py --config path/to/file.p
 EXPERIMENTS: dict[str, str] = {
     "gan_mnist": "experiments.gan_mnist",
     "gan_fashion_mnist": "experiments.gan_fashion_mnist",
+    "mnist_classifier": "experiments.mnist_classifier",
+    "fashion_mnist_classifier": "experiments.fashion_mnist_classifier",
 }

@@ -4,8 +4,11 @@
 
 The same MLP G/D as gan_mnist, non-saturating BCE, Adam 2e-4 (beta1 0.5), batch 64,
 `n_critic` D updates per G update, 100 epochs of the 60,000 training images, a sample grid
-every 10 epochs and a loss plot at the end. Data: TFDS `fashion_mnist` when prepared in
---config.data.data_dir, else Debian's dataset-fashion-mnist (scripts/install_data.sh).
+every 10 epochs and a loss plot at the end. Every 10 epochs it logs FID, KID and
+precision/recall of 5,000 samples under `fashion_mnist_classifier`'s features (trained first
+if runs/fashion_mnist_classifier is missing) and keeps the best checkpoint by FID.
+Data: TFDS `fashion_mnist` when prepared in --config.data.data_dir, else Debian's
+dataset-fashion-mnist (scripts/install_data.sh).
 
 Expected result (measured, see README): RESULT_PLACEHOLDER
 """
@@ -30,4 +33,6 @@ def get_config():
   c.log_every = 200
   c.sample_every = 10 * steps_per_epoch
   c.checkpoint_every = 10 * steps_per_epoch
+  c.eval_every = 10 * steps_per_epoch  # FID/KID/PR under the FashionMNIST classifier
+  c.eval.classifier = "fashion_mnist_classifier"
   return c

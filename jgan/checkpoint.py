@@ -36,7 +36,8 @@ class Checkpointer:
     return list(self._manager.all_steps())
 
   def save(self, step: int, state: Any, *, data_state: dict[str, Any] | None = None,
-           config: dict[str, Any] | None = None) -> None:
+           config: dict[str, Any] | None = None,
+           metadata: dict[str, Any] | None = None) -> None:
     """Starts an (asynchronous) save of ``state`` at ``step``.
 
     The state is copied on device first, so the train step may donate its buffers while
@@ -47,7 +48,14 @@ class Checkpointer:
         state=ocp.args.StandardSave(state),
         data=ocp.args.JsonSave(data_state or {}),
         config=ocp.args.JsonSave(config or {}),
+        metadata=ocp.args.JsonSave(metadata or {}),
     ))
+
+  def metadata(self, step: int) -> dict[str, Any]:
+    """The ``metadata`` dict saved with ``step`` (e.g. the evaluation metrics)."""
+    restored = self._manager.restore(step, args=ocp.args.Composite(
+        metadata=ocp.args.JsonRestore()))
+    return dict(restored.metadata or {})
 
   def restore(self, step: int, target_state: Any) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """Restores ``(state, data_state, config)`` of ``step``, shaped and sharded like the target."""

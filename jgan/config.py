@@ -36,6 +36,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.checkpoint_every = 500
   c.keep_checkpoints = 3
   c.num_samples = 64  # images in each sample grid (fixed inputs drawn from the seed)
+  c.eval_every = 0  # steps between evaluations (and one at the end); 0 turns them off
+  c.eval = ml_collections.ConfigDict()
+  c.eval.best_metric = ""  # keep the best checkpoint by this evaluation metric ("": don't)
+  c.eval.best_mode = "min"  # "min" or "max"
 
   c.data = ml_collections.ConfigDict()
   c.data.name = "mnist"
@@ -171,6 +175,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
     value = config[key]
     if not isinstance(value, int) or value < 1:
       raise ConfigError(f"config.{key} must be a positive integer, got {value!r}.")
+  if not isinstance(config.get("eval_every", 0), int) or config.get("eval_every", 0) < 0:
+    raise ConfigError(f"config.eval_every must be an integer >= 0, got {config.eval_every!r}.")
+  if "eval" in config and config.eval.get("best_mode", "min") not in ("min", "max"):
+    raise ConfigError(f"config.eval.best_mode must be 'min' or 'max', got "
+                      f"{config.eval.best_mode!r}.")
   if config.get("keep_checkpoints", 1) < 1:
     raise ConfigError(f"config.keep_checkpoints must be >= 1, got {config.keep_checkpoints}.")
 

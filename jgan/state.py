@@ -57,3 +57,17 @@ def count_params(tree: PyTree) -> int:
 def tree_all_finite(tree: PyTree) -> jax.Array:
   leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
   return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+@flax.struct.dataclass
+class ClassifierState:
+  """State of a supervised classifier (the domain classifiers used for evaluation)."""
+
+  step: jax.Array
+  params: PyTree
+  batch_stats: PyTree
+  opt_state: PyTree
+
+  @property
+  def variables(self) -> dict[str, PyTree]:
+    return {"params": self.params, "batch_stats": self.batch_stats}

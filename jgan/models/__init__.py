@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 import flax.linen as nn
 
+from jgan.models.classifier import ConvClassifier
 from jgan.models.dcgan import DCGANDiscriminator, DCGANGenerator, generator_params_to_subpixel
 from jgan.models.layers import (
     SubpixelConvTranspose,
@@ -19,16 +20,19 @@ from jgan.models.layers import (
     subpixel_kernel_to_conv_transpose,
     torch_conv_transpose_weight_to_flax,
 )
+from jgan.models.inception import InceptionV3FID, load_fid_inception_params
 from jgan.models.mlp import MLPDiscriminator, MLPGenerator
 
 GENERATORS: dict[str, type[nn.Module]] = {"mlp": MLPGenerator, "dcgan": DCGANGenerator}
 DISCRIMINATORS: dict[str, type[nn.Module]] = {"mlp": MLPDiscriminator, "dcgan": DCGANDiscriminator}
 
 __all__ = [
+    "ConvClassifier",
     "DISCRIMINATORS",
     "DCGANDiscriminator",
     "DCGANGenerator",
     "GENERATORS",
+    "InceptionV3FID",
     "MLPDiscriminator",
     "MLPGenerator",
     "SubpixelConvTranspose",
@@ -37,6 +41,7 @@ __all__ = [
     "data_fields",
     "conv_transpose_kernel_to_subpixel",
     "generator_params_to_subpixel",
+    "load_fid_inception_params",
     "module_fields",
     "subpixel_kernel_to_conv_transpose",
     "torch_conv_transpose_weight_to_flax",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Callable
 
-from jgan.tasks import gan
+from jgan.tasks import classifier, gan
 from jgan.tasks.base import Task
 
 TASKS: dict[str, Callable[..., Task]] = {
     "gan": gan.build,
+    "classifier": classifier.build,
 }
 
 

@@ -20,6 +20,8 @@ class Task:
     sample: ``(state, inputs) -> {name: images in [-1, 1]}`` for the sample grids.
     sample_inputs: ``(key, n) -> inputs``, the fixed inputs the grids are drawn from.
     examples_per_step: real examples one step consumes (global, all processes).
+    evaluate: ``state -> {metric: float}``, run on the host every ``eval_every`` steps and
+      at the end (None: the task has no evaluation).
     describe: one line for the log (model sizes, loss...).
   """
 
@@ -28,4 +30,5 @@ class Task:
   sample: Callable[[PyTree, PyTree], dict[str, jax.Array]]
   sample_inputs: Callable[[jax.Array, int], PyTree]
   examples_per_step: int
+  evaluate: Callable[[PyTree], dict[str, float]] | None = None
   describe: str = ""

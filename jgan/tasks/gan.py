@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import functools
+import json
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 
 from jgan import config as config_lib
+from jgan import data as data_lib
 from jgan import losses, models, optim, penalties, steps
+from jgan.evaluation import features, generative
 from jgan.tasks.base import Task
 
 
@@ -36,6 +39,20 @@ def default_config() -> ml_collections.ConfigDict:
   c.optim.b2 = 0.999
   c.n_critic = 1  # D updates per G update
   c.ema_decay = 0.0  # EMA of G's params; 0 turns it off
+  # Evaluation every eval_every steps (0: off) and at the end; see jgan.evaluation.
+  c.eval.metrics = ("fid", "kid", "pr")  # from jgan.evaluation.generative.METRICS
+  c.eval.feature_network = "classifier"  # or "inception_v3" (needs eval.inception_weights)
+  c.eval.classifier = "mnist_classifier"  # built-in classifier experiment, trained if missing
+  c.eval.classifier_workdir = ""  # default: runs/<eval.classifier>
+  c.eval.feature_layer = "features"
+  c.eval.inception_weights = ""  # path to pytorch-fid's pt_inception-2015-12-05-6726825d.pth
+  c.eval.num_samples = 5000  # generated images per evaluation (fixed latents)
+  c.eval.num_real = 5000  # real images of eval.split the samples are compared with
+  c.eval.split = "train"
+  c.eval.batch_size = 250
+  c.eval.use_ema = True  # score the EMA generator when there is one
+  c.eval.best_metric = "fid"  # keeps checkpoints_best/ by FID under the feature network
+  c.eval.best_mode = "min"
   return c
 
 
@@ -87,9 +104,43 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
   def sample_inputs(key: jax.Array, n: int) -> jax.Array:
     return jax.random.normal(key, (n, latent_dim), jnp.float32)
 
+  generative.check_metrics(config.eval.metrics)
+  evaluate = functools.partial(_evaluate, config=config, generator=generator,
+                               latent_dim=latent_dim)
+
   return Task(
       init=init, step=step, sample=steps.make_sample_fn(generator), sample_inputs=sample_inputs,
-      examples_per_step=config.batch_size * config.n_critic,
+      examples_per_step=config.batch_size * config.n_critic, evaluate=evaluate,
       describe=(f"GAN: G={g_name} D={d_name} loss={config.loss.name} "
                 f"penalty={config.penalty.name} n_critic={config.n_critic} "
                 f"ema={ema_decay or 'off'}"))
+
+
+@functools.cache
+def _network_and_real(eval_config_json: str, data_config_json: str):
+  """The feature network and the real features (once per process and configuration)."""
+  eval_config = ml_collections.ConfigDict(json.loads(eval_config_json))
+  network = features.from_config(eval_config)
+  real = data_lib.from_config(ml_collections.ConfigDict(json.loads(data_config_json)),
+                              split=eval_config.split)
+  return network, features.real_features(network, real, num=eval_config.num_real,
+                                         batch_size=eval_config.batch_size)
+
+
+def _evaluate(state, *, config, generator, latent_dim) -> dict[str, float]:
+  """FID/KID/precision-recall of ``eval.num_samples`` samples (fixed latents) vs real data."""
+  e = config.eval
+  network, real = _network_and_real(e.to_json(), config.data.to_json())
+  params = state.ema_g_params if e.use_ema and state.ema_g_params is not None else state.g_params
+  variables = {"params": params}
+  if state.g_batch_stats:
+    variables["batch_stats"] = state.g_batch_stats
+
+  def generate(key):
+    z = jax.random.normal(key, (e.batch_size, latent_dim), jnp.float32)
+    return generator.apply(variables, z, train=False)
+
+  fake = generative.sample_features(network, generate, num=e.num_samples,
+                                    batch_size=e.batch_size,
+                                    key=jax.random.key(config.seed + 7919))
+  return generative.score(real, fake, metrics=e.metrics, network=network.name)

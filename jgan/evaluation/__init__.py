@@ -1,0 +1,23 @@
+"""Sample-quality evaluation: FID, KID, improved precision/recall and Inception score.
+
+:mod:`jgan.evaluation.metrics` holds pure float64 host functions over feature / logit arrays;
+the feature extractors live in sibling modules.
+"""
+
+from jgan.evaluation.metrics import GaussianAccumulator
+from jgan.evaluation.metrics import fid_from_features
+from jgan.evaluation.metrics import frechet_distance
+from jgan.evaluation.metrics import gaussian_statistics
+from jgan.evaluation.metrics import inception_score
+from jgan.evaluation.metrics import kernel_inception_distance
+from jgan.evaluation.metrics import precision_recall
+
+__all__ = [
+    "GaussianAccumulator",
+    "fid_from_features",
+    "frechet_distance",
+    "gaussian_statistics",
+    "inception_score",
+    "kernel_inception_distance",
+    "precision_recall",
+]

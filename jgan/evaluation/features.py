@@ -1,0 +1,170 @@
+"""Feature networks for FID/KID/precision-recall, pluggable by config, and feature extraction.
+
+Two kinds (``config.eval.feature_network``):
+
+* ``"classifier"``: a jgan-trained domain classifier (``experiments/*_classifier.py``), loaded
+  from its workdir; its ``features`` layer (128-d) by default. Offline, and the right judge
+  for digits, clothes or avatars, where ImageNet features mean little. If the classifier has
+  not been trained yet, it is trained first (a minute or two on CPU), and the log says so.
+* ``"inception_v3"``: the standard FID Inception (pytorch-fid's port of the TF 2015 graph),
+  2048-d ``pool3`` features and 1008 logits. Its weights file is not installable offline:
+  pass its path as ``eval.inception_weights``.
+
+Every number jgan reports carries the feature network's ``name``, e.g.
+``fid/classifier:mnist_classifier:features`` or ``fid/inception_v3:pool3``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jgan import batching, imaging
+
+log = logging.getLogger("jgan.evaluation")
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureNetwork:
+  """A frozen network mapping images to features (and, if it has them, class logits).
+
+  Attributes:
+    name: what produced the numbers, ``kind:source:layer``; part of every metric's name.
+    apply: pure ``images [B, H, W, C] float in [-1, 1] -> {"features": [B, D], "logits":
+      [B, K]}`` (``logits`` may be absent); images of another size or channel count are
+      adapted inside (resized, grey tiled to RGB).
+    cache_key: identifies the weights, for caching real-data features on disk.
+  """
+
+  name: str
+  apply: Callable[[jax.Array], dict[str, jax.Array]]
+  cache_key: str
+
+
+def _adapt(images: jax.Array, shape: tuple[int, int, int]) -> jax.Array:
+  """Resizes (bilinear) and matches channels (grey -> RGB by tiling; RGB -> grey by mean)."""
+  h, w, c = shape
+  if images.shape[1:3] != (h, w):
+    images = jax.image.resize(images, (images.shape[0], h, w, images.shape[3]), "bilinear")
+  if images.shape[3] != c:
+    if images.shape[3] == 1:
+      images = jnp.tile(images, (1, 1, 1, c))
+    elif c == 1:
+      images = jnp.mean(images, axis=3, keepdims=True)
+    else:
+      raise ValueError(f"Cannot feed {images.shape[3]}-channel images to a network that takes "
+                       f"{c} channels.")
+  return images
+
+
+def classifier_network(workdir: str, *, layer: str = "features") -> FeatureNetwork:
+  """A trained jgan classifier (its best checkpoint if it kept one, else the latest)."""
+  from jgan import runs  # pylint: disable=import-outside-toplevel  (runs imports the tasks)
+  from jgan.tasks import classifier as classifier_task  # pylint: disable=import-outside-toplevel
+  best = os.path.isdir(runs.checkpoint_dir(workdir, best=True))
+  run = runs.load_run(workdir, best=best)
+  if run.config.task != "classifier":
+    raise ValueError(f"{workdir} holds a {run.config.task!r} run, not a classifier.")
+  if layer not in ("features", "logits"):
+    raise ValueError(f"Unknown classifier layer {layer!r}; allowed: 'features', 'logits'.")
+  model = classifier_task.build_model(run.config, run.num_classes)
+  variables = run.state.variables
+  shape = run.image_shape
+
+  def apply(images: jax.Array) -> dict[str, jax.Array]:
+    out = model.apply(variables, _adapt(images, shape), train=False)
+    return {"features": out[layer], "logits": out["logits"]}
+
+  name = f"classifier:{os.path.basename(os.path.normpath(workdir))}:{layer}"
+  return FeatureNetwork(name=name, apply=apply,
+                        cache_key=f"{name}:{os.path.abspath(workdir)}:{run.step}:{best}")
+
+
+def inception_network(weights_path: str) -> FeatureNetwork:
+  """The FID Inception-v3 with pytorch-fid's weights file (``pt_inception-2015-12-05-*.pth``)."""
+  from jgan.models import inception  # pylint: disable=import-outside-toplevel
+  if not weights_path:
+    raise FileNotFoundError(
+        "eval.feature_network='inception_v3' needs the FID Inception weights, which cannot be "
+        f"installed offline: download {inception.FID_WEIGHTS_URL} on a machine with internet "
+        "and pass --config.eval.inception_weights=/path/to/pt_inception-2015-12-05-6726825d.pth"
+        " (or use --config.eval.feature_network=classifier).")
+  variables = inception.load_fid_inception_params(weights_path)
+  model = inception.InceptionV3FID()
+
+  def apply(images: jax.Array) -> dict[str, jax.Array]:
+    if images.shape[3] == 1:
+      images = jnp.tile(images, (1, 1, 1, 3))
+    out = model.apply(variables, images, train=False)
+    return {"features": out["pool3"], "logits": out["logits"]}
+
+  stat = os.stat(weights_path)
+  return FeatureNetwork(name="inception_v3:pool3", apply=apply,
+                        cache_key=f"inception_v3:{os.path.abspath(weights_path)}:"
+                                  f"{stat.st_size}:{stat.st_mtime_ns}")
+
+
+def ensure_classifier(experiment: str, workdir: str) -> None:
+  """Trains the built-in classifier ``experiment`` in ``workdir`` unless it is there."""
+  from jgan import config as config_lib, runs, train  # pylint: disable=import-outside-toplevel
+  if runs.has_checkpoint(workdir):
+    return
+  log.warning("The feature network needs the classifier %r, which is not trained yet in %s: "
+              "training it now (python launch.py --experiment %s --workdir %s).", experiment,
+              workdir, experiment, workdir)
+  train.run(config_lib.load_experiment(experiment), workdir, progress=False)
+
+
+def from_config(eval_config: ml_collections.ConfigDict) -> FeatureNetwork:
+  """The feature network ``eval_config.feature_network`` names."""
+  kind = eval_config.feature_network
+  if kind == "classifier":
+    workdir = eval_config.classifier_workdir or os.path.join("runs", eval_config.classifier)
+    ensure_classifier(eval_config.classifier, workdir)
+    return classifier_network(workdir, layer=eval_config.feature_layer)
+  if kind == "inception_v3":
+    return inception_network(eval_config.inception_weights)
+  raise ValueError(f"Unknown eval.feature_network {kind!r}; allowed: 'classifier', "
+                   "'inception_v3'.")
+
+
+def extract(network: FeatureNetwork, images: np.ndarray, *,
+            batch_size: int = 250) -> dict[str, np.ndarray]:
+  """Features (and logits) of uint8 images [N, H, W, C], computed in jitted batches."""
+  fn = jax.jit(lambda x: network.apply(imaging.to_float(x)))
+  return batching.map_in_batches(fn, images, batch_size=batch_size)
+
+
+def real_features(network: FeatureNetwork, dataset, *, num: int, batch_size: int = 250,
+                  cache_dir: str | None = None) -> dict[str, np.ndarray]:
+  """Features of the first ``num`` images of ``dataset`` (an ArrayDataset), cached on disk.
+
+  The cache (``$JGAN_DATA_DIR/eval_cache`` by default) is keyed by the dataset's name and
+  source, ``num`` and the network's ``cache_key``, so a retrained classifier or another
+  weights file never reuses stale statistics.
+  """
+  num = min(num, len(dataset.images))
+  key = hashlib.sha1(f"{dataset.name}|{dataset.source}|{num}|{network.cache_key}".encode())
+  cache_dir = cache_dir or os.path.join(
+      os.environ.get("JGAN_DATA_DIR", os.path.expanduser("~/.cache/jgan")), "eval_cache")
+  path = os.path.join(cache_dir, f"{dataset.name}-{num}-{key.hexdigest()[:16]}.npz")
+  if os.path.exists(path):
+    try:
+      with np.load(path) as cached:
+        return {k: cached[k] for k in cached.files}
+    except (OSError, ValueError) as e:  # a cache file cut short: recompute it
+      log.warning("Ignoring unreadable feature cache %s (%s).", path, e)
+  out = extract(network, dataset.images[:num], batch_size=batch_size)
+  os.makedirs(cache_dir, exist_ok=True)
+  tmp = path + ".tmp.npz"
+  np.savez(tmp, **out)
+  os.replace(tmp, path)
+  return out
