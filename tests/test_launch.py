@@ -12,6 +12,7 @@ from tests.conftest import REPO
 TINY = [
     "--config.total_steps=2", "--config.log_every=1", "--config.sample_every=2",
     "--config.checkpoint_every=2", "--config.batch_size=8", "--config.num_samples=4",
+    "--config.eval_every=0",  # evaluation has its own tests; here it would train a classifier
 ]
 
 

@@ -41,7 +41,7 @@ class ConvClassifier(nn.Module):
     x = x.astype(self.dtype)
     for i, width in enumerate(self.widths):
       # Strided 4x4 convs rather than 3x3 conv + max pool: half the FLOPs, and XLA:CPU runs
-      # their gradients 2x faster (measured; see benchmarks/README.md).
+      # their gradients about 2x faster (benchmarks/classifier_convs.py).
       x = nn.Conv(width, (4, 4), strides=(2, 2), padding="SAME", use_bias=False,
                   dtype=self.dtype, param_dtype=self.param_dtype, name=f"conv{i}")(x)
       x = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype,
