@@ -45,7 +45,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.name = "mnist"
   c.data.split = "train"
   c.data.sources = ("tfds", "offline")
-  c.data.data_dir = ml_collections.config_dict.placeholder(str)
+  c.data.data_dir = ml_collections.config_dict.placeholder(str)  # TFDS data_dir
+  c.data.dir = ml_collections.config_dict.placeholder(str)  # an image folder (image_folder, celeb_a)
+  c.data.image_size = 0  # resize (center crop, then resize) to this square size; 0: as stored
+  c.data.num_examples = 0  # for generated datasets (avatars): how many; 0: the dataset's default
   # Only for data.name == "synthetic" (tests and smoke runs).
   c.data.synthetic_shape = (28, 28, 1)
   c.data.synthetic_examples = 512
