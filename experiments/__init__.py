@@ -9,4 +9,11 @@ EXPERIMENTS: dict[str, str] = {
     "gan_fashion_mnist": "experiments.gan_fashion_mnist",
     "mnist_classifier": "experiments.mnist_classifier",
     "fashion_mnist_classifier": "experiments.fashion_mnist_classifier",
+    "dcgan_celeba": "experiments.dcgan_celeba",
+    "wgan_gp_celeba": "experiments.wgan_gp_celeba",
+    "dcgan_portraits": "experiments.dcgan_portraits",
+    "dcgan_avatars": "experiments.dcgan_avatars",
+    "wgan_gp_avatars": "experiments.wgan_gp_avatars",
+    "dcgan_fashion_mnist32": "experiments.dcgan_fashion_mnist32",
+    "wgan_gp_fashion_mnist32": "experiments.wgan_gp_fashion_mnist32",
 }

@@ -85,13 +85,15 @@ def make_gan_step(
     n_critic: int = 1,
     penalty: Penalty | None = None,
     ema_decay: float | None = None,
+    augment_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
 ) -> Callable[[GANState, dict[str, jax.Array], jax.Array], tuple[GANState, Metrics]]:
   """Builds one unconditional GAN train step: ``n_critic`` D updates, then one G update.
 
   The batch holds ``n_critic * B`` real images (``batch["image"]``, uint8 [n_critic*B, H,
   W, C]); D update ``i`` sees rows ``i::n_critic`` (a split that keeps every device's rows
   on that device), each against B fresh generator samples. The G update draws B new
-  latents. Fakes for D are generated in train mode (so G's batch-norm statistics follow
+  latents. ``augment_fn(images, key)`` (e.g. :func:`jgan.augment.augment`), if given, is
+  applied to the real images first. Fakes for D are generated in train mode (so G's batch-norm statistics follow
   the batch, as in PyTorch DCGAN) and ``stop_gradient``-ed.
 
   Returns:
@@ -147,6 +149,8 @@ def make_gan_step(
 
   def step(state: GANState, batch: dict[str, jax.Array], key: jax.Array):
     images = imaging.to_float(batch["image"])
+    if augment_fn is not None:
+      images = augment_fn(images, jax.random.fold_in(key, 2))
     total = images.shape[0]
     if total % n_critic:
       raise ValueError(f"The batch ({total} images) must hold n_critic={n_critic} equal parts.")

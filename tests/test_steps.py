@@ -143,3 +143,26 @@ def test_eight_devices_equal_one(overrides):
   proc = run_python(code, env_extra={"XLA_FLAGS": "--xla_force_host_platform_device_count=8",
                                      "JAX_PLATFORMS": "cpu"})
   assert "SHARDED_OK" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_bfloat16_compute_keeps_float32_params_and_finite_losses():
+  task = _task(compute_dtype="bfloat16")
+  state = task.init(jax.random.key(0))
+  state, metrics = jax.jit(task.step)(state, _batch(8), jax.random.key(1))
+  assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state.g_params))
+  assert all(np.isfinite(float(v)) and v.dtype == jnp.float32 for v in metrics.values())
+
+
+def test_augmentation_changes_what_d_sees_but_is_seeded():
+  plain, augmented = _task(), _task(**{"augment.flip": True, "augment.rotation": 10.0})
+  state = plain.init(jax.random.key(0))
+  _, m_plain = jax.jit(plain.step)(state, _batch(8), jax.random.key(1))
+  _, m_aug = jax.jit(augmented.step)(state, _batch(8), jax.random.key(1))
+  _, m_aug2 = jax.jit(augmented.step)(state, _batch(8), jax.random.key(1))
+  assert float(m_plain["d_real"]) != float(m_aug["d_real"])
+  assert float(m_aug["d_real"]) == float(m_aug2["d_real"])
+
+
+def test_unknown_compute_dtype_is_named():
+  with pytest.raises(ValueError, match="float16.*bfloat16"):
+    _task(compute_dtype="float16")

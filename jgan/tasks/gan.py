@@ -11,7 +11,7 @@ import ml_collections
 
 from jgan import config as config_lib
 from jgan import data as data_lib
-from jgan import losses, models, optim, penalties, steps
+from jgan import augment, losses, models, optim, penalties, steps
 from jgan.evaluation import features, generative
 from jgan.tasks.base import Task
 
@@ -37,6 +37,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.optim.d_lr = 2e-4
   c.optim.b1 = 0.5
   c.optim.b2 = 0.999
+  c.compute_dtype = "float32"  # or "bfloat16": activations; params and losses stay float32
+  c.augment = ml_collections.ConfigDict()
+  c.augment.flip = False  # random left-right flips of the real images
+  c.augment.rotation = 0.0  # random rotations up to this many degrees
   c.n_critic = 1  # D updates per G update
   c.ema_decay = 0.0  # EMA of G's params; 0 turns it off
   # Evaluation every eval_every steps (0: off) and at the end; see jgan.evaluation.
@@ -54,6 +58,15 @@ def default_config() -> ml_collections.ConfigDict:
   c.eval.best_metric = "fid"  # keeps checkpoints_best/ by FID under the feature network
   c.eval.best_mode = "min"
   return c
+
+
+COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+def _augmentation(c: ml_collections.ConfigDict):
+  if not (c.flip or c.rotation):
+    return None
+  return functools.partial(augment.augment, flip=c.flip, max_rotation=c.rotation)
 
 
 def _model_kwargs(group: ml_collections.ConfigDict) -> tuple[str, dict]:
@@ -80,6 +93,11 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
   del num_classes  # unconditional
   g_name, g_kwargs = _model_kwargs(config.model.generator)
   d_name, d_kwargs = _model_kwargs(config.model.discriminator)
+  if config.compute_dtype not in COMPUTE_DTYPES:
+    raise ValueError(f"Unknown compute_dtype {config.compute_dtype!r}; allowed: "
+                     f"{', '.join(COMPUTE_DTYPES)}.")
+  for kwargs in (g_kwargs, d_kwargs):
+    kwargs.setdefault("dtype", COMPUTE_DTYPES[config.compute_dtype])
   generator = models.build_generator(g_name, image_shape=image_shape, **g_kwargs)
   discriminator = models.build_discriminator(d_name, image_shape=image_shape, **d_kwargs)
   g_loss, d_loss = losses.get_loss_family(config.loss.name)
@@ -99,7 +117,7 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       generator=generator, discriminator=discriminator, g_optimizer=g_opt, d_optimizer=d_opt,
       generator_loss=g_loss, discriminator_loss=d_loss, latent_dim=latent_dim,
       n_critic=config.n_critic, penalty=_penalty(config.penalty.name, config.penalty.weight),
-      ema_decay=ema_decay)
+      ema_decay=ema_decay, augment_fn=_augmentation(config.augment))
 
   def sample_inputs(key: jax.Array, n: int) -> jax.Array:
     return jax.random.normal(key, (n, latent_dim), jnp.float32)
@@ -144,3 +162,49 @@ def _evaluate(state, *, config, generator, latent_dim) -> dict[str, float]:
                                     batch_size=e.batch_size,
                                     key=jax.random.key(config.seed + 7919))
   return generative.score(real, fake, metrics=e.metrics, network=network.name)
+
+
+def dcgan_recipe(c: ml_collections.ConfigDict, *, width: int = 64) -> ml_collections.ConfigDict:
+  """Radford et al. 2016 DCGAN: conv G/D with batch norm, non-saturating BCE, Adam 2e-4, b1 0.5.
+
+  Sets the model and optimisation groups of a GAN config in place (the data decides the
+  resolution and channels) and returns it.
+
+  References:
+    Radford, Metz & Chintala, "Unsupervised Representation Learning with Deep Convolutional
+    GANs", ICLR 2016, Sec. 4 (Adam 0.0002, beta1 0.5, N(0, 0.02) init, LeakyReLU 0.2 in D).
+  """
+  c.model.latent_dim = 100
+  c.model.generator = ml_collections.ConfigDict({"name": "dcgan", "width": width})
+  c.model.discriminator = ml_collections.ConfigDict(
+      {"name": "dcgan", "width": width, "normalization": "batch"})
+  c.loss.name = "non_saturating"
+  c.penalty.name = "none"
+  c.optim.name = "adam"
+  c.optim.g_lr = c.optim.d_lr = 2e-4
+  c.optim.b1, c.optim.b2 = 0.5, 0.999
+  c.n_critic = 1
+  return c
+
+
+def wgan_gp_recipe(c: ml_collections.ConfigDict, *, width: int = 64) -> ml_collections.ConfigDict:
+  """Gulrajani et al. 2017 WGAN-GP on the DCGAN architecture, in place.
+
+  The critic has layer norm instead of batch norm (the penalty is per example), Wasserstein
+  loss + gradient penalty weight 10, 5 critic updates per generator update, Adam 1e-4 with
+  betas (0, 0.9).
+
+  References:
+    Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017, Algorithm 1
+    (lambda = 10, n_critic = 5, alpha = 0.0001, beta1 = 0, beta2 = 0.9) and Sec. 4 (no batch
+    norm in the critic; layer normalisation recommended).
+  """
+  dcgan_recipe(c, width=width)
+  c.model.discriminator.normalization = "layer"
+  c.loss.name = "wasserstein"
+  c.penalty.name = "gradient_penalty"
+  c.penalty.weight = 10.0
+  c.optim.g_lr = c.optim.d_lr = 1e-4
+  c.optim.b1, c.optim.b2 = 0.0, 0.9
+  c.n_critic = 5
+  return c

@@ -1,0 +1,26 @@
+"""DCGAN on rendered cartoon avatars at 64x64: the offline stand-in for dcgan_celeba.
+
+    python launch.py --experiment dcgan_avatars
+
+dcgan_celeba's model and optimiser on 10,000 avataaars-style cartoon faces rendered offline
+(pip dicebear + cairosvg; rendered once, about 2 minutes, then cached), batch 64.
+
+Expected result (measured, see README): RESULT_PLACEHOLDER
+"""
+
+from jgan.tasks import gan
+
+
+def get_config():
+  c = gan.dcgan_recipe(gan.default_config())
+  c.data.name = "avatars"
+  c.data.sources = ("offline",)
+  c.data.image_size = 64
+  c.data.num_examples = 10_000
+  c.batch_size = 64
+  c.total_steps = 3000
+  c.log_every = 50
+  c.sample_every = 250
+  c.checkpoint_every = 500
+  c.eval_every = 0
+  return c

@@ -1,0 +1,26 @@
+"""WGAN-GP at 32x32 on FashionMNIST: the gradient-penalty critic, quickly.
+
+    python launch.py --experiment wgan_gp_fashion_mnist32
+
+The WGAN-GP recipe (width 32, layer-norm critic, 5 critic steps, Adam 1e-4 (0, 0.9)) on
+FashionMNIST resized to 32x32, batch 64; FID/KID/precision-recall under
+fashion_mnist_classifier's features every 500 steps.
+
+Expected result (measured, see README): RESULT_PLACEHOLDER
+"""
+
+from jgan.tasks import gan
+
+
+def get_config():
+  c = gan.wgan_gp_recipe(gan.default_config(), width=32)
+  c.data.name = "fashion_mnist"
+  c.data.image_size = 32
+  c.batch_size = 64
+  c.total_steps = 1500
+  c.log_every = 50
+  c.sample_every = 250
+  c.checkpoint_every = 500
+  c.eval_every = 500
+  c.eval.classifier = "fashion_mnist_classifier"
+  return c

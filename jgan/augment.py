@@ -1,0 +1,66 @@
+"""Seeded image augmentations, as pure jax functions applied inside the train step.
+
+They run on device on the real batch, with a key derived from the step's key, so an augmented
+run is as reproducible (and resumable) as any other.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+
+def random_flip(images: jax.Array, key: jax.Array) -> jax.Array:
+  """Mirrors each image of [B, H, W, C] left-right with probability 1/2."""
+  flip = jax.random.bernoulli(key, 0.5, (images.shape[0], 1, 1, 1))
+  return jnp.where(flip, images[:, :, ::-1, :], images)
+
+
+def rotate(images: jax.Array, angles: jax.Array) -> jax.Array:
+  """Rotates each image of [B, H, W, C] by ``angles`` [B] (radians, counter-clockwise) about
+  its centre, bilinear, edge pixels repeated outside."""
+  _, h, w, _ = images.shape
+  ys, xs = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32),
+                        indexing="ij")
+  cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+
+  def one(image, angle):
+    cos, sin = jnp.cos(angle), jnp.sin(angle)
+    # Inverse map: where in the source each output pixel comes from (counter-clockwise as
+    # displayed, like np.rot90 for 90 degrees).
+    src_y = cy + (ys - cy) * cos + (xs - cx) * sin
+    src_x = cx - (ys - cy) * sin + (xs - cx) * cos
+    channel = lambda c: jax.scipy.ndimage.map_coordinates(c, [src_y, src_x], order=1,
+                                                          mode="nearest")
+    return jax.vmap(channel, in_axes=2, out_axes=2)(image)
+
+  return jax.vmap(one)(images, angles.astype(jnp.float32))
+
+
+def random_rotation(images: jax.Array, key: jax.Array, *, max_degrees: float) -> jax.Array:
+  """Rotates each image by an angle drawn uniformly from [-max_degrees, max_degrees]."""
+  limit = math.radians(max_degrees)
+  angles = jax.random.uniform(key, (images.shape[0],), minval=-limit, maxval=limit)
+  return rotate(images, angles)
+
+
+def augment(images: jax.Array, key: jax.Array, *, flip: bool = False,
+            max_rotation: float = 0.0) -> jax.Array:
+  """Random left-right flips and small rotations (the seed notebooks' portrait augmentation).
+
+  Args:
+    images: [B, H, W, C] floats.
+    key: the randomness; the same key gives the same augmentation.
+    flip: mirror each image with probability 1/2.
+    max_rotation: rotate by up to this many degrees either way (0: no rotation).
+  """
+  if max_rotation < 0:
+    raise ValueError(f"max_rotation must be >= 0 degrees, got {max_rotation}.")
+  flip_key, rot_key = jax.random.split(key)
+  if flip:
+    images = random_flip(images, flip_key)
+  if max_rotation:
+    images = random_rotation(images, rot_key, max_degrees=max_rotation)
+  return images
