@@ -30,7 +30,8 @@ def _baselines(run: runs.Run, network: features.FeatureNetwork, real: dict[str, 
   other = "test" if e.split == "train" else "train"
   other_ds = data_lib.from_config(run.config.data, split=other)
   n = min(e.num_samples, len(other_ds.images))
-  other_feats = features.extract(network, other_ds.images[:n], batch_size=e.batch_size)
+  other_feats = features.extract(network, features.subset(other_ds.images, n, seed=1),
+                                 batch_size=e.batch_size)
   noise = np.random.default_rng(0).integers(0, 256, (e.num_samples, *run.image_shape),
                                             dtype=np.uint8)
   noise_feats = features.extract(network, noise, batch_size=e.batch_size)

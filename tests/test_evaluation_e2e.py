@@ -112,3 +112,10 @@ def test_missing_classifier_is_trained_first(tmp_path, monkeypatch):
 def test_inception_network_without_weights_says_where_to_get_them():
   with pytest.raises(FileNotFoundError, match="pt_inception-2015-12-05"):
     features.inception_network("")
+
+
+def test_real_features_use_a_seeded_random_subset_not_the_first_images():
+  labels = np.repeat(np.arange(10), 100)  # stored by class, like the offline MNIST
+  picked = features.subset(labels, 50)
+  assert len(set(picked.tolist())) >= 8 and len(picked) == 50
+  np.testing.assert_array_equal(picked, features.subset(labels, 50))  # seeded

@@ -143,16 +143,26 @@ def extract(network: FeatureNetwork, images: np.ndarray, *,
   return batching.map_in_batches(fn, images, batch_size=batch_size)
 
 
+def subset(images: np.ndarray, num: int, *, seed: int = 0) -> np.ndarray:
+  """``num`` images drawn without replacement in a seeded random order."""
+  order = np.random.default_rng(seed).permutation(len(images))[:num]
+  return images[order]
+
+
 def real_features(network: FeatureNetwork, dataset, *, num: int, batch_size: int = 250,
                   cache_dir: str | None = None) -> dict[str, np.ndarray]:
-  """Features of the first ``num`` images of ``dataset`` (an ArrayDataset), cached on disk.
+  """Features of ``num`` images of ``dataset`` (an ArrayDataset), cached on disk.
+
+  The images are a seeded random subset (:func:`subset`), not the first ``num``: datasets
+  stored by class (the offline MNIST) would otherwise give statistics of a few classes.
 
   The cache (``$JGAN_DATA_DIR/eval_cache`` by default) is keyed by the dataset's name and
   source, ``num`` and the network's ``cache_key``, so a retrained classifier or another
   weights file never reuses stale statistics.
   """
   num = min(num, len(dataset.images))
-  key = hashlib.sha1(f"{dataset.name}|{dataset.source}|{num}|{network.cache_key}".encode())
+  key = hashlib.sha1(f"{dataset.name}|{dataset.source}|{num}|subset0|{network.cache_key}"
+                     .encode())
   cache_dir = cache_dir or os.path.join(
       os.environ.get("JGAN_DATA_DIR", os.path.expanduser("~/.cache/jgan")), "eval_cache")
   path = os.path.join(cache_dir, f"{dataset.name}-{num}-{key.hexdigest()[:16]}.npz")
@@ -162,7 +172,7 @@ def real_features(network: FeatureNetwork, dataset, *, num: int, batch_size: int
         return {k: cached[k] for k in cached.files}
     except (OSError, ValueError) as e:  # a cache file cut short: recompute it
       log.warning("Ignoring unreadable feature cache %s (%s).", path, e)
-  out = extract(network, dataset.images[:num], batch_size=batch_size)
+  out = extract(network, subset(dataset.images, num), batch_size=batch_size)
   os.makedirs(cache_dir, exist_ok=True)
   tmp = path + ".tmp.npz"
   np.savez(tmp, **out)

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import Callable
 
+import ml_collections
+
 from jgan.tasks import classifier, gan
 from jgan.tasks.base import Task
 
 TASKS: dict[str, Callable[..., Task]] = {
     "gan": gan.build,
     "classifier": classifier.build,
+}
+DEFAULT_CONFIGS = {
+    "gan": gan.default_config,
+    "classifier": classifier.default_config,
 }
 
 
@@ -20,4 +26,18 @@ def build_task(config, *, image_shape: tuple[int, int, int], num_classes: int | 
   return TASKS[config.task](config, image_shape=image_shape, num_classes=num_classes)
 
 
-__all__ = ["TASKS", "Task", "build_task"]
+def config_from_json(saved: dict) -> ml_collections.ConfigDict:
+  """A run's saved config (config.json) over its task's current defaults.
+
+  Keys added to jgan after the run was trained take their default values, so old runs stay
+  loadable.
+  """
+  task = saved.get("task", "gan")
+  if task not in DEFAULT_CONFIGS:
+    raise ValueError(f"Unknown task {task!r}; available: {', '.join(sorted(DEFAULT_CONFIGS))}.")
+  config = DEFAULT_CONFIGS[task]()
+  config.update(ml_collections.ConfigDict(saved))
+  return config
+
+
+__all__ = ["DEFAULT_CONFIGS", "TASKS", "Task", "build_task", "config_from_json"]
