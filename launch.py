@@ -26,18 +26,11 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
   parser.add_argument("--workdir", help="checkpoints, samples and metrics (default: "
                       "runs/<experiment>)")
   parser.add_argument("--no_progress", action="store_true", help="no progress bar")
-  overrides, rest = [], []
-  it = iter(argv)
-  for arg in it:
-    if arg.startswith("--config."):
-      key, sep, value = arg[len("--config."):].partition("=")
-      if not sep:
-        value = next(it, None)
-        if value is None:
-          parser.error(f"{arg} needs a value: {arg}=VALUE")
-      overrides.append((key, value))
-    else:
-      rest.append(arg)
+  from jgan.config import ConfigError, split_overrides  # light: no jax import
+  try:
+    rest, overrides = split_overrides(argv)
+  except ConfigError as e:
+    parser.error(str(e))
   args = parser.parse_args(rest)
   if not (args.list or args.experiment or args.config_file):
     parser.error("say what to train: --experiment NAME (see --list) or --config FILE.py")

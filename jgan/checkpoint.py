@@ -53,8 +53,11 @@ class Checkpointer:
 
   def metadata(self, step: int) -> dict[str, Any]:
     """The ``metadata`` dict saved with ``step`` (e.g. the evaluation metrics)."""
-    restored = self._manager.restore(step, args=ocp.args.Composite(
-        metadata=ocp.args.JsonRestore()))
+    try:
+      restored = self._manager.restore(step, args=ocp.args.Composite(
+          metadata=ocp.args.JsonRestore()))
+    except KeyError:  # a checkpoint written before jgan saved metadata
+      return {}
     return dict(restored.metadata or {})
 
   def restore(self, step: int, target_state: Any) -> tuple[Any, dict[str, Any], dict[str, Any]]:

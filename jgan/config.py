@@ -190,3 +190,20 @@ def validate(config: ml_collections.ConfigDict) -> None:
 def experiment_name_of_file(path: str) -> str:
   """The run name of an experiment file: its base name without .py."""
   return os.path.splitext(os.path.basename(path))[0]
+
+
+def split_overrides(argv: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
+  """Separates ``--config.KEY=VALUE`` (or ``--config.KEY VALUE``) from the other arguments."""
+  rest, overrides = [], []
+  it = iter(argv)
+  for arg in it:
+    if arg.startswith("--config."):
+      key, sep, value = arg[len("--config."):].partition("=")
+      if not sep:
+        value = next(it, None)
+        if value is None:
+          raise ConfigError(f"{arg} needs a value: {arg}=VALUE")
+      overrides.append((key, value))
+    else:
+      rest.append(arg)
+  return rest, overrides

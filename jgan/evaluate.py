@@ -19,6 +19,7 @@ import time
 import jax
 import numpy as np
 
+from jgan import config as config_lib
 from jgan import data as data_lib
 from jgan import runs
 from jgan.evaluation import features, generative
@@ -57,19 +58,24 @@ def _table(rows: dict[str, dict[str, float]]) -> str:
 
 
 def evaluate(workdir: str, *, num_samples: int | None = None, metrics: tuple[str, ...] | None = None,
-             best: bool = False, baselines: bool = False) -> dict:
-  """Evaluates the run in ``workdir``; returns what it writes to ``eval.json``."""
-  run = runs.load_run(workdir, best=best)
+             best: bool = False, baselines: bool = False,
+             overrides: list[tuple[str, str]] | None = None) -> dict:
+  """Evaluates the run in ``workdir``; returns what it writes to ``eval.json``.
+
+  ``overrides`` are ``(key, value)`` config overrides such as ``("eval.classifier",
+  "fashion_mnist_classifier")``: evaluation settings, not the model's.
+  """
+  config = runs.load_config(workdir)
+  if num_samples:
+    overrides = [*(overrides or []), ("eval.num_samples", str(num_samples))]
+  if metrics:
+    overrides = [*(overrides or []), ("eval.metrics", repr(generative.check_metrics(metrics)))]
+  config_lib.apply_overrides(config, overrides or [])
+  run = runs.load_run(workdir, best=best, config=config)
   start = time.perf_counter()
   result = {"workdir": run.workdir, "step": run.step, "checkpoint": run.checkpoint_dir,
             "task": run.config.task}
   if run.config.task == "gan":
-    with run.config.unlocked():
-      if num_samples:
-        run.config.eval.num_samples = num_samples
-      if metrics:
-        run.config.eval.metrics = generative.check_metrics(metrics)
-    run = runs.load_run(workdir, best=best, config=run.config)
     e = run.config.eval
     network = features.from_config(e)
     real = features.real_features(network, data_lib.from_config(run.config.data, split=e.split),
@@ -105,12 +111,18 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--best", action="store_true", help="the best checkpoint, not the latest")
   parser.add_argument("--baselines", action="store_true",
                       help="also score real-vs-real and uniform noise")
-  args = parser.parse_args(argv)
+  parser.epilog = ("Evaluation settings can be overridden like in launch.py, e.g. "
+                   "--config.eval.classifier=fashion_mnist_classifier.")
+  try:
+    rest, overrides = config_lib.split_overrides(sys.argv[1:] if argv is None else argv)
+  except config_lib.ConfigError as e:
+    parser.error(str(e))
+  args = parser.parse_args(rest)
   logging.basicConfig(level=logging.WARNING)
   metrics = tuple(m.strip() for m in args.metrics.split(",")) if args.metrics else None
   try:
     evaluate(args.workdir, num_samples=args.num_samples, metrics=metrics, best=args.best,
-             baselines=args.baselines)
+             baselines=args.baselines, overrides=overrides)
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1

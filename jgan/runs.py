@@ -41,6 +41,17 @@ def has_checkpoint(workdir: str) -> bool:
   return os.path.isdir(directory) and Checkpointer(directory).latest_step() is not None
 
 
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a run in ``workdir`` was trained with (new keys at their defaults)."""
+  config_path = os.path.join(os.path.abspath(workdir), "config.json")
+  if not os.path.isfile(config_path):
+    raise FileNotFoundError(f"{os.path.abspath(workdir)} holds no training run (no "
+                            "config.json); train one with python launch.py --experiment NAME "
+                            "--workdir DIR.")
+  with open(config_path) as f:
+    return tasks.config_from_json(json.load(f))
+
+
 def load_run(workdir: str, *, best: bool = False, step: int | None = None,
              config: ml_collections.ConfigDict | None = None) -> Run:
   """Rebuilds the task of the run in ``workdir`` and restores a checkpoint.
@@ -57,13 +68,8 @@ def load_run(workdir: str, *, best: bool = False, step: int | None = None,
     FileNotFoundError: naming the directory, when there is no run or no checkpoint there.
   """
   workdir = os.path.abspath(workdir)
-  config_path = os.path.join(workdir, "config.json")
-  if not os.path.isfile(config_path):
-    raise FileNotFoundError(f"{workdir} holds no training run (no config.json); train one "
-                            "with python launch.py --experiment NAME --workdir DIR.")
   if config is None:
-    with open(config_path) as f:
-      config = tasks.config_from_json(json.load(f))
+    config = load_config(workdir)
   directory = checkpoint_dir(workdir, best=best)
   if not os.path.isdir(directory):
     raise FileNotFoundError(f"{directory} does not exist" + (

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import tempfile
+import threading
 import types
 
 import hypothesis
@@ -92,12 +93,16 @@ def mixed_folder(tmp_path):
 
 
 class _CountingDecode:
+  """Wraps folder._decode_image and counts its calls (from the decoding threads)."""
+
   def __init__(self):
     self.calls = 0
     self._decode = folder._decode_image
+    self._lock = threading.Lock()
 
   def __call__(self, path, image_size):
-    self.calls += 1
+    with self._lock:
+      self.calls += 1
     return self._decode(path, image_size)
 
 
@@ -152,6 +157,19 @@ def test_symlink_loop_is_walked_once(tmp_path):
   os.symlink(root, root / "again")
   images, _ = folder.list_images(str(root))
   assert images == ["x.png"]
+
+
+def test_large_jpeg_draft_decode_matches_full_decode(tmp_path):
+  """A JPEG >= 4x the target is decoded at a reduced DCT scale (>= 2x the target) first."""
+  y, x = np.mgrid[0:384, 0:512]
+  image = np.stack([x / 2, y / 1.5, 255 - x / 2], -1).astype(np.uint8)  # Smooth gradients.
+  path = tmp_path / "big.jpg"
+  Image.fromarray(image).save(path, quality=95)
+  fast = folder._decode_image(str(path), 16)
+  with Image.open(path) as full:
+    want = np.asarray(transforms.center_crop_resize(full.convert("RGB"), 16))
+  assert fast.shape == (16, 16, 3)
+  assert np.abs(fast.astype(int) - want).max() <= 3
 
 
 def test_image_size_zero_keeps_size_or_explains(tmp_path):
@@ -287,7 +305,8 @@ def test_no_readable_image_is_corrupt(tmp_path):
   assert not os.path.exists(folder.cache_path(str(root), 8))  # Nothing cached.
 
 
-_MAGIC = [b"", b"\x89PNG\r\n\x1a\n", b"GIF89a", b"BM", b"\xff\xd8\xff\xe0", b"RIFF\x00\x00\x00\x00WEBP"]
+_MAGIC = [b"", b"\x89PNG\r\n\x1a\n", b"GIF89a", b"BM", b"\xff\xd8\xff\xe0",
+          b"RIFF\x00\x00\x00\x00WEBP"]  # Garbage behind real headers reaches the decoders.
 
 
 @hypothesis.settings(max_examples=40, deadline=None,
@@ -550,3 +569,9 @@ def test_avatars_missing_module_is_not_found(monkeypatch):
   monkeypatch.delattr(jgan.data, "avatars", raising=False)
   with pytest.raises(data.DatasetNotFoundError, match="dicebear-core"):
     data.load_dataset("avatars")
+
+
+def test_avatars_through_load_dataset():
+  pytest.importorskip("dicebear")
+  ds = data.load_dataset("avatars", image_size=16, num_examples=3)
+  assert ds.images.shape == (3, 16, 16, 3) and ds.images.dtype == np.uint8 and ds.name == "avatars"

@@ -63,6 +63,7 @@ _DECODE_CHUNK = 512
 _MEMORY_CACHE: collections.OrderedDict = collections.OrderedDict()  # fingerprint -> result
 _MEMORY_CACHE_SIZE = 2
 _NAMED_IN_WARNING = 5
+_LOG_EVERY_S = 10.0
 
 
 def cache_dir() -> str:
@@ -200,7 +201,7 @@ def _write_cache(path: str, fingerprint: str, root: str, images: np.ndarray, pat
 
 def _decode_all(root: str, files: list[str], image_size: int):
   """Decodes ``files`` (in order) -> (uint8 [N, H, W, 3], kept paths, skipped [(path, error)])."""
-  start = time.perf_counter()
+  start = last_log = time.perf_counter()
   out = None
   kept, skipped = [], []
   workers = max(1, min(8, os.cpu_count() or 1))
@@ -224,11 +225,12 @@ def _decode_all(root: str, files: list[str], image_size: int):
               "e.g. --config.data.image_size=64.")
         out[len(kept)] = result
         kept.append(rel)
-      if len(files) > _DECODE_CHUNK:
-        done = min(len(files), lo + _DECODE_CHUNK)
-        elapsed = time.perf_counter() - start
+      now = time.perf_counter()
+      done = min(len(files), lo + _DECODE_CHUNK)
+      if now - last_log > _LOG_EVERY_S or (done == len(files) and len(files) > _DECODE_CHUNK):
+        last_log = now
         logger.info("Decoded %d/%d images of %s (%.0f/s).", done, len(files), root,
-                    done / max(elapsed, 1e-9))
+                    done / max(now - start, 1e-9))
   if out is None:
     return None, kept, skipped
   images = out[:len(kept)] if len(kept) == len(files) else out[:len(kept)].copy()

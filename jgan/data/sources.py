@@ -1,7 +1,8 @@
 """Datasets as in-memory uint8 arrays, from an explicit, ordered list of sources.
 
-``load_dataset(name, split=..., sources=("tfds", "offline"))`` tries each source in the order
-given and returns the first that has the data:
+``load_dataset(name, split=..., sources=("tfds", "offline"), **options)`` tries each source in
+the order given (default: the dataset's own, ``DEFAULT_SOURCES[name]``) and returns the first
+that has the data:
 
 * ``"tfds"``: a TensorFlow Datasets builder that is already *prepared* (in ``array_record``
   format) under ``data_dir``; it is read with ``builder.as_data_source`` (no TensorFlow needed)
@@ -62,7 +63,7 @@ DATASET_OPTIONS = {
     "synthetic": ("image_shape", "num_examples", "num_classes", "seed"),
     "image_folder": ("image_dir", "image_size"),
     "celeb_a": ("image_dir", "image_size"),
-    "avatars": ("image_size", "num_examples", "seed"),
+    "avatars": ("image_size", "num_examples", "seed", "style", "label"),
 }
 GENERIC_OPTIONS = ("image_size",)
 CELEB_A_IMAGE_SIZE = 64  # celeb_a's default (and its size for image_size=0).
@@ -156,7 +157,8 @@ Loader = Callable[..., ArrayDataset]
 
 
 def _load_avatars(split: str, data_dir: str | None, *, image_size: int = 0,
-                  num_examples: int = 0, seed: int = 0) -> ArrayDataset:
+                  num_examples: int = 0, seed: int = 0, style: str | None = None,
+                  label: str | None = None) -> ArrayDataset:
   """Generated cartoon faces (:mod:`jgan.data.avatars`, imported only when asked for)."""
   del data_dir
   try:
@@ -169,6 +171,10 @@ def _load_avatars(split: str, data_dir: str | None, *, image_size: int = 0,
     kwargs["image_size"] = image_size
   if num_examples:
     kwargs["num_examples"] = num_examples
+  if style is not None:
+    kwargs["style"] = style
+  if label is not None:
+    kwargs["label"] = label
   return avatars.load_avatars(split, **kwargs)
 
 
@@ -269,7 +275,8 @@ def load_dataset(name: str, *, split: str = "train", sources: Sequence[str] | st
         ``num_classes=10`` (None: unlabelled), ``seed=0``; see :func:`make_synthetic`;
       * ``"image_folder"``: ``image_dir`` (required: the folder); ``"celeb_a"``: ``image_dir``
         (a folder of CelebA images, for the ``"folder"`` source);
-      * ``"avatars"``: ``num_examples`` (0: its default), ``seed``.
+      * ``"avatars"``: ``num_examples`` (0: its default), ``seed``, ``style``, ``label``; see
+        :func:`jgan.data.avatars.load_avatars`.
 
   Returns:
     An :class:`ArrayDataset`; its ``source`` field (also logged at INFO on the ``"jgan.data"``
