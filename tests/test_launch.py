@@ -16,8 +16,8 @@ TINY = [
 ]
 
 
-def launch(*args, cwd=REPO):
-  env = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu")
+def launch(*args, cwd=REPO, env_extra=None):
+  env = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu", **(env_extra or {}))
   return subprocess.run([sys.executable, os.path.join(REPO, "launch.py"), *args],
                         capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
 
@@ -102,3 +102,31 @@ def test_missing_dataset_says_how_to_get_it(tmp_path):
   assert proc.returncode == 1
   assert "mnist" in proc.stderr and "install_data.sh" in proc.stderr
   assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("experiment", ["dcgan_celeba", "wgan_gp_celeba", "dcgan_portraits"])
+def test_celeba_and_portrait_experiments_run_on_an_image_folder(experiment, tmp_path):
+  from PIL import Image
+  import numpy as np
+  folder = tmp_path / "faces" / "nested"
+  folder.mkdir(parents=True)
+  rng = np.random.default_rng(0)
+  for i in range(12):  # CelebA-shaped RGB, plus a grey PNG
+    Image.fromarray(rng.integers(0, 256, (27, 22, 3), dtype=np.uint8)).save(folder / f"{i}.jpg")
+  Image.fromarray(rng.integers(0, 256, (30, 30), dtype=np.uint8)).save(folder / "grey.png")
+  workdir = str(tmp_path / "run")
+  proc = launch("--experiment", experiment, "--workdir", workdir, "--no_progress", *TINY,
+                f"--config.data.dir={tmp_path / 'faces'}", "--config.data.image_size=32",
+                "--config.data.sources=('folder',)", "--config.model.generator.width=4",
+                "--config.model.discriminator.width=4",
+                env_extra={"JGAN_DATA_DIR": str(tmp_path / "cache")})
+  assert proc.returncode == 0, proc.stderr
+  assert "13 examples of shape (32, 32, 3)" in proc.stderr
+  assert os.path.exists(os.path.join(workdir, "samples", "step_0000002.png"))
+
+
+def test_celeba_offline_says_what_to_run_instead(tmp_path):
+  proc = launch("--experiment", "dcgan_celeba", "--workdir", str(tmp_path / "w"),
+                f"--config.data.data_dir={tmp_path}", *TINY)
+  assert proc.returncode == 1
+  assert "dcgan_avatars" in proc.stderr and "data.dir" in proc.stderr
