@@ -9,6 +9,7 @@ EXPERIMENTS: dict[str, str] = {
     "gan_fashion_mnist": "experiments.gan_fashion_mnist",
     "mnist_classifier": "experiments.mnist_classifier",
     "fashion_mnist_classifier": "experiments.fashion_mnist_classifier",
+    "avatars_classifier": "experiments.avatars_classifier",
     "dcgan_celeba": "experiments.dcgan_celeba",
     "wgan_gp_celeba": "experiments.wgan_gp_celeba",
     "dcgan_portraits": "experiments.dcgan_portraits",

@@ -5,7 +5,7 @@
 The DCGAN recipe (width 32) on FashionMNIST resized to 32x32, batch 64; FID/KID/precision-
 recall under fashion_mnist_classifier's features every 1,000 steps.
 
-Expected result (measured, see README): RESULT_PLACEHOLDER
+Expected result: not measured yet.
 """
 
 from jgan.tasks import gan

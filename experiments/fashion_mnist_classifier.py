@@ -5,7 +5,8 @@
 The same convnet as mnist_classifier (3 conv blocks 32-64-128, a 128-d feature layer), Adam
 1e-3, batch 128, on the 60,000 training images; test accuracy on the 10,000 test images.
 
-Expected result (measured, see README): RESULT_PLACEHOLDER
+Expected result (measured 2026-11-23, see README): 90.7% test accuracy on the 10,000 test
+images after 4,000 steps (about 7 minutes on 2 shared CPU cores).
 """
 
 from jgan.tasks import classifier

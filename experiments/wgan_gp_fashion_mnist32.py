@@ -6,7 +6,7 @@ The WGAN-GP recipe (width 32, layer-norm critic, 5 critic steps, Adam 1e-4 (0, 0
 FashionMNIST resized to 32x32, batch 64; FID/KID/precision-recall under
 fashion_mnist_classifier's features every 500 steps.
 
-Expected result (measured, see README): RESULT_PLACEHOLDER
+Expected result: not measured yet.
 """
 
 from jgan.tasks import gan
