@@ -5,7 +5,9 @@
 dcgan_celeba's model and optimiser on 10,000 avataaars-style cartoon faces rendered offline
 (pip dicebear + cairosvg; rendered once, about 2 minutes, then cached), batch 64.
 
-Expected result (measured, see README): RESULT_PLACEHOLDER
+Expected result (measured 2026-11-23, see README): about 0.5 steps/s on the 2-core CPU;
+face-shaped but noisy samples after 500 steps (FID 247 under avatars_classifier features,
+real vs real 0.75); longer runs not yet measured.
 """
 
 from jgan.tasks import gan
