@@ -16,7 +16,6 @@ import os
 import sys
 import time
 
-import jax
 import numpy as np
 
 from jgan import config as config_lib

@@ -1,6 +1,5 @@
 """Host-side pieces of a run: image grids, metric files, optimizers, batch-size checks."""
 
-import json
 import os
 
 import numpy as np
