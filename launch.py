@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 
@@ -71,8 +72,12 @@ def main(argv: list[str] | None = None) -> int:
   workdir = args.workdir or f"runs/{name}"
   try:
     result = train.run(config, workdir, progress=not args.no_progress)
-  except (train.NonFiniteError, data.DatasetNotFoundError, config_lib.ConfigError) as e:
-    print(f"error: {e}", file=sys.stderr)
+  except (train.NonFiniteError, data.DatasetNotFoundError, config_lib.ConfigError,
+          FileNotFoundError, ValueError) as e:
+    # Bad input (a model name, a shape, a missing file...): the message says what to change.
+    if os.environ.get("JGAN_DEBUG"):
+      raise
+    print(f"error: {e}\n(JGAN_DEBUG=1 shows the traceback)", file=sys.stderr)
     return 1
   print(f"Done: step {result.step}, outputs in {workdir}/")
   return 0

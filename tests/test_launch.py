@@ -130,3 +130,10 @@ def test_celeba_offline_says_what_to_run_instead(tmp_path):
                 f"--config.data.data_dir={tmp_path}", *TINY)
   assert proc.returncode == 1
   assert "dcgan_avatars" in proc.stderr and "data.dir" in proc.stderr
+
+
+def test_bad_model_setting_is_an_error_message_not_a_traceback(tmp_path):
+  proc = launch("--experiment", "gan_mnist", "--workdir", str(tmp_path / "w"),
+                "--config.model.generator.name=mlpp", *TINY)
+  assert proc.returncode == 1
+  assert "mlpp" in proc.stderr and "dcgan" in proc.stderr and "Traceback" not in proc.stderr
