@@ -5,7 +5,9 @@
 The DCGAN recipe (width 32) on FashionMNIST resized to 32x32, batch 64; FID/KID/precision-
 recall under fashion_mnist_classifier's features every 1,000 steps.
 
-Expected result: not measured yet.
+Expected result (measured 2026-11-23, see README): 3,000 steps in about 9 minutes on 2 shared
+CPU cores; FID 5.1 (best, step 2,000) / 5.3 at the end, precision 0.75, recall 0.64 under
+fashion_mnist_classifier features (real vs real 0.10).
 """
 
 from jgan.tasks import gan
