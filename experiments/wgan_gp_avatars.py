@@ -7,19 +7,12 @@ wgan_gp_celeba's model, loss and optimiser on the avatars of dcgan_avatars.
 Expected result: not measured yet (a step is about 5 times a DCGAN step: 5 critic updates).
 """
 
+from experiments import dcgan_avatars
 from jgan.tasks import gan
 
 
 def get_config():
-  c = gan.wgan_gp_recipe(gan.default_config())
-  c.data.name = "avatars"
-  c.data.sources = ("offline",)
-  c.data.image_size = 64
-  c.data.num_examples = 10_000
-  c.batch_size = 64
+  # dcgan_avatars's data and schedule, with the WGAN-GP model, loss and optimiser.
+  c = gan.wgan_gp_recipe(dcgan_avatars.get_config())
   c.total_steps = 2000
-  c.log_every = 50
-  c.sample_every = 250
-  c.checkpoint_every = 500
-  c.eval_every = 0
   return c

@@ -10,19 +10,11 @@ Expected result: not measured here (CelebA is not available on our machines); se
 `wgan_gp_avatars` in the README.
 """
 
+from experiments import dcgan_celeba
 from jgan.tasks import gan
 
 
 def get_config():
-  c = gan.wgan_gp_recipe(gan.default_config())
-  c.data.name = "celeb_a"
-  c.data.sources = ("tfds", "folder")
-  c.data.image_size = 64
-  c.batch_size = 64
-  c.total_steps = 20_000
-  c.log_every = 100
-  c.sample_every = 1000
-  c.checkpoint_every = 2000
-  c.eval_every = 0
-  c.eval.feature_network = "inception_v3"
+  # dcgan_celeba's data and schedule, with the WGAN-GP model, loss and optimiser.
+  c = gan.wgan_gp_recipe(dcgan_celeba.get_config())
   return c

@@ -9,18 +9,16 @@ fashion_mnist_classifier's features every 500 steps.
 Expected result: not measured yet.
 """
 
+from experiments import dcgan_fashion_mnist32
 from jgan.tasks import gan
 
 
 def get_config():
-  c = gan.wgan_gp_recipe(gan.default_config(), width=32)
-  c.data.name = "fashion_mnist"
-  c.data.image_size = 32
-  c.batch_size = 64
+  # dcgan_fashion_mnist32's data and schedule, with the WGAN-GP model, loss and optimiser.
+  c = gan.wgan_gp_recipe(dcgan_fashion_mnist32.get_config(), width=32)
   c.total_steps = 1500
   c.log_every = 50
   c.sample_every = 250
   c.checkpoint_every = 500
   c.eval_every = 500
-  c.eval.classifier = "fashion_mnist_classifier"
   return c
