@@ -11,8 +11,8 @@ Data: TFDS `fashion_mnist` when prepared in --config.data.data_dir, else Debian'
 dataset-fashion-mnist (scripts/install_data.sh).
 
 Expected result (measured 2026-11-23 on the 2-core CPU, see README): 26-36 steps/s at batch
-64 (about 45-60 minutes for 100 epochs); recognisable clothes, shoes and bags after 10
-epochs; after 60 epochs FID 3.5 / precision 0.85 / recall 0.43 under
+64 alone (about 40 minutes for 100 epochs); recognisable clothes, shoes and bags after 10
+epochs; after 100 epochs FID 3.5 / precision 0.85 / recall 0.45 under
 fashion_mnist_classifier features (real vs real: 0.10).
 """
 
