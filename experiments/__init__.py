@@ -10,6 +10,7 @@ EXPERIMENTS: dict[str, str] = {
     "mnist_classifier": "experiments.mnist_classifier",
     "fashion_mnist_classifier": "experiments.fashion_mnist_classifier",
     "avatars_classifier": "experiments.avatars_classifier",
+    "digits_encoder": "experiments.digits_encoder",
     "dcgan_celeba": "experiments.dcgan_celeba",
     "wgan_gp_celeba": "experiments.wgan_gp_celeba",
     "dcgan_portraits": "experiments.dcgan_portraits",
@@ -17,4 +18,5 @@ EXPERIMENTS: dict[str, str] = {
     "wgan_gp_avatars": "experiments.wgan_gp_avatars",
     "dcgan_fashion_mnist32": "experiments.dcgan_fashion_mnist32",
     "wgan_gp_fashion_mnist32": "experiments.wgan_gp_fashion_mnist32",
+    "dtn_digits": "experiments.dtn_digits",
 }

@@ -6,6 +6,7 @@ import math
 import os
 import tempfile
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from PIL import Image
@@ -14,6 +15,26 @@ from PIL import Image
 def to_float(images: jnp.ndarray, *, dtype=jnp.float32) -> jnp.ndarray:
   """uint8 images in [0, 255] -> floats in [-1, 1] (what tanh generators produce)."""
   return images.astype(dtype) / 127.5 - 1.0
+
+
+def adapt_images(images: jax.Array, shape: tuple[int, int, int]) -> jax.Array:
+  """Images [B, H, W, C] to a network's input ``shape`` (H', W', C'), inside jit.
+
+  Resizes bilinearly when the size differs and matches channels: grey is tiled to RGB (as
+  DTN's reference code feeds MNIST to an SVHN encoder), RGB is averaged to grey.
+  """
+  h, w, c = shape
+  if images.shape[1:3] != (h, w):
+    images = jax.image.resize(images, (images.shape[0], h, w, images.shape[3]), "bilinear")
+  if images.shape[3] != c:
+    if images.shape[3] == 1:
+      images = jnp.tile(images, (1, 1, 1, c))
+    elif c == 1:
+      images = jnp.mean(images, axis=3, keepdims=True)
+    else:
+      raise ValueError(f"Cannot feed {images.shape[3]}-channel images to a network that takes "
+                       f"{c} channels.")
+  return images
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ Array = jax.Array
 GeneratorLossFn = Callable[[Array], Array]
 DiscriminatorLossFn = Callable[..., Array]
 
-DISTANCES: tuple[str, ...] = ("mse", "l1", "cosine")
+DISTANCES: tuple[str, ...] = ("mse", "mean_squared", "l1", "cosine")
 
 # Minimum squared norm in the cosine distance, so that a zero vector gives a finite value and
 # gradient instead of 0 / 0.
@@ -402,6 +402,8 @@ def _batch_distance(a: Array, b: Array, distance: str) -> Array:
   b = b.reshape(b.shape[0], -1)
   if distance == "mse":
     per_example = jnp.sum(jnp.square(a - b), axis=-1)
+  elif distance == "mean_squared":
+    per_example = jnp.mean(jnp.square(a - b), axis=-1)
   elif distance == "l1":
     per_example = jnp.sum(jnp.abs(a - b), axis=-1)
   else:
@@ -417,7 +419,9 @@ def const_loss(f_x: Array, f_g_f_x: Array, *, distance: str = "mse") -> Array:
     f_g_f_x: encoder features f(g(f(x))) of their translations, same shape.
     distance: how examples are compared, over all non-batch axes flattened:
       ``"mse"``: sum of squared differences (the squared L2 distance, NOT divided by the
-      number of features); ``"l1"``: sum of absolute differences; ``"cosine"``:
+      number of features); ``"mean_squared"``: their mean over the features (the scale of
+      the DTN reference code's ``reduce_mean(square(...))``, for which the paper's weights
+      alpha = beta = 15 are set); ``"l1"``: sum of absolute differences; ``"cosine"``:
       ``1 - cos(a, b)``, with squared norms clipped below at 1e-12 so that a zero vector
       gives a finite value and gradient.
 
@@ -442,7 +446,9 @@ def tid_loss(x: Array, g_f_x: Array, *, distance: str = "mse") -> Array:
     g_f_x: their reconstructions g(f(x)), same shape.
     distance: how examples are compared, over all non-batch axes flattened:
       ``"mse"``: sum of squared differences (the squared L2 distance, NOT divided by the
-      number of features); ``"l1"``: sum of absolute differences; ``"cosine"``:
+      number of features); ``"mean_squared"``: their mean over the features (the scale of
+      the DTN reference code's ``reduce_mean(square(...))``, for which the paper's weights
+      alpha = beta = 15 are set); ``"l1"``: sum of absolute differences; ``"cosine"``:
       ``1 - cos(a, b)``, with squared norms clipped below at 1e-12 so that a zero vector
       gives a finite value and gradient.
 

@@ -30,6 +30,7 @@ class Run:
   image_shape: tuple[int, int, int]
   num_classes: int | None
   checkpoint_dir: str
+  source_shape: tuple[int, int, int] | None = None  # two-domain tasks (dtn)
 
 
 def checkpoint_dir(workdir: str, *, best: bool = False) -> str:
@@ -87,10 +88,12 @@ def load_run(workdir: str, *, best: bool = False, step: int | None = None,
     dataset = data_lib.from_config(config.data)
     spec = {"image_shape": dataset.images.shape[1:], "num_classes": dataset.num_classes}
   image_shape = tuple(int(v) for v in spec["image_shape"])
-  task = tasks.build_task(config, image_shape=image_shape, num_classes=spec.get("num_classes"))
+  source_shape = tuple(int(v) for v in spec["source_shape"]) if "source_shape" in spec else None
+  task = tasks.build_task(config, image_shape=image_shape, num_classes=spec.get("num_classes"),
+                          source_shape=source_shape)
   template = jax.eval_shape(task.init, jax.random.key(0))
   state, _, _ = checkpointer.restore(step, template)
   checkpointer.close()
   return Run(workdir=workdir, config=config, task=task, state=state, step=step,
              image_shape=image_shape, num_classes=spec.get("num_classes"),
-             checkpoint_dir=directory)
+             checkpoint_dir=directory, source_shape=source_shape)

@@ -60,6 +60,28 @@ def tree_all_finite(tree: PyTree) -> jax.Array:
 
 
 @flax.struct.dataclass
+class DTNState:
+  """State of a Domain Transfer Network: trained g and D, and the frozen encoder f.
+
+  Attributes:
+    step: completed train steps (one D update and one g update each), int32 scalar.
+    g_params, d_params, g_batch_stats, d_batch_stats, g_opt_state, d_opt_state: as in
+      :class:`GANState`.
+    f_variables: the frozen encoder's flax variables (never updated; kept in the state so
+      that a checkpoint holds everything a translation needs and f is sharded like the rest).
+  """
+
+  step: jax.Array
+  g_params: PyTree
+  d_params: PyTree
+  g_batch_stats: PyTree
+  d_batch_stats: PyTree
+  g_opt_state: PyTree
+  d_opt_state: PyTree
+  f_variables: PyTree
+
+
+@flax.struct.dataclass
 class ClassifierState:
   """State of a supervised classifier (the domain classifiers used for evaluation)."""
 

@@ -16,7 +16,7 @@ import optax
 
 from jgan import imaging
 from jgan import losses
-from jgan.state import ClassifierState, GANState, split_variables
+from jgan.state import ClassifierState, DTNState, GANState, split_variables
 
 PyTree = Any
 Metrics = dict[str, jax.Array]
@@ -199,6 +199,143 @@ def make_sample_fn(generator: nn.Module) -> Callable[[GANState, jax.Array], dict
     return out
 
   return sample
+
+
+Encoder = Callable[[PyTree, jax.Array], jax.Array]
+
+
+def init_dtn_state(
+    key: jax.Array,
+    *,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    g_optimizer: optax.GradientTransformation,
+    d_optimizer: optax.GradientTransformation,
+    f_variables: PyTree,
+    feature_dim: int,
+    image_shape: tuple[int, int, int],
+) -> DTNState:
+  """Initialises g (on ``feature_dim``-d inputs), D and their optimizers; f is given."""
+  g_key, d_key = jax.random.split(key)
+  g_params, g_bs = split_variables(
+      generator.init({"params": g_key}, jnp.zeros((2, feature_dim), jnp.float32), train=False))
+  d_params, d_bs = split_variables(discriminator.init(
+      {"params": d_key}, jnp.zeros((2, *image_shape), jnp.float32), train=False))
+  return DTNState(
+      step=jnp.zeros((), jnp.int32), g_params=g_params, d_params=d_params, g_batch_stats=g_bs,
+      d_batch_stats=d_bs, g_opt_state=g_optimizer.init(g_params),
+      d_opt_state=d_optimizer.init(d_params), f_variables=f_variables)
+
+
+def make_dtn_step(
+    *,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    encoder: Encoder,
+    g_optimizer: optax.GradientTransformation,
+    d_optimizer: optax.GradientTransformation,
+    const_weight: float,
+    tid_weight: float,
+    tv_weight: float = 0.0,
+    distance: str = "mean_squared",
+) -> Callable[[DTNState, dict[str, jax.Array], jax.Array], tuple[DTNState, Metrics]]:
+  """Builds one Domain Transfer Network step: a ternary-D update, then a g update.
+
+  The batch holds target images ``batch["image"]`` (uint8 [B, H, W, C], the domain g draws
+  in) and source images ``batch["source_image"]`` (uint8 [B, H', W', C']). ``encoder(
+  f_variables, images) -> [B, F]`` is the frozen f; it must accept both domains' images and
+  g's outputs (adapt sizes/channels inside it). D has three outputs: class 0 g(f(source)),
+  1 g(f(target)), 2 real target (:data:`jgan.losses.TERNARY_SOURCE_FAKE`...).
+
+  g minimises ``L_GANG + const_weight * L_CONST + tid_weight * L_TID + tv_weight * L_TV``;
+  f never changes (its gradient reaches g through L_CONST only).
+
+  Returns:
+    ``step(state, batch, key) -> (state, metrics)``; metrics: d_loss, g_loss (the total),
+    g_gan, const, tid, tv (unweighted terms), d_accuracy (ternary accuracy of D on its three
+    batches) and the gradient norms.
+
+  References:
+    Taigman, Polyak & Wolf, "Unsupervised Cross-Domain Image Generation", ICLR 2017, Sec. 4
+    (eqs. 3-7).
+  """
+  for name, value in (("const_weight", const_weight), ("tid_weight", tid_weight),
+                      ("tv_weight", tv_weight)):
+    if value < 0:
+      raise ValueError(f"{name} must be >= 0, got {value}.")
+
+  def translate(g_params, g_bs, features):
+    return _apply(generator, g_params, g_bs, features, train=True)
+
+  def d_logits(d_params, d_bs, images):
+    return _apply(discriminator, d_params, d_bs, images, train=True)
+
+  def d_loss_fn(d_params, d_bs, fake_s, fake_t, real_t):
+    logits_s, d_bs = d_logits(d_params, d_bs, fake_s)
+    logits_t, d_bs = d_logits(d_params, d_bs, fake_t)
+    logits_r, d_bs = d_logits(d_params, d_bs, real_t)
+    loss = losses.ternary_discriminator_loss(logits_s, logits_t, logits_r)
+    correct = [jnp.argmax(l, -1) == c for l, c in ((logits_s, losses.TERNARY_SOURCE_FAKE),
+                                                   (logits_t, losses.TERNARY_TARGET_FAKE),
+                                                   (logits_r, losses.TERNARY_TARGET_REAL))]
+    accuracy = jnp.mean(jnp.concatenate(correct).astype(jnp.float32))
+    return loss, (d_bs, {"d_loss": loss, "d_accuracy": accuracy})
+
+  def g_loss_fn(g_params, g_bs, d_params, d_bs, f_variables, f_s, f_t, real_t):
+    b = f_s.shape[0]
+    # One generator call on both domains' features: one batch-norm statistic, as one
+    # network would see them.
+    fake, g_bs = translate(g_params, g_bs, jnp.concatenate([f_s, f_t]))
+    fake_s, fake_t = fake[:b], fake[b:]
+    logits_s, _ = d_logits(d_params, d_bs, fake_s)
+    logits_t, _ = d_logits(d_params, d_bs, fake_t)
+    terms = {
+        "g_gan": losses.ternary_generator_loss(logits_s, logits_t),
+        "const": losses.const_loss(f_s, encoder(f_variables, fake_s), distance=distance),
+        "tid": losses.tid_loss(real_t, fake_t, distance=distance),
+        "tv": losses.total_variation(fake) if tv_weight else jnp.zeros(()),
+    }
+    total = (terms["g_gan"] + const_weight * terms["const"] + tid_weight * terms["tid"]
+             + tv_weight * terms["tv"])
+    return total, (g_bs, {"g_loss": total, **terms})
+
+  def step(state: DTNState, batch: dict[str, jax.Array], key: jax.Array):
+    del key  # deterministic: no dropout, no latent noise (g is driven by f's features)
+    real_t = imaging.to_float(batch["image"])
+    source = imaging.to_float(batch["source_image"])
+    b = real_t.shape[0]
+    f_s = jax.lax.stop_gradient(encoder(state.f_variables, source))
+    f_t = jax.lax.stop_gradient(encoder(state.f_variables, real_t))
+
+    fake, g_bs = translate(state.g_params, state.g_batch_stats, jnp.concatenate([f_s, f_t]))
+    fake = jax.lax.stop_gradient(fake)
+    grads, (d_bs, d_metrics) = jax.grad(d_loss_fn, has_aux=True)(
+        state.d_params, state.d_batch_stats, fake[:b], fake[b:], real_t)
+    updates, d_opt_state = d_optimizer.update(grads, state.d_opt_state, state.d_params)
+    d_params = optax.apply_updates(state.d_params, updates)
+    d_metrics["d_grad_norm"] = optax.global_norm(grads)
+
+    grads, (g_bs, g_metrics) = jax.grad(g_loss_fn, has_aux=True)(
+        state.g_params, g_bs, d_params, d_bs, state.f_variables, f_s, f_t, real_t)
+    updates, g_opt_state = g_optimizer.update(grads, state.g_opt_state, state.g_params)
+    g_params = optax.apply_updates(state.g_params, updates)
+    g_metrics["g_grad_norm"] = optax.global_norm(grads)
+    return state.replace(step=state.step + 1, g_params=g_params, d_params=d_params,
+                         g_batch_stats=g_bs, d_batch_stats=d_bs, g_opt_state=g_opt_state,
+                         d_opt_state=d_opt_state), {**d_metrics, **g_metrics}
+
+  return step
+
+
+def make_translate_fn(generator: nn.Module, encoder: Encoder
+                      ) -> Callable[[DTNState, jax.Array], jax.Array]:
+  """``translate(state, images) -> g(f(images))`` in eval mode (images float in [-1, 1])."""
+
+  def translate(state: DTNState, images: jax.Array) -> jax.Array:
+    features = encoder(state.f_variables, images)
+    return _apply(generator, state.g_params, state.g_batch_stats, features, train=False)[0]
+
+  return translate
 
 
 def init_classifier_state(key: jax.Array, *, model: nn.Module,

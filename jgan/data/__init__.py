@@ -29,7 +29,7 @@ def from_config(data_config, *, split: str | None = None) -> ArrayDataset:
   * ``image_size`` -> ``image_size`` for every dataset when non-zero (center crop and resize,
     e.g. 32 for FashionMNIST in a 32x32 DCGAN); for ``image_folder`` 0 keeps the stored size,
     for ``celeb_a`` and ``avatars`` 0 means their default, 64;
-  * ``num_examples`` -> ``num_examples`` for ``avatars`` when non-zero;
+  * ``num_examples`` -> ``num_examples`` for ``avatars`` and ``printed_digits`` when non-zero;
   * ``synthetic_shape``, ``synthetic_examples`` for ``synthetic``.
 
   Keys missing from an older config (e.g. one read back from a run's ``config.json``) count as
@@ -50,15 +50,23 @@ def from_config(data_config, *, split: str | None = None) -> ArrayDataset:
     kwargs["image_size"] = image_size
   if d.name == "synthetic":
     kwargs.update(image_shape=tuple(d.synthetic_shape), num_examples=d.synthetic_examples)
-  elif d.name == "avatars" and num_examples:
+  elif d.name in ("avatars", "printed_digits") and num_examples:
     kwargs["num_examples"] = num_examples
   return load_dataset(d.name, split=split or d.split, sources=tuple(d.sources),
                       data_dir=d.get("data_dir", None), **kwargs)
 
 
+def extra_from_config(config) -> dict[str, ArrayDataset]:
+  """The datasets a two-domain task reads beside ``config.data``: ``{"source": ...}`` from
+  ``config.source_data`` when the config has that group (DTN), else none."""
+  if "source_data" not in config:
+    return {}
+  return {"source": from_config(config.source_data)}
+
+
 __all__ = [
     "ArrayDataset", "CorruptDatasetError", "DATASET_OPTIONS", "DATASETS", "DEFAULT_SOURCES",
-    "DatasetNotFoundError", "NO_LABEL", "SOURCES", "SPLITS", "from_config", "image_spec",
+    "DatasetNotFoundError", "NO_LABEL", "SOURCES", "SPLITS", "extra_from_config", "from_config", "image_spec",
     "load_dataset", "make_batches", "make_index_batches", "make_iterator", "make_synthetic",
     "read_idx", "resize_images",
 ]

@@ -135,6 +135,12 @@ def _decode_image(path: str, image_size: int) -> np.ndarray:
     return np.array(rgb, dtype=np.uint8)
 
 
+def decode_image(path: str, image_size: int = 0) -> np.ndarray:
+  """One image file -> uint8 RGB ``[H, W, 3]`` (centre-cropped and resized to ``image_size``
+  when > 0), as the folder datasets decode it; raises Pillow's error for a bad file."""
+  return _decode_image(path, image_size)
+
+
 def _try_decode(path: str, image_size: int) -> np.ndarray | Exception:
   try:
     return _decode_image(path, image_size)

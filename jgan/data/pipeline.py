@@ -24,6 +24,11 @@ per batch give a batch of 64 in tens of microseconds. It stays a grain ``MapData
 
 Batch format: ``{"image": uint8 [B, H, W, C], "label": int32 [B]}``; for an unlabelled dataset
 ``"label"`` is all ``-1`` (always present, so the pytree structure never changes).
+
+Two-domain tasks (DTN) read a second dataset in step with the first: ``extra={"source": ds}``
+adds ``"source_image"`` and ``"source_label"`` to every batch, drawn in the same way from that
+dataset's own order (stream ``k`` of the seed: ``default_rng([seed, e, k])``), so the two
+datasets may have any sizes and the batch of step ``i`` still depends only on the seed and ``i``.
 """
 
 from __future__ import annotations
@@ -51,10 +56,14 @@ def _check_seed(seed: int) -> int:
   return int(seed)
 
 
-@functools.lru_cache(maxsize=8)
-def epoch_permutation(num_examples: int, seed: int, epoch: int) -> np.ndarray:
-  """The (read-only) order of the examples in ``epoch``: ``default_rng([seed, epoch])``'s."""
-  perm = np.random.default_rng([seed, epoch]).permutation(num_examples)
+@functools.lru_cache(maxsize=16)
+def epoch_permutation(num_examples: int, seed: int, epoch: int, stream: int = 0) -> np.ndarray:
+  """The (read-only) order of the examples in ``epoch``: ``default_rng([seed, epoch])``'s.
+
+  ``stream`` k > 0 (the k-th extra dataset of a batch) uses ``default_rng([seed, epoch, k])``.
+  """
+  entropy = [seed, epoch] if stream == 0 else [seed, epoch, stream]
+  perm = np.random.default_rng(entropy).permutation(num_examples)
   perm.flags.writeable = False
   return perm
 
@@ -74,7 +83,8 @@ class _ShuffledIndexBatches:
   """A random-access source whose item ``step`` is that step's int64 ``[B]`` example indices."""
 
   def __init__(self, num_examples: int, batch_size: int, seed: int, process_index: int,
-               process_count: int):
+               process_count: int, stream: int = 0):
+    self._stream = int(stream)
     self._n = int(num_examples)
     self._b = int(batch_size)
     self._seed = _check_seed(seed)
@@ -90,12 +100,13 @@ class _ShuffledIndexBatches:
     first_epoch, first_index = divmod((int(step) * self._count + self._p) * self._b, self._n)
     in_epoch = first_index + self._offsets
     if in_epoch[-1] < self._n:  # The usual case: the whole batch is in one epoch.
-      return epoch_permutation(self._n, self._seed, first_epoch)[in_epoch]
+      return epoch_permutation(self._n, self._seed, first_epoch, self._stream)[in_epoch]
     epochs, in_epoch = np.divmod(in_epoch, self._n)
     out = np.empty(self._b, np.int64)
     for e in np.unique(epochs):
       mask = epochs == e
-      out[mask] = epoch_permutation(self._n, self._seed, first_epoch + int(e))[in_epoch[mask]]
+      out[mask] = epoch_permutation(self._n, self._seed, first_epoch + int(e),
+                                    self._stream)[in_epoch[mask]]
     return out
 
   def __repr__(self) -> str:
@@ -118,6 +129,35 @@ class _Gather:
     return {"image": self._images[indices], "label": labels}
 
 
+class _ZippedIndexBatches:
+  """Item ``step`` is the tuple of that step's index batches, one per dataset."""
+
+  def __init__(self, sources: list[_ShuffledIndexBatches]):
+    self._sources = sources
+
+  def __len__(self) -> int:
+    return sys.maxsize
+
+  def __getitem__(self, step: int) -> tuple[np.ndarray, ...]:
+    return tuple(source[step] for source in self._sources)
+
+  def __repr__(self) -> str:
+    return f"ZippedIndexBatches({self._sources})"
+
+
+class _GatherMany:
+  """Tuple of index batches -> one batch with the extra datasets' keys prefixed."""
+
+  def __init__(self, gathers: list[tuple[str, _Gather]]):
+    self._gathers = gathers
+
+  def __call__(self, indices: tuple[np.ndarray, ...]) -> dict[str, np.ndarray]:
+    batch = {}
+    for (prefix, gather), idx in zip(self._gathers, indices):
+      batch.update({prefix + k: v for k, v in gather(idx).items()})
+    return batch
+
+
 def make_index_batches(num_examples: int, *, batch_size: int, seed: int, process_index: int = 0,
                        process_count: int = 1) -> grain.MapDataset:
   """The infinite grain ``MapDataset`` of int64 ``[batch_size]`` example indices per step.
@@ -130,7 +170,8 @@ def make_index_batches(num_examples: int, *, batch_size: int, seed: int, process
 
 
 def make_batches(ds: ArrayDataset, *, batch_size: int, seed: int, process_index: int = 0,
-                 process_count: int = 1) -> grain.MapDataset:
+                 process_count: int = 1,
+                 extra: dict[str, ArrayDataset] | None = None) -> grain.MapDataset:
   """An infinite random-access grain ``MapDataset``; element ``i`` is the batch for step ``i``.
 
   Args:
@@ -139,11 +180,22 @@ def make_batches(ds: ArrayDataset, *, batch_size: int, seed: int, process_index:
     seed: integer >= 0; the same seed gives the same order.
     process_index: this process's index (``jax.process_index()``).
     process_count: the number of processes (``jax.process_count()``).
+    extra: more datasets read in step, by name: ``{"source": ds2}`` adds ``"source_image"``
+      and ``"source_label"`` (each with its own shuffled order, see the module docstring).
 
   Returns:
     Batches ``{"image": uint8 [B, H, W, C], "label": int32 [B]}`` (labels ``-1`` if ``ds`` has
     none). Processes get disjoint examples; each epoch is reshuffled; see the module docstring.
   """
+  if extra:
+    datasets = [("", ds)] + [(f"{name}_", d) for name, d in extra.items()]
+    sources = []
+    for stream, (_, d) in enumerate(datasets):
+      _check_sharding(len(d), batch_size, process_index, process_count)
+      sources.append(_ShuffledIndexBatches(len(d), batch_size, seed, process_index,
+                                           process_count, stream=stream))
+    gathers = [(prefix, _Gather(d.images, d.labels)) for prefix, d in datasets]
+    return grain.MapDataset.source(_ZippedIndexBatches(sources)).map(_GatherMany(gathers))
   return make_index_batches(len(ds), batch_size=batch_size, seed=seed,
                             process_index=process_index,
                             process_count=process_count).map(_Gather(ds.images, ds.labels))

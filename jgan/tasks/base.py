@@ -23,6 +23,11 @@ class Task:
     evaluate: ``state -> {metric: float}``, run on the host every ``eval_every`` steps and
       at the end (None: the task has no evaluation).
     describe: one line for the log (model sizes, loss...).
+    load_pretrained: ``state -> state``, fills the frozen pretrained parts of a fresh state
+      (a DTN's encoder f); the loop calls it when a run starts, not when it resumes (the
+      checkpoint holds them), and ``jgan.runs`` never does (None: nothing pretrained).
+    translate: two-domain tasks only (dtn): ``(state, images) -> translated images``, both
+      float in [-1, 1], the inputs shaped like the source data; used by ``jgan.translate``.
   """
 
   init: Callable[[jax.Array], PyTree]
@@ -32,3 +37,5 @@ class Task:
   examples_per_step: int
   evaluate: Callable[[PyTree], dict[str, float]] | None = None
   describe: str = ""
+  load_pretrained: Callable[[PyTree], PyTree] | None = None
+  translate: Callable[[PyTree, jax.Array], jax.Array] | None = None

@@ -1,0 +1,566 @@
+"""The Domain Transfer Network: ternary D, L_CONST/L_TID, the two-dataset pipeline, the step
+(frozen f, no retracing, learns, shards exactly) and the dtn task end to end. Tiny widths."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import textwrap
+import types
+
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jgan import data, imaging, losses, models, steps
+from jgan.models import dcgan
+from tests.conftest import run_python, tiny_gan_config
+
+TARGET = (32, 32, 1)  # what g draws
+SOURCE = (32, 32, 3)
+FEATURES = 16
+BATCH = 8
+ALPHA, BETA, GAMMA = 15.0, 15.0, 1e-3
+
+
+def _key(seed):
+  # 'rbg' keys: a DCGAN's threefry initialisers compile in seconds on XLA:CPU, rbg's in ~1 s.
+  return jax.random.key(seed, impl="rbg")
+
+
+# ------------------------------------------------------------------------- models and losses
+
+
+def test_ternary_dcgan_discriminator_shape_and_dtype():
+  d = dcgan.DCGANDiscriminator(resolution=32, width=8, num_outputs=3)
+  x = jnp.zeros((2, *TARGET), jnp.float32)
+  variables = jax.eval_shape(functools.partial(d.init, train=False), _key(0), x)
+  chex.assert_shape(variables["params"]["out"]["kernel"], (None, 3))
+  variables = jax.tree.map(lambda s: jnp.full(s.shape, 0.01, s.dtype), variables)
+  logits = jax.jit(functools.partial(d.apply, train=False))(variables, x)
+  chex.assert_shape(logits, (2, 3))
+  chex.assert_type(logits, jnp.float32)
+  single = dcgan.DCGANDiscriminator(resolution=32, width=8)
+  assert jax.eval_shape(functools.partial(single.apply, train=False),
+                        jax.eval_shape(functools.partial(single.init, train=False), _key(0), x),
+                        x).shape == (2,)
+  with pytest.raises(ValueError, match="num_outputs"):
+    dcgan.DCGANDiscriminator(resolution=32, width=8, num_outputs=0)
+
+
+def test_mean_squared_distance_golden_values():
+  a = jnp.array([[1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 0.0]])
+  b = jnp.array([[1.0, 0.0, 3.0, 2.0], [1.0, -1.0, 2.0, 0.0]])
+  # Squared differences: [0, 4, 0, 4] -> mean 2; [1, 1, 4, 0] -> mean 1.5. Batch mean 1.75.
+  for fn in (losses.const_loss, losses.tid_loss):
+    np.testing.assert_allclose(float(fn(a, b, distance="mean_squared")), 1.75, rtol=1e-6)
+    np.testing.assert_allclose(float(fn(a, b, distance="mean_squared")),
+                               float(fn(a, b, distance="mse")) / 4, rtol=1e-6)
+  # Over all non-batch axes of an image batch: D = 2 * 3 * 1 = 6.
+  x = jnp.arange(12.0).reshape(2, 2, 3, 1)
+  y = jnp.zeros_like(x)
+  expected = np.mean([np.mean(np.arange(6.0) ** 2), np.mean(np.arange(6.0, 12.0) ** 2)])
+  np.testing.assert_allclose(float(losses.tid_loss(x, y, distance="mean_squared")), expected,
+                             rtol=1e-6)
+  np.testing.assert_allclose(float(losses.tid_loss(x, y, distance="mean_squared")),
+                             float(losses.tid_loss(x, y, distance="mse")) / 6, rtol=1e-6)
+  assert "mean_squared" in losses.DISTANCES
+
+
+def test_adapt_images():
+  rng = np.random.default_rng(0)
+  grey = jnp.asarray(rng.uniform(-1, 1, (2, 28, 28, 1)), jnp.float32)
+  rgb = imaging.adapt_images(grey, (32, 32, 3))
+  chex.assert_shape(rgb, (2, 32, 32, 3))
+  np.testing.assert_array_equal(rgb[..., 0], rgb[..., 1])
+  np.testing.assert_array_equal(rgb[..., 0], rgb[..., 2])
+  np.testing.assert_allclose(rgb[..., :1], jax.image.resize(grey, (2, 32, 32, 1), "bilinear"),
+                             atol=1e-6)
+  colour = jnp.asarray(rng.uniform(-1, 1, (2, 32, 32, 3)), jnp.float32)
+  np.testing.assert_allclose(imaging.adapt_images(colour, (32, 32, 1)),
+                             np.mean(np.asarray(colour), axis=3, keepdims=True), atol=1e-6)
+  # Nothing to do: the very same values.
+  np.testing.assert_array_equal(imaging.adapt_images(colour, (32, 32, 3)), colour)
+  with pytest.raises(ValueError, match="channel"):
+    imaging.adapt_images(colour, (32, 32, 2))
+
+
+# ----------------------------------------------------------------------------------- pipeline
+
+
+def _indexed(n: int, *, offset: int = 0, shape=(4, 4, 1), labelled=True) -> data.ArrayDataset:
+  """Example i carries offset + i in its first two pixels (and as its label)."""
+  images = np.zeros((n, *shape), np.uint8)
+  ids = np.arange(n) + offset
+  images[:, 0, 0, 0] = ids % 256
+  images[:, 0, 1, 0] = ids // 256
+  labels = ids.astype(np.int32) if labelled else None
+  return data.ArrayDataset(images=images, labels=labels, num_classes=n + offset if labelled
+                           else None, name="indexed", source="test")
+
+
+def _ids(images) -> np.ndarray:
+  images = np.asarray(images, np.int64)
+  return images[:, 0, 0, 0] + 256 * images[:, 0, 1, 0]
+
+
+def test_extra_dataset_keys_shapes_and_contents():
+  main, source = _indexed(40), _indexed(24, offset=1000, shape=(6, 6, 3))
+  batches = data.make_batches(main, batch_size=8, seed=3, extra={"source": source})
+  for step in (0, 4, 10**6):
+    b = batches[step]
+    assert set(b) == {"image", "label", "source_image", "source_label"}
+    assert b["image"].shape == (8, 4, 4, 1) and b["source_image"].shape == (8, 6, 6, 3)
+    assert b["source_image"].dtype == np.uint8 and b["source_label"].dtype == np.int32
+    np.testing.assert_array_equal(_ids(b["source_image"]), b["source_label"])
+    assert set(_ids(b["source_image"])) <= set(range(1000, 1024))
+    np.testing.assert_array_equal(_ids(b["image"]), b["label"])
+  # The main stream is the one-dataset pipeline's, unchanged by the extra dataset.
+  plain = data.make_batches(main, batch_size=8, seed=3)
+  for step in (0, 7):
+    np.testing.assert_array_equal(batches[step]["image"], plain[step]["image"])
+  # An unlabelled source gets labels -1, like the main stream.
+  b = data.make_batches(main, batch_size=8, seed=3,
+                        extra={"source": _indexed(24, labelled=False)})[1]
+  np.testing.assert_array_equal(b["source_label"], np.full(8, data.NO_LABEL))
+
+
+def test_extra_stream_every_source_example_once_per_epoch():
+  main, source = _indexed(40), _indexed(24, offset=1000)
+  batches = data.make_batches(main, batch_size=8, seed=0, extra={"source": source})
+  epochs = [np.concatenate([_ids(batches[s]["source_image"]) for s in range(3 * e, 3 * e + 3)])
+            for e in range(2)]
+  for ids in epochs:
+    assert sorted(ids) == list(range(1000, 1024))
+  assert not np.array_equal(epochs[0], epochs[1])  # reshuffled each epoch
+
+
+def test_extra_stream_is_deterministic_and_random_access():
+  main, source = _indexed(40), _indexed(40, offset=1000)
+
+  def make():
+    return data.make_batches(main, batch_size=8, seed=5, extra={"source": source})
+
+  forward, backward = make(), make()
+  got_f = {i: forward[i] for i in range(6)}
+  got_b = {i: backward[i] for i in reversed(range(6))}
+  for i in range(6):
+    for k in got_f[i]:
+      np.testing.assert_array_equal(got_f[i][k], got_b[i][k])
+  other_seed = data.make_batches(main, batch_size=8, seed=6, extra={"source": source})
+  assert not np.array_equal(other_seed[0]["source_image"], got_f[0]["source_image"])
+  # Equal sizes, yet the source stream is not the main stream's permutation.
+  main_order = np.concatenate([_ids(got_f[i]["image"]) for i in range(5)])
+  source_order = np.concatenate([_ids(got_f[i]["source_image"]) - 1000 for i in range(5)])
+  assert sorted(main_order) == sorted(source_order) == list(range(40))
+  assert not np.array_equal(main_order, source_order)
+  np.testing.assert_array_equal(
+      source_order, np.random.default_rng([5, 0, 1]).permutation(40))
+
+
+def test_extra_stream_splits_over_processes_like_the_main_stream():
+  main, source = _indexed(48), _indexed(36, offset=1000)
+  whole = data.make_batches(main, batch_size=12, seed=1, extra={"source": source})
+  parts = [data.make_batches(main, batch_size=6, seed=1, process_index=p, process_count=2,
+                             extra={"source": source}) for p in range(2)]
+  for step in (0, 1, 2, 5):
+    local = [p[step] for p in parts]
+    ids = [_ids(b["source_image"]) for b in local]
+    assert not set(ids[0]) & set(ids[1])
+    for key in ("image", "label", "source_image", "source_label"):
+      np.testing.assert_array_equal(np.concatenate([b[key] for b in local]), whole[step][key])
+
+
+# --------------------------------------------------------------------------------------- step
+
+
+class TinyEncoder(nn.Module):
+  """A stand-in for f: one strided conv and a dense layer on 32x32 RGB."""
+
+  features: int = FEATURES
+
+  @nn.compact
+  def __call__(self, x):
+    x = nn.Conv(4, (4, 4), strides=(4, 4), padding="VALID")(x)
+    x = jnp.tanh(x)
+    return nn.Dense(self.features)(x.reshape(x.shape[0], -1))
+
+
+def tiny_encoder():
+  """``(encoder(variables, images) -> [B, F], variables)``: any size and channels go in."""
+  module = TinyEncoder()
+  variables = jax.jit(module.init)(_key(7), jnp.zeros((1, *SOURCE), jnp.float32))
+
+  def encoder(variables, images):
+    return module.apply(variables, imaging.adapt_images(images, SOURCE))
+
+  return encoder, variables
+
+
+def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weight=GAMMA):
+  """A DTN of tiny DCGANs on (32, 32, 1) targets and (32, 32, 3) sources, f a TinyEncoder."""
+  encoder, f_variables = tiny_encoder()
+  generator = models.build_generator("dcgan", image_shape=TARGET, width=width)
+  discriminator = models.build_discriminator("dcgan", image_shape=TARGET, width=width,
+                                             num_outputs=3)
+  g_opt, d_opt = optax.adam(lr, b1=0.5), optax.adam(lr, b1=0.5)
+  init = functools.partial(
+      steps.init_dtn_state, generator=generator, discriminator=discriminator, g_optimizer=g_opt,
+      d_optimizer=d_opt, f_variables=f_variables, feature_dim=FEATURES, image_shape=TARGET)
+  step = steps.make_dtn_step(
+      generator=generator, discriminator=discriminator, encoder=encoder, g_optimizer=g_opt,
+      d_optimizer=d_opt, const_weight=const_weight, tid_weight=tid_weight, tv_weight=tv_weight)
+  return types.SimpleNamespace(init=init, step=step, encoder=encoder, generator=generator,
+                               translate=steps.make_translate_fn(generator, encoder))
+
+
+def dtn_batch(n=BATCH, seed=0):
+  rng = np.random.default_rng(seed)
+  return {"image": rng.integers(0, 256, (n, *TARGET), dtype=np.uint8),
+          "source_image": rng.integers(0, 256, (n, *SOURCE), dtype=np.uint8)}
+
+
+def _synthetic_batch(n=BATCH):
+  target = data.make_synthetic(image_shape=TARGET, num_examples=n, seed=1).images
+  source = data.make_synthetic(image_shape=SOURCE, num_examples=n, seed=2).images
+  return {"image": jnp.asarray(target), "source_image": jnp.asarray(source)}
+
+
+@pytest.fixture(scope="module")
+def dtn():
+  """One compiled step, shared by the tests below (its trace count included)."""
+  parts = build_dtn()
+  traces = [0]
+
+  def counted(state, batch, key):
+    traces[0] += 1
+    return parts.step(state, batch, key)
+
+  parts.jit_step = jax.jit(counted)
+  parts.jit_translate = jax.jit(parts.translate)
+  parts.traces = traces
+  parts.state0 = jax.jit(parts.init)(_key(0))
+  return parts
+
+
+def test_dtn_state_fields(dtn):
+  s = dtn.state0
+  assert int(s.step) == 0
+  kernel = s.d_params["out"]["kernel"]
+  chex.assert_shape(kernel, (None, 3))
+  assert s.g_batch_stats and s.d_batch_stats  # batch norm in both
+  assert jax.tree.structure(s.f_variables) == jax.tree.structure(tiny_encoder()[1])
+
+
+def test_step_compiles_once_keeps_f_frozen_and_reports_metrics(dtn):
+  state = dtn.state0
+  f_before = jax.device_get(state.f_variables)
+  for i in range(4):
+    state, metrics = dtn.jit_step(state, dtn_batch(seed=i), jax.random.key(i))
+  assert dtn.traces[0] == 1
+  assert int(state.step) == 4
+  for a, b in zip(jax.tree.leaves(f_before), jax.tree.leaves(state.f_variables)):
+    np.testing.assert_array_equal(a, np.asarray(b))  # bit-identical: f is never trained
+  # g and D and their batch statistics did move.
+  for before, after in ((dtn.state0.g_params, state.g_params),
+                        (dtn.state0.d_params, state.d_params),
+                        (dtn.state0.g_batch_stats, state.g_batch_stats),
+                        (dtn.state0.d_batch_stats, state.d_batch_stats)):
+    assert any(not np.array_equal(a, b) for a, b in
+               zip(jax.tree.leaves(before), jax.tree.leaves(after)))
+  expected = {"d_loss", "g_loss", "g_gan", "const", "tid", "tv", "d_accuracy"}
+  assert expected <= set(metrics), sorted(metrics)
+  for k, v in metrics.items():
+    chex.assert_shape(v, ())
+    assert np.isfinite(float(v)), (k, v)
+  assert 0.0 <= float(metrics["d_accuracy"]) <= 1.0
+  assert float(metrics["tv"]) > 0  # gamma > 0: L_TV is computed
+
+
+def test_g_loss_is_the_weighted_sum_of_its_terms(dtn):
+  _, m = dtn.jit_step(dtn.state0, dtn_batch(seed=10), jax.random.key(0))
+  m = {k: float(v) for k, v in m.items()}
+  total = m["g_gan"] + ALPHA * m["const"] + BETA * m["tid"] + GAMMA * m["tv"]
+  np.testing.assert_allclose(m["g_loss"], total, rtol=1e-5)
+  # Every term matters at this scale, so a mis-wired weight would show.
+  for k, w in (("const", ALPHA), ("tid", BETA), ("tv", GAMMA)):
+    assert w * m[k] > 1e-4 * m["g_loss"], (k, m)
+  # The ternary D loss of the first step: three cross-entropies, near 3 log 3 at init.
+  assert 0.5 * 3 * np.log(3) < m["d_loss"] < 2 * 3 * np.log(3)
+
+
+def test_step_fits_the_target_identity_of_a_tiny_batch(dtn):
+  """On one fixed batch, g(f(x)) learns to reproduce the target images: L_TID falls."""
+  batch = _synthetic_batch()
+  state = dtn.state0
+  tids = []
+  for i in range(80):
+    state, metrics = dtn.jit_step(state, batch, jax.random.key(i))
+    tids.append(float(metrics["tid"]))
+  assert all(np.isfinite(tids))
+  assert np.mean(tids[-10:]) < 0.5 * tids[0], (tids[0], tids[-10:])
+  # In eval mode too (running batch statistics), the reconstructions are closer than at init.
+  x = imaging.to_float(batch["image"])
+  before = float(losses.tid_loss(x, dtn.jit_translate(dtn.state0, x), distance="mean_squared"))
+  after = float(losses.tid_loss(x, dtn.jit_translate(state, x), distance="mean_squared"))
+  assert after < before, (before, after)
+  assert dtn.traces[0] == 1
+
+
+def test_const_and_tid_weights_are_wired(dtn):
+  batch = dtn_batch(seed=20)
+  weighted, _ = dtn.jit_step(dtn.state0, batch, jax.random.key(0))
+  plain = build_dtn(const_weight=0.0, tid_weight=0.0)
+  unweighted, m = jax.jit(plain.step)(dtn.state0, batch, jax.random.key(0))
+  np.testing.assert_allclose(float(m["g_loss"]), float(m["g_gan"]) + GAMMA * float(m["tv"]),
+                             rtol=1e-5)
+  # The same D update (the weights are g's), a different g update.
+  for a, b in zip(jax.tree.leaves(weighted.d_params), jax.tree.leaves(unweighted.d_params)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  diffs = [float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) for a, b in
+           zip(jax.tree.leaves(weighted.g_params), jax.tree.leaves(unweighted.g_params))]
+  assert max(diffs) > 1e-5, diffs
+  for name in ("const_weight", "tid_weight", "tv_weight"):
+    with pytest.raises(ValueError, match=name):
+      build_dtn(**{name: -1.0})
+
+
+def test_translate_is_eval_mode_and_in_range(dtn):
+  state, _ = dtn.jit_step(dtn.state0, dtn_batch(seed=30), jax.random.key(0))
+  translate = dtn.jit_translate
+  images = imaging.to_float(jnp.asarray(dtn_batch(n=6, seed=31)["source_image"]))
+  out = translate(state, images)
+  chex.assert_shape(out, (6, *TARGET))
+  assert float(jnp.min(out)) >= -1 and float(jnp.max(out)) <= 1
+  np.testing.assert_array_equal(out, translate(state, images))
+  # Eval mode: each image's translation does not depend on the rest of the batch.
+  halves = jnp.concatenate([translate(state, images[:3]), translate(state, images[3:])])
+  np.testing.assert_allclose(out, halves, atol=1e-5)
+  # Grey targets translate too (f adapts their channels).
+  grey = imaging.to_float(jnp.asarray(dtn_batch(n=6, seed=32)["image"]))
+  chex.assert_shape(translate(state, grey), (6, *TARGET))
+
+
+_SHARDED = textwrap.dedent("""
+    import jax, numpy as np
+    from jgan import sharding
+    from tests.test_dtn import build_dtn, dtn_batch, _key
+    assert jax.device_count() == 8, jax.devices()
+    dtn = build_dtn(width=4)
+    state0 = jax.jit(dtn.init)(_key(0))
+    batches = [dtn_batch(8, seed=i) for i in range(2)]
+    results = []
+    for devices in (jax.devices()[:1], jax.devices()):
+      mesh = sharding.make_mesh(devices)
+      rep = sharding.replicated(mesh)
+      state = sharding.put_replicated(state0, mesh)
+      step = jax.jit(dtn.step, in_shardings=(rep, sharding.batch_sharding(mesh), rep),
+                     out_shardings=(rep, rep))
+      for i, b in enumerate(batches):
+        batch = sharding.put_batch(b, mesh)
+        assert len(batch["source_image"].sharding.device_set) == len(devices)
+        state, metrics = step(state, batch, jax.random.key(i))
+      results.append(jax.device_get((state, metrics)))
+    (s1, m1), (s8, m8) = results
+    assert int(s1.step) == int(s8.step) == 2
+    for a, b in zip(jax.tree.leaves(s1), jax.tree.leaves(s8)):
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    for k in m1:
+      np.testing.assert_allclose(m1[k], m8[k], rtol=1e-4, atol=1e-5)
+    print("SHARDED_OK")
+""")
+
+
+def test_eight_devices_equal_one():
+  # LLVM optimisation off halves the two compiles; the SPMD partitioning under test is the same.
+  flags = "--xla_force_host_platform_device_count=8 --xla_backend_optimization_level=0"
+  proc = run_python(_SHARDED, env_extra={"XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"})
+  assert "SHARDED_OK" in proc.stdout, proc.stdout + proc.stderr
+
+
+# ---------------------------------------------------------------------------- task end to end
+
+
+# train.run initialises the state eagerly, op by op; under 'rbg' keys those ops compile in about
+# half the time of threefry's (the runs below take ~12 s less). Nothing here depends on the values.
+_FAST_PRNG = "rbg"
+
+
+def _classifier_config(shape):
+  from jgan.tasks import classifier  # pylint: disable=import-outside-toplevel
+  c = classifier.default_config()
+  c.data.name = "synthetic"
+  c.data.synthetic_shape = shape
+  c.data.synthetic_examples = 64
+  c.model.widths = (4, 8)
+  c.model.feature_dim = 8
+  c.batch_size = 16
+  c.total_steps = 2
+  c.log_every = 2
+  c.sample_every = 100
+  c.checkpoint_every = 2
+  c.eval_every = 0
+  return c
+
+
+@pytest.fixture(scope="module")
+def trained_nets(tmp_path_factory):
+  """A classifier of 32x32 RGB images: the encoder f of the sources and, fed the grey targets
+  tiled to RGB, the judge of the translations (one training run for both, to save time)."""
+  from jgan import train  # pylint: disable=import-outside-toplevel
+  workdir = str(tmp_path_factory.mktemp("dtn_nets") / "classifier")
+  with jax.default_prng_impl(_FAST_PRNG):
+    train.run(_classifier_config(SOURCE), workdir, progress=False)
+  return {"encoder": workdir, "judge": workdir}
+
+
+def _dtn_config(nets, **overrides):
+  from jgan.tasks import dtn  # pylint: disable=import-outside-toplevel
+  c = dtn.default_config()
+  c.data.name = "synthetic"
+  c.data.synthetic_shape = TARGET
+  c.data.synthetic_examples = 64
+  c.data.image_size = 0
+  c.source_data.name = "synthetic"
+  c.source_data.synthetic_shape = SOURCE
+  c.source_data.synthetic_examples = 64
+  c.source_data.sources = ()
+  c.encoder.workdir = nets["encoder"]
+  c.encoder.widths = (4, 8)
+  c.encoder.feature_dim = 8
+  c.eval.classifier_workdir = nets["judge"]
+  c.eval.num_examples = 32
+  c.eval.batch_size = 16
+  c.model.generator.width = 4
+  c.model.discriminator.width = 4
+  c.batch_size = 8
+  c.total_steps = 4
+  c.log_every = 2
+  c.sample_every = 4
+  c.checkpoint_every = 2
+  c.eval_every = 4
+  c.num_samples = 4
+  for key, value in overrides.items():
+    node = c
+    *path, last = key.split(".")
+    for p in path:
+      node = node[p]
+    node[last] = value
+  return c
+
+
+def test_dtn_task_end_to_end(trained_nets, tmp_path):
+  from jgan import runs, train  # pylint: disable=import-outside-toplevel
+  workdir = str(tmp_path / "dtn")
+  with jax.default_prng_impl(_FAST_PRNG):
+    result = train.run(_dtn_config(trained_nets), workdir, progress=False)
+  assert result.step == 4 and result.resumed_from is None and result.step_traces == 1
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2", "4"]
+  assert os.listdir(os.path.join(workdir, "checkpoints_best"))
+  for name in ("translations", "target_identity"):
+    assert os.listdir(os.path.join(workdir, name)) == ["step_0000004.png"]
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    records = [json.loads(line) for line in f]
+  assert [r["step"] for r in records] == [2, 4]
+  for r in records:
+    for k in ("d_loss", "g_loss", "g_gan", "const", "tid", "tv", "d_accuracy"):
+      assert np.isfinite(r[k]), (k, r)
+  accuracy = records[-1]["eval/transfer_accuracy"]
+  assert 0.0 <= accuracy <= 1.0
+  assert any(k.startswith("eval/fid/") for k in records[-1])
+  encoder_run = runs.load_run(trained_nets["encoder"])
+  for a, b in zip(jax.tree.leaves(encoder_run.state.variables),
+                  jax.tree.leaves(result.state.f_variables)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # f: the trained encoder, frozen
+
+  with jax.default_prng_impl(_FAST_PRNG):
+    again = train.run(_dtn_config(trained_nets), workdir, progress=False)
+  assert again.resumed_from == 4 and again.step == 4
+  for a, b in zip(jax.tree.leaves(result.state), jax.tree.leaves(again.state)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+  run = runs.load_run(workdir)
+  assert run.config.task == "dtn" and run.step == 4
+  assert run.source_shape == SOURCE and run.image_shape == TARGET
+  best = runs.load_run(workdir, best=True)  # the best checkpoint's metadata has the shapes too
+  assert best.source_shape == SOURCE and best.step == 4
+  for a, b in zip(jax.tree.leaves(result.state), jax.tree.leaves(run.state)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  inputs = run.task.sample_inputs(jax.random.key(0), 2)
+  out = jax.eval_shape(run.task.sample, run.state, inputs)
+  chex.assert_shape(out["translations"], (2, 32, 64, 3))  # source | translation (as RGB)
+  chex.assert_shape(out["target_identity"], (2, 32, 64, 1))  # target | g(f(target))
+
+
+def test_dtn_task_needs_a_source_dataset(trained_nets, tmp_path):
+  from jgan import train  # pylint: disable=import-outside-toplevel
+  from jgan.tasks import dtn  # pylint: disable=import-outside-toplevel
+  c = _dtn_config(trained_nets)
+  del c["source_data"]
+  with pytest.raises(ValueError, match="source"):
+    train.run(c, str(tmp_path / "no_source"), progress=False)
+  with pytest.raises(ValueError, match="source_data"):
+    dtn.build(_dtn_config(trained_nets), image_shape=TARGET)
+
+
+def test_dtn_encoder_must_be_a_classifier_run(trained_nets, tmp_path):
+  from jgan import train  # pylint: disable=import-outside-toplevel
+  gan_dir = str(tmp_path / "gan")
+  with jax.default_prng_impl(_FAST_PRNG):
+    train.run(tiny_gan_config(total_steps=1, checkpoint_every=1, log_every=1), gan_dir,
+              progress=False)
+  c = _dtn_config(trained_nets, **{"encoder.workdir": gan_dir})
+  with pytest.raises(ValueError, match="'gan' run.*classifier"):
+    train.run(c, str(tmp_path / "dtn"), progress=False)
+
+
+def test_dtn_encoder_architecture_mismatch_names_the_keys(trained_nets, tmp_path):
+  from jgan import train  # pylint: disable=import-outside-toplevel
+  c = _dtn_config(trained_nets, **{"encoder.feature_dim": 16})
+  with pytest.raises(ValueError, match=r"--config.encoder.feature_dim=8 \(config says 16\)"):
+    train.run(c, str(tmp_path / "dtn"), progress=False)
+
+
+def test_translate_cli_is_self_contained_and_reports_bad_files(trained_nets, tmp_path):
+  """jgan.translate: folder in, same relative names out as PNG; bad files listed, exit 1; the
+  run opens without the encoder's run (f is in the checkpoint)."""
+  import shutil  # pylint: disable=import-outside-toplevel
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  from jgan import train, translate  # pylint: disable=import-outside-toplevel
+  encoder_copy = str(tmp_path / "encoder")
+  shutil.copytree(trained_nets["encoder"], encoder_copy)
+  workdir = str(tmp_path / "dtn")
+  c = _dtn_config(trained_nets, **{"encoder.workdir": encoder_copy, "eval_every": 0,
+                                   "total_steps": 2})
+  with jax.default_prng_impl(_FAST_PRNG):
+    train.run(c, workdir, progress=False)
+  shutil.rmtree(encoder_copy)
+
+  inputs = tmp_path / "in"
+  (inputs / "sub").mkdir(parents=True)
+  rng = np.random.default_rng(0)
+  Image.fromarray(rng.integers(0, 255, (50, 40, 3), dtype=np.uint8)).save(inputs / "a.jpg")
+  Image.fromarray(rng.integers(0, 255, (20, 20), dtype=np.uint8)).save(inputs / "sub" / "b.png")
+  Image.fromarray(rng.integers(0, 255, (9, 9, 4), dtype=np.uint8), "RGBA").save(inputs / "c.png")
+  (inputs / "broken.png").write_bytes(b"not an image")
+  out = tmp_path / "out"
+  code = translate.main(["--workdir", workdir, "--input", str(inputs), "--out", str(out)])
+  assert code == 1  # one unreadable file
+  written = sorted(str(p.relative_to(out)) for p in out.rglob("*.png"))
+  assert written == ["a.png", "c.png", "sub/b.png"]
+  with Image.open(out / "a.png") as image:
+    assert image.size == (32, 32) and image.mode == "L"  # the target domain: 32x32 grey
+  with pytest.raises(translate.UnreadableImagesError, match="broken.png"):
+    translate.translate_images(workdir, input_path=str(inputs), out=str(tmp_path / "o2"))
+  assert translate.main(["--workdir", workdir, "--input", str(inputs / "a.jpg"),
+                         "--out", str(tmp_path / "o3")]) == 0
+  assert os.path.exists(tmp_path / "o3" / "a.png")
+  assert translate.main(["--workdir", workdir, "--input", str(tmp_path / "missing"),
+                         "--out", str(out)]) == 1
+  assert translate.main(["--workdir", trained_nets["encoder"], "--input", str(inputs),
+                         "--out", str(out)]) == 1  # a classifier run cannot translate
