@@ -20,6 +20,7 @@ from jgan.models.layers import (
     subpixel_kernel_to_conv_transpose,
     torch_conv_transpose_weight_to_flax,
 )
+from jgan.models.dlib_resnet import DlibFaceResNet, load_dlib_face_resnet
 from jgan.models.inception import InceptionV3FID, load_fid_inception_params
 from jgan.models.mlp import MLPDiscriminator, MLPGenerator
 
@@ -31,6 +32,7 @@ __all__ = [
     "DISCRIMINATORS",
     "DCGANDiscriminator",
     "DCGANGenerator",
+    "DlibFaceResNet",
     "GENERATORS",
     "InceptionV3FID",
     "MLPDiscriminator",
@@ -41,6 +43,7 @@ __all__ = [
     "data_fields",
     "conv_transpose_kernel_to_subpixel",
     "generator_params_to_subpixel",
+    "load_dlib_face_resnet",
     "load_fid_inception_params",
     "module_fields",
     "subpixel_kernel_to_conv_transpose",
