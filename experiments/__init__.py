@@ -19,4 +19,6 @@ EXPERIMENTS: dict[str, str] = {
     "dcgan_fashion_mnist32": "experiments.dcgan_fashion_mnist32",
     "wgan_gp_fashion_mnist32": "experiments.wgan_gp_fashion_mnist32",
     "dtn_digits": "experiments.dtn_digits",
+    "dtn_bitmoji": "experiments.dtn_bitmoji",
+    "dtn_bitmoji32": "experiments.dtn_bitmoji32",
 }

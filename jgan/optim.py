@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import ml_collections
 import optax
 
 
@@ -36,3 +37,22 @@ def make_optimizer(name: str, **kwargs: Any) -> optax.GradientTransformation:
     return OPTIMIZERS[name](**kwargs)
   except TypeError as e:
     raise ValueError(f"Bad arguments for optimizer {name!r}: {e}.") from None
+
+
+def two_player_config() -> ml_collections.ConfigDict:
+  """The ``optim`` group of a two-network task (GAN, DTN): Adam 2e-4, betas (0.5, 0.999)."""
+  return ml_collections.ConfigDict(
+      {"name": "adam", "g_lr": 2e-4, "d_lr": 2e-4, "b1": 0.5, "b2": 0.999})
+
+
+def two_player_optimizers(c: ml_collections.ConfigDict
+                          ) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
+  """(G's, D's) optimizers of a :func:`two_player_config` group (betas for Adam only)."""
+
+  def make(learning_rate: float) -> optax.GradientTransformation:
+    kwargs = {"learning_rate": learning_rate}
+    if c.name == "adam":
+      kwargs.update(b1=c.b1, b2=c.b2)
+    return make_optimizer(c.name, **kwargs)
+
+  return make(c.g_lr), make(c.d_lr)

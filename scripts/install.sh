@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# Installs jgan (editable, with the test extras) and the offline default data.
+# Installs jgan (editable, with the test extras), Debian's chromium (for the demo's browser test)
+# and the offline default data.
 # Idempotent: re-running it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install --quiet --upgrade pip
 python3 -m pip install --quiet -e '.[test]'
+# Chromium for the demo's browser test (tests/test_demo.py): Debian's package, as root or sudo.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update && $SUDO env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y chromium
+fi
 bash scripts/install_data.sh

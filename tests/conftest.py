@@ -11,6 +11,17 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def set_dotted(c: ml_collections.ConfigDict, overrides: dict) -> ml_collections.ConfigDict:
+  """Sets ``{"a.b": value}`` keys of ``c`` in place; returns ``c``."""
+  for key, value in overrides.items():
+    node = c
+    *path, last = key.split(".")
+    for p in path:
+      node = node[p]
+    node[last] = value
+  return c
+
+
 def tiny_gan_config(**overrides) -> ml_collections.ConfigDict:
   """A GAN config on 8x8 synthetic images with tiny MLPs."""
   from jgan.tasks import gan
@@ -28,13 +39,7 @@ def tiny_gan_config(**overrides) -> ml_collections.ConfigDict:
   c.sample_every = 3
   c.checkpoint_every = 3
   c.num_samples = 4
-  for key, value in overrides.items():
-    node = c
-    *path, last = key.split(".")
-    for p in path:
-      node = node[p]
-    node[last] = value
-  return c
+  return set_dotted(c, overrides)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import pytest
 
 from jgan import data, imaging, losses, models, steps
 from jgan.models import dcgan
-from tests.conftest import run_python, tiny_gan_config
+from tests.conftest import run_python, set_dotted, tiny_gan_config
 
 TARGET = (32, 32, 1)  # what g draws
 SOURCE = (32, 32, 3)
@@ -445,13 +445,7 @@ def _dtn_config(nets, **overrides):
   c.checkpoint_every = 2
   c.eval_every = 4
   c.num_samples = 4
-  for key, value in overrides.items():
-    node = c
-    *path, last = key.split(".")
-    for p in path:
-      node = node[p]
-    node[last] = value
-  return c
+  return set_dotted(c, overrides)
 
 
 def test_dtn_task_end_to_end(trained_nets, tmp_path):

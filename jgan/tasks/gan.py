@@ -31,12 +31,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.penalty = ml_collections.ConfigDict()
   c.penalty.name = "none"  # "none" or a name in jgan.penalties.PENALTIES
   c.penalty.weight = 10.0
-  c.optim = ml_collections.ConfigDict()
-  c.optim.name = "adam"
-  c.optim.g_lr = 2e-4
-  c.optim.d_lr = 2e-4
-  c.optim.b1 = 0.5
-  c.optim.b2 = 0.999
+  c.optim = optim.two_player_config()  # name, g_lr, d_lr, b1, b2
   c.compute_dtype = "float32"  # or "bfloat16": activations; params and losses stay float32
   c.augment = ml_collections.ConfigDict()
   c.augment.flip = False  # random left-right flips of the real images
@@ -74,13 +69,6 @@ def _model_kwargs(group: ml_collections.ConfigDict) -> tuple[str, dict]:
   return kwargs.pop("name"), kwargs
 
 
-def _optimizer(c: ml_collections.ConfigDict, learning_rate: float):
-  kwargs = {"learning_rate": learning_rate}
-  if c.name == "adam":
-    kwargs.update(b1=c.b1, b2=c.b2)
-  return optim.make_optimizer(c.name, **kwargs)
-
-
 def _penalty(name: str, weight: float) -> steps.Penalty | None:
   if name == "none":
     return None
@@ -104,8 +92,7 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
   if config.loss.label_smoothing:
     d_loss = functools.partial(d_loss, label_smoothing=config.loss.label_smoothing)
     d_loss(jnp.zeros(1), jnp.zeros(1))  # fails now, not mid-run, for families without it
-  g_opt = _optimizer(config.optim, config.optim.g_lr)
-  d_opt = _optimizer(config.optim, config.optim.d_lr)
+  g_opt, d_opt = optim.two_player_optimizers(config.optim)
   latent_dim = config.model.latent_dim
   ema_decay = config.ema_decay or None
 

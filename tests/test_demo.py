@@ -1,0 +1,275 @@
+"""jgan.demo: the photo -> avatar handler on a tiny trained DTN (32x32 RGB sources, 32x32 grey
+targets), every bad upload answered in the status line, and the Gradio app end to end in
+headless Debian Chromium (uploads, a bad upload, the webcam through Chromium's fake camera)."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import struct
+import time
+import zlib
+
+import jax
+import numpy as np
+import pytest
+import skimage.data as skimage_data  # pip scikit-image, a jgan dependency
+from PIL import Image
+
+from jgan import demo
+from tests.test_dtn import _FAST_PRNG, SOURCE, _classifier_config, _dtn_config
+
+CHROMIUM_HINT = ("Debian: apt-get install -y chromium (as root; bash .ci/run and "
+                 "scripts/install.sh do it), or set JGAN_CHROMIUM=/path/to/chromium")
+
+
+@pytest.fixture(scope="module")
+def dtn_workdir(tmp_path_factory):
+  """A DTN trained for one step: f a tiny 32x32 RGB classifier, g drawing 32x32 grey images."""
+  from jgan import train  # pylint: disable=import-outside-toplevel
+  root = tmp_path_factory.mktemp("demo_run")
+  nets = {"encoder": str(root / "encoder"), "judge": str(root / "encoder")}
+  with jax.default_prng_impl(_FAST_PRNG):
+    train.run(_classifier_config(SOURCE), nets["encoder"], progress=False)
+    config = _dtn_config(nets, total_steps=1, checkpoint_every=1, log_every=1, eval_every=0,
+                         sample_every=1000)
+    train.run(config, str(root / "dtn"), progress=False)
+  return {"dtn": str(root / "dtn"), "encoder": nets["encoder"]}
+
+
+@pytest.fixture(scope="module")
+def translator(dtn_workdir):
+  return demo.AvatarTranslator.from_workdir(dtn_workdir["dtn"])
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+  return skimage_data.astronaut()
+
+
+def _encode(image: np.ndarray, fmt: str = "PNG", **kwargs) -> bytes:
+  buf = io.BytesIO()
+  Image.fromarray(image).save(buf, fmt, **kwargs)
+  return buf.getvalue()
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+  """A 1x1 PNG whose header claims width x height (what a decompression bomb looks like)."""
+  data = bytearray(_encode(np.zeros((1, 1, 3), np.uint8)))
+  struct.pack_into(">II", data, 16, width, height)
+  struct.pack_into(">I", data, 29, zlib.crc32(bytes(data[12:29])))
+  return bytes(data)
+
+
+# ------------------------------------------------------------------------------ the handler
+
+
+def test_face_photo_gives_an_avatar(translator, astronaut, tmp_path):
+  assert translator.size == 32 and translator.crop == "dlib"
+  path = tmp_path / "astronaut.jpg"
+  path.write_bytes(_encode(astronaut, "JPEG", quality=90))
+  for image in (astronaut, str(path), _encode(astronaut)):
+    face, avatar, status = translator(image)
+    assert status.startswith(demo.READY), status
+    assert "face 9" in status and "eyes levelled" in status  # her ~93 px face
+    assert face.shape == (256, 256, 3) and face.dtype == np.uint8  # 32x32, 8x nearest
+    assert avatar.shape == (256, 256, 3) and avatar.dtype == np.uint8  # grey 32x32 as RGB
+    np.testing.assert_array_equal(avatar[..., 0], avatar[..., 2])
+    np.testing.assert_array_equal(avatar[::8, ::8], avatar[7::8, 7::8])  # blocks of 8x8
+  # The avatar is the run's own translation of the aligned face.
+  from jgan import faces, imaging  # pylint: disable=import-outside-toplevel
+  chip = faces.align_face(astronaut, size=32)
+  translate = jax.jit(translator.run.task.translate)
+  expected = imaging.to_uint8(translate(translator.run.state, imaging.to_float(chip[None])))[0]
+  np.testing.assert_array_equal(translator(astronaut)[1][::8, ::8, :1], expected)
+  assert "step **1**" in translator.description
+  assert "32x32 grey avatars" in translator.description
+
+
+def _transparent_png(astronaut, alpha: int) -> bytes:
+  rgba = np.concatenate([astronaut, np.full((512, 512, 1), alpha, np.uint8)], axis=2)
+  rgba[:, 420:, 3] = 0  # a transparent strip in any case
+  return _encode(rgba)
+
+
+@pytest.mark.parametrize("case,expected", [
+    ("none", demo.ASK),
+    ("text", "Not a readable image: The file is not an image"),
+    ("truncated_jpeg", "Not a readable image: The image data is damaged or truncated"),
+    ("missing_file", "Not a readable image: No image file at"),
+    ("blank", "No face found in the 640x480 image"),
+    ("noise", "No face found in the 640x480 image"),
+    ("fully_transparent_png", "No face found in the 512x512 image"),  # alpha on white: blank
+    ("huge_png", "Image too large: The image is 9000x5000 = 45.0 megapixels; the limit is 40"),
+    ("bomb_png", "Image too large: The image is too large to open safely"),
+    ("float_array", "Cannot use this image: Expected a uint8 image, got float64"),
+])
+def test_bad_uploads_give_a_message_not_an_exception(translator, astronaut, tmp_path, case,
+                                                     expected):
+  rng = np.random.default_rng(0)
+  image = {
+      "none": lambda: None,
+      "text": lambda: b"GIF89a? no, just text",
+      "truncated_jpeg": lambda: _encode(astronaut, "JPEG")[:4000],
+      "missing_file": lambda: str(tmp_path / "gone.png"),
+      "blank": lambda: _encode(np.full((480, 640, 3), 128, np.uint8)),
+      "noise": lambda: _encode(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)),
+      "fully_transparent_png": lambda: _transparent_png(astronaut, 0),
+      "huge_png": lambda: _png_claiming(9000, 5000),
+      "bomb_png": lambda: _png_claiming(30000, 30000),
+      "float_array": lambda: astronaut / 255.0,
+  }[case]()
+  face, avatar, status = translator(image)
+  assert face is None and avatar is None
+  assert status.startswith(expected), status
+
+
+@pytest.mark.parametrize("case", ["grey_png", "grey_array", "transparent_background_png",
+                                  "palette_gif"])
+def test_other_modes_work(translator, astronaut, case):
+  grey = np.asarray(Image.fromarray(astronaut).convert("L"))
+  image = {"grey_png": lambda: _encode(grey), "grey_array": lambda: grey,
+           "transparent_background_png": lambda: _transparent_png(astronaut, 255),
+           "palette_gif": lambda: _encode(astronaut, "GIF")}[case]()
+  face, avatar, status = translator(image)
+  assert status.startswith(demo.READY), status
+  assert face.shape == avatar.shape == (256, 256, 3)
+
+
+def test_needs_a_translation_run(dtn_workdir, capsys):
+  with pytest.raises(ValueError, match="'classifier' run; jgan.demo needs a translation run"):
+    demo.AvatarTranslator.from_workdir(dtn_workdir["encoder"])
+  assert demo.main(["--workdir", dtn_workdir["encoder"]]) == 1
+  assert demo.main(["--workdir", dtn_workdir["encoder"] + "_missing"]) == 1
+  assert "no training run" in capsys.readouterr().err
+  from jgan.tasks import dtn  # pylint: disable=import-outside-toplevel
+  c = dtn.default_config()
+  assert demo.default_crop(c) == "dlib"
+  c.source_data.name = "celeb_a"
+  assert demo.default_crop(c) == "celeba"
+  assert demo.enlarge(np.zeros((150, 150, 1), np.uint8)).shape == (300, 300, 3)
+
+
+# --------------------------------------------------------------------------- in the browser
+
+
+def _chromium() -> str:
+  path = os.environ.get("JGAN_CHROMIUM") or shutil.which("chromium") or shutil.which(
+      "chromium-browser")
+  if not path or not os.access(path, os.X_OK):
+    pytest.fail(f"The browser test needs Chromium and found none. {CHROMIUM_HINT}.")
+  return path
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def _webcam_video(image: np.ndarray, path: str) -> str:
+  """One frame of ``image`` as a YUV4MPEG2 (4:2:0) file: Chromium's fake camera shows it."""
+  ycc = np.asarray(Image.fromarray(image).convert("YCbCr"))
+  h, w = ycc.shape[:2]
+  with open(path, "wb") as f:
+    f.write(f"YUV4MPEG2 W{w} H{h} F30:1 Ip A1:1 C420jpeg\nFRAME\n".encode())
+    f.write(ycc[..., 0].tobytes() + ycc[::2, ::2, 1].tobytes() + ycc[::2, ::2, 2].tobytes())
+  return path
+
+
+def _status_after(page, action, *, expect: str, timeout_s: float = 60) -> str:
+  """Runs ``action``, waits for the status line to start with ``expect`` (a new value) and the
+  app to finish (no pending output); returns the status."""
+  previous = page.input_value("#status textarea")
+  action()
+  try:
+    page.wait_for_function(
+        "([prev, expect]) => { const s = document.querySelector('#status textarea');"
+        " return s && s.value !== prev && s.value.startsWith(expect)"
+        " && !document.querySelector('.pending'); }",
+        arg=[previous, expect], timeout=timeout_s * 1000)
+  except Exception as e:  # pylint: disable=broad-except  (say what the page shows)
+    raise AssertionError(f"waited {timeout_s} s for a status starting {expect!r}; the page "
+                         f"shows {page.input_value('#status textarea')!r}") from e
+  return page.input_value("#status textarea")
+
+
+def test_app_in_chromium(translator, astronaut, tmp_path):
+  chromium = _chromium()
+  try:
+    from playwright.sync_api import sync_playwright  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    pytest.fail("The browser test needs playwright: pip install -e '.[test]' (pip playwright; "
+                f"no browser download: it drives the system Chromium). {CHROMIUM_HINT}.")
+  photo = tmp_path / "astronaut.png"
+  photo.write_bytes(_encode(astronaut))
+  second = tmp_path / "astronaut_again.jpg"
+  second.write_bytes(_encode(astronaut[:, ::-1], "JPEG", quality=90))
+  not_image = tmp_path / "notes.png"
+  not_image.write_bytes(b"these are notes, not a picture")
+  no_face = tmp_path / "noise.png"
+  no_face.write_bytes(_encode(np.random.default_rng(0).integers(0, 256, (300, 400, 3),
+                                                                dtype=np.uint8)))
+  camera = _webcam_video(np.asarray(Image.fromarray(astronaut).resize((640, 640))),
+                         str(tmp_path / "camera.y4m"))
+
+  app = demo.build_blocks(translator)
+  port = _free_port()
+  start = time.perf_counter()
+  demo.launch(app, port=port, block=False, quiet=True)
+  url = f"http://127.0.0.1:{port}/"
+  external = []
+  try:
+    with sync_playwright() as p:
+      browser = p.chromium.launch(executable_path=chromium, args=[
+          "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+          f"--use-file-for-fake-video-capture={camera}"])
+      context = browser.new_context(permissions=["camera"], viewport={"width": 1280,
+                                                                      "height": 760})
+      page = context.new_page()
+      page.on("request", lambda r: None if r.url.startswith(
+          (f"http://127.0.0.1:{port}", "data:", "blob:")) else external.append(r.url))
+      page.goto(url)
+      page.wait_for_selector("#status textarea")
+      print(f"app up and page loaded in {time.perf_counter() - start:.1f} s")
+      assert page.input_value("#status textarea") == demo.ASK
+      upload = page.locator("#photo input[type=file]")
+
+      # A face: the aligned face and the avatar appear, the status says done.
+      t0 = time.perf_counter()
+      status = _status_after(page, lambda: upload.set_input_files(str(photo)), expect=demo.READY)
+      print(f"upload -> avatar in {time.perf_counter() - t0:.2f} s: {status}")
+      assert status.startswith(demo.READY), status
+      for elem in ("#face", "#avatar"):
+        page.wait_for_function(
+            f"() => {{ const i = document.querySelector('{elem} img');"
+            " return i && i.complete && i.naturalWidth === 256; }")
+      page.screenshot(path=str(tmp_path / "demo.png"))
+      assert os.path.getsize(tmp_path / "demo.png") > 10_000
+
+      # Not an image, then no face: messages in the page, and the server keeps serving.
+      status = _status_after(page, lambda: upload.set_input_files(str(not_image)),
+                             expect="Not a readable image: The file is not an image")
+      assert page.locator("#avatar img").count() == 0
+      page.screenshot(path=str(tmp_path / "not_an_image.png"))
+      _status_after(page, lambda: upload.set_input_files(str(no_face)), expect="No face found")
+      _status_after(page, lambda: upload.set_input_files(str(second)), expect=demo.READY)
+      page.wait_for_function("() => { const i = document.querySelector('#avatar img');"
+                             " return i && i.complete && i.naturalWidth === 256; }")
+
+      # The webcam: Chromium's fake camera shows the astronaut; one capture. (Switching to the
+      # webcam clears the photo: the status asks for one.)
+      _status_after(page, page.locator('#photo button[aria-label="Capture from camera"]').click,
+                    expect=demo.ASK)
+      page.get_by_text("Click to Access Webcam").click()
+      capture = page.locator('#photo button[aria-label="capture photo"]')
+      capture.wait_for()
+      page.wait_for_timeout(500)  # the first frames
+      status = _status_after(page, capture.click, expect=demo.READY)
+      assert "640x640 photo" in status, status
+      browser.close()
+  finally:
+    app.close()
+  assert not external, f"the page tried to reach the internet: {external}"
