@@ -18,7 +18,8 @@ Evaluation every eval_every steps and at the end: transfer_accuracy = accuracy o
 labelled with their source labels (paper, SVHN -> MNIST: 90.66%), and FID of the translations
 against real MNIST test digits under that classifier's features.
 
-Expected result: see the README's DTN table (measured, with steps and time).
+Expected result (measured 2026-11-23, README's DTN table): 89.1% transfer accuracy and FID 8.9
+at step 3,000 (84.0% at 1,000); 79 min on 2 shared CPU cores (about 0.9 steps/s).
 """
 
 from jgan.tasks import dtn

