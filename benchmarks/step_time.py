@@ -5,7 +5,8 @@
 Prints the median step time over several timed blocks (after compiling), the step's FLOPs
 from XLA's cost analysis, and the achieved FLOP/s as a fraction of a 4096x4096 fp32 matmul
 measured in the same run (the machine's practical peak). Synthetic uint8 batches of the
-experiment's image shape are used, so no data is needed.
+experiment's image shape are used, so no data is needed. Two-domain experiments (DTN) get a
+synthetic source batch too; their encoder f keeps its random initial weights (same cost).
 """
 
 from __future__ import annotations
@@ -21,6 +22,15 @@ from jgan import config as config_lib
 from jgan import tasks
 
 _SHAPES = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1)}
+
+
+def _shape(data_config) -> tuple[int, int, int]:
+  """The image shape a data group yields (grey for the MNISTs; 64x64 RGB when unsized)."""
+  size = data_config.image_size
+  shape = _SHAPES.get(data_config.name, (size or 64, size or 64, 3))
+  if size and data_config.name in _SHAPES:
+    shape = (size, size, shape[2])
+  return shape
 
 
 def matmul_peak(n: int = 4096, repeats: int = 5) -> float:
@@ -45,14 +55,16 @@ def main():
   config = config_lib.load_experiment(args.experiment)
   if args.batch_size:
     config_lib.apply_overrides(config, [("batch_size", str(args.batch_size))])
-  size = config.data.image_size
-  shape = _SHAPES.get(config.data.name, (size or 64, size or 64, 3))
-  if size and config.data.name in _SHAPES:
-    shape = (size, size, shape[2])
-  task = tasks.build_task(config, image_shape=shape, num_classes=10)
+  shape = _shape(config.data)
+  source_shape = _shape(config.source_data) if "source_data" in config else None
+  task = tasks.build_task(config, image_shape=shape, num_classes=10, source_shape=source_shape)
   rng = np.random.default_rng(0)
-  batch = {"image": rng.integers(0, 256, (task.examples_per_step, *shape), dtype=np.uint8),
-           "label": rng.integers(0, 10, (task.examples_per_step,), dtype=np.int32)}
+  n = task.examples_per_step
+  batch = {"image": rng.integers(0, 256, (n, *shape), dtype=np.uint8),
+           "label": rng.integers(0, 10, (n,), dtype=np.int32)}
+  if source_shape is not None:
+    batch.update(source_image=rng.integers(0, 256, (n, *source_shape), dtype=np.uint8),
+                 source_label=rng.integers(0, 10, (n,), dtype=np.int32))
   state = task.init(jax.random.key(0))
   step = jax.jit(task.step, donate_argnums=0)
   start = time.perf_counter()
