@@ -26,4 +26,6 @@ def get_config():
   c.sample_every = 250
   c.checkpoint_every = 500
   c.eval_every = 0
+  # The feature network of `python -m jgan.evaluate` (and of eval_every > 0): avatar features.
+  c.eval.classifier = "avatars_classifier"
   return c
