@@ -103,10 +103,7 @@ def main(argv: list[str] | None = None) -> int:
   args = parser.parse_args(argv)
   try:
     paths = translate_images(args.workdir, input_path=args.input, out=args.out, best=args.best)
-  except UnreadableImagesError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 1
-  except (FileNotFoundError, ValueError) as e:
+  except (FileNotFoundError, ValueError) as e:  # UnreadableImagesError included
     print(f"error: {e}", file=sys.stderr)
     return 1
   print(f"Translated {len(paths)} image(s) into {args.out}.")
