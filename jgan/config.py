@@ -16,6 +16,8 @@ from typing import Any, Iterable, Sequence
 
 import ml_collections
 
+from jgan import writers
+
 REQUIRED_KEYS = ("task", "seed", "batch_size", "total_steps", "log_every", "sample_every",
                  "checkpoint_every")
 
@@ -40,6 +42,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval = ml_collections.ConfigDict()
   c.eval.best_metric = ""  # keep the best checkpoint by this evaluation metric ("": don't)
   c.eval.best_mode = "min"  # "min" or "max"
+  # Weights & Biases mirror of metrics.jsonl/TensorBoard (optional: pip install wandb).
+  # "offline" needs no network and writes WORKDIR/wandb; upload later with
+  # `wandb sync WORKDIR/wandb/offline-run-*`. Modes: "offline", "online", "disabled".
+  c.wandb = False
+  c.wandb_project = "jgan"
+  c.wandb_mode = "offline"
 
   c.data = ml_collections.ConfigDict()
   c.data.name = "mnist"
@@ -183,6 +191,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if "eval" in config and config.eval.get("best_mode", "min") not in ("min", "max"):
     raise ConfigError(f"config.eval.best_mode must be 'min' or 'max', got "
                       f"{config.eval.best_mode!r}.")
+  if config.get("wandb_mode", "offline") not in writers.WANDB_MODES:
+    raise ConfigError(f"config.wandb_mode {config.wandb_mode!r} is not one of "
+                      f"{', '.join(writers.WANDB_MODES)}.")
   if config.get("keep_checkpoints", 1) < 1:
     raise ConfigError(f"config.keep_checkpoints must be >= 1, got {config.keep_checkpoints}.")
 

@@ -114,7 +114,11 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
     with open(os.path.join(workdir, "config.json"), "w") as f:
       json.dump(config_json, f, indent=2, sort_keys=True)
 
-  metric_writer = writers.MetricWriter(workdir, enabled=is_main)
+  metric_writer = writers.MetricWriter(
+      workdir, enabled=is_main,
+      wandb_config=dict(project=config.get("wandb_project", "jgan"),
+                        mode=config.get("wandb_mode", "offline"), config=config_json)
+      if config.get("wandb", False) else None)
   metric_writer.truncate_after(start)
 
   replicated = sharding.replicated(mesh)

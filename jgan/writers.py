@@ -1,4 +1,5 @@
-"""Where a run's numbers and pictures go: metrics.jsonl, TensorBoard events, PNG grids."""
+"""Where a run's numbers and pictures go: metrics.jsonl, TensorBoard events, PNG grids, and
+optionally Weights & Biases (``config.wandb``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import math
 import os
 import re
+import secrets
 from typing import Any, Mapping
 
 import numpy as np
@@ -23,17 +25,84 @@ def tensorboard_tag(name: str) -> str:
   return re.sub(r"[^-/\w.]", "_", name)
 
 
+WANDB_MODES = ("offline", "online", "disabled")
+WANDB_MISSING = ("config.wandb=True needs the wandb package: pip install wandb "
+                 "(or drop --config.wandb)")
+
+
+def check_wandb_mode(mode: str) -> None:
+  if mode not in WANDB_MODES:
+    raise ValueError(f"wandb mode {mode!r} is not one of {', '.join(WANDB_MODES)} "
+                     "(set --config.wandb_mode).")
+
+
+def wandb_run_id(workdir: str) -> str:
+  """The wandb run id of ``workdir``, kept in ``workdir/wandb_id.txt`` so that a resumed run
+  continues the same wandb run. A new one is the workdir's name plus a random suffix (a
+  workdir deleted and trained afresh must not append to the old run's history)."""
+  path = os.path.join(workdir, "wandb_id.txt")
+  if os.path.exists(path):
+    with open(path) as f:
+      run_id = f.read().strip()
+    if run_id:
+      return run_id
+  slug = re.sub(r"[^a-z0-9_-]+", "-", os.path.basename(os.path.abspath(workdir)).lower())
+  run_id = f"{slug.strip('-')[:40] or 'run'}-{secrets.token_hex(4)}"
+  with open(path, "w") as f:
+    f.write(run_id + "\n")
+  return run_id
+
+
+class WandbMirror:
+  """Mirrors scalars and images to a Weights & Biases run (optional: ``pip install wandb``).
+
+  ``mode="offline"`` needs no network and writes ``workdir/wandb/offline-run-*``; upload it
+  later with ``wandb sync WORKDIR/wandb/offline-run-*``.
+  """
+
+  def __init__(self, workdir: str, *, project: str = "jgan", mode: str = "offline",
+               name: str | None = None, config: Mapping[str, Any] | None = None,
+               id: str | None = None):  # pylint: disable=redefined-builtin
+    check_wandb_mode(mode)
+    try:
+      import wandb  # imported lazily: optional, and slow to import
+    except ImportError as e:
+      raise ImportError(WANDB_MISSING) from e
+    self._wandb = wandb
+    os.makedirs(workdir, exist_ok=True)
+    self.run = wandb.init(project=project, dir=workdir, mode=mode,
+                          name=name or os.path.basename(os.path.abspath(workdir)),
+                          id=id or wandb_run_id(workdir), resume="allow",
+                          config=dict(config or {}))
+
+  def log_scalars(self, step: int, scalars: Mapping[str, Any]) -> None:
+    self.run.log({k: float(np.asarray(v)) for k, v in scalars.items()}, step=int(step))
+
+  def log_image(self, step: int, name: str, image: np.ndarray) -> None:
+    self.run.log({name: self._wandb.Image(np.asarray(image))}, step=int(step))
+
+  def close(self) -> None:
+    self.run.finish()
+
+
 class MetricWriter:
-  """Appends one JSON object per log step to ``metrics.jsonl`` and mirrors it to TensorBoard.
+  """Appends one JSON object per log step to ``metrics.jsonl`` and mirrors it to TensorBoard
+  and, given ``wandb_config`` (the keyword arguments of ``WandbMirror``), to wandb.
 
   Only the writing process (process 0 in a multi-host run) passes ``enabled=True``.
   """
 
-  def __init__(self, workdir: str, *, enabled: bool = True):
+  def __init__(self, workdir: str, *, enabled: bool = True,
+               wandb_config: Mapping[str, Any] | None = None):
     self.enabled = enabled
     self.path = os.path.join(workdir, "metrics.jsonl")
     self._tb = None
+    self._wandb = None
+    if wandb_config is not None:
+      check_wandb_mode(wandb_config.get("mode", "offline"))  # on every process
     if enabled:
+      if wandb_config is not None:  # first: a missing package fails before anything opens
+        self._wandb = WandbMirror(workdir, **wandb_config)
       from tensorboardX import SummaryWriter  # imported lazily: heavy, and not for tests
       os.makedirs(workdir, exist_ok=True)
       self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
@@ -64,11 +133,15 @@ class MetricWriter:
       f.write(json.dumps(record) + "\n")
     for k, v in scalars.items():
       self._tb.add_scalar(tensorboard_tag(k), float(np.asarray(v)), int(step))
+    if self._wandb is not None:
+      self._wandb.log_scalars(step, scalars)
 
   def write_image(self, step: int, name: str, image: np.ndarray) -> None:
     """``image``: one [H, W, C] uint8 picture (a sample grid)."""
     if self.enabled:
       self._tb.add_image(name, np.asarray(image), int(step), dataformats="HWC")
+      if self._wandb is not None:
+        self._wandb.log_image(step, name, image)
 
   def flush(self) -> None:
     if self._tb is not None:
@@ -78,6 +151,9 @@ class MetricWriter:
     if self._tb is not None:
       self._tb.close()
       self._tb = None
+    if self._wandb is not None:
+      self._wandb.close()
+      self._wandb = None
 
 
 def read_metrics(path: str) -> list[dict[str, Any]]:
