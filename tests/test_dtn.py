@@ -558,3 +558,42 @@ def test_translate_cli_is_self_contained_and_reports_bad_files(trained_nets, tmp
                          "--out", str(out)]) == 1
   assert translate.main(["--workdir", trained_nets["encoder"], "--input", str(inputs),
                          "--out", str(out)]) == 1  # a classifier run cannot translate
+
+
+def test_standardized_encoder_statistics_are_kept_with_f(trained_nets, tmp_path):
+  """encoder.standardize: f's mean/std over the source training set are computed when the run
+  starts and saved with f; g sees standardised features; retrieval ranks by the raw ones."""
+  from jgan import runs, train  # pylint: disable=import-outside-toplevel
+  from jgan.tasks import dtn  # pylint: disable=import-outside-toplevel
+  workdir = str(tmp_path / "dtn_std")
+  c = _dtn_config(trained_nets, **{"encoder.standardize": True, "total_steps": 2,
+                                   "eval_every": 2, "eval.metrics": ("retrieval",),
+                                   "eval.best_metric": "retrieval_top1"})
+  with jax.default_prng_impl(_FAST_PRNG):
+    result = train.run(c, workdir, progress=False)
+  f_vars = result.state.f_variables
+  assert set(f_vars) == {"network", "mean", "std"}
+  encoder = dtn.build_encoder(c.encoder)
+  network = runs.load_run(trained_nets["encoder"]).state.variables
+  for a, b in zip(jax.tree.leaves(network), jax.tree.leaves(f_vars["network"])):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  source = data.from_config(c.source_data, split="train").images
+  raw = np.asarray(encoder.apply(network, imaging.to_float(jnp.asarray(source))), np.float64)
+  np.testing.assert_allclose(f_vars["mean"], raw.mean(0), rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(f_vars["std"], raw.std(0), rtol=1e-4, atol=1e-5)
+  chex.assert_shape([f_vars["mean"], f_vars["std"]], (8,))
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    last = [json.loads(line) for line in f][-1]
+  assert last["eval/retrieval_num"] == 32 and 1 <= last["eval/retrieval_median_rank"] <= 32
+
+  run = runs.load_run(workdir)  # resumes with the statistics, not the init's zeros/ones
+  np.testing.assert_array_equal(run.state.f_variables["std"], f_vars["std"])
+  x = imaging.to_float(jnp.asarray(source[:4]))
+  # A dead (ReLU) feature has std 0: the stored std is floored, so divide by that.
+  expected_input = (raw[:4] - raw.mean(0)) / np.asarray(f_vars["std"], np.float64)
+  generator = run.task.translate(run.state, x)
+  assert generator.shape == (4, 32, 32, 1)
+  g_module = models.build_generator("dcgan", image_shape=TARGET, width=4)
+  direct = g_module.apply({"params": run.state.g_params, "batch_stats": run.state.g_batch_stats},
+                          jnp.asarray(expected_input, jnp.float32), train=False)
+  np.testing.assert_allclose(generator, direct, atol=1e-4)

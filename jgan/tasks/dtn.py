@@ -17,7 +17,10 @@ builder there):
   ``config.encoder.weights`` (default: the file pip ``face-recognition-models`` installs).
 
 Either way f's weights are read once, when training starts (``Task.load_pretrained``), and
-then travel in the state: a trained run's checkpoint is self-contained.
+then travel in the state: a trained run's checkpoint is self-contained. With
+``config.encoder.standardize`` the f that g and L_CONST see is standardised per dimension by
+statistics of the source training set, computed at that moment and kept with the weights
+(f_variables = {"network", "mean", "std"}); retrieval still ranks by f's raw descriptor.
 
 Evaluation, every ``eval_every`` steps, of the metrics in ``config.eval.metrics``:
 
@@ -87,6 +90,12 @@ def default_config() -> ml_collections.ConfigDict:
   c.encoder.num_classes = 10
   # "dlib_resnet": the .dat weights file ("": the one pip face-recognition-models installs).
   c.encoder.weights = ""
+  # Standardise f's output per dimension (mean 0, std 1 over the source training set, computed
+  # once when training starts and kept with f's weights): g's input and L_CONST then see the
+  # identity-carrying spread of f, not its scale (dlib's descriptors share a large common part
+  # and spread 0.04 a dimension, so unrelated faces are 0.004 apart in mean_squared).
+  c.encoder.standardize = False
+  c.encoder.standardize_examples = 2000  # source training images the statistics use (seeded)
   c.model = ml_collections.ConfigDict()
   c.model.generator = ml_collections.ConfigDict({"name": "dcgan", "width": 64})
   c.model.discriminator = ml_collections.ConfigDict(
@@ -263,7 +272,15 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
     raise ValueError(f"Unknown config.eval.retrieval_distance {config.eval.retrieval_distance!r}"
                      f"; available: {', '.join(retrieval.DISTANCES)}.")
   f = build_encoder(config.encoder)
-  encoder, feature_dim = f.apply, f.feature_dim
+  feature_dim = f.feature_dim
+  standardize = bool(config.encoder.get("standardize", False))
+  if standardize:
+    # f_variables = {"network": f's variables, "mean": [F], "std": [F]}; the raw descriptor
+    # is still what retrieval ranks by (f's own metric).
+    raw = lambda v, x: f.apply(v["network"], x)
+    encoder = lambda v, x: (raw(v, x) - v["mean"]) / v["std"]
+  else:
+    raw = encoder = f.apply
 
   g_kwargs = config.model.generator.to_dict()
   d_kwargs = config.model.discriminator.to_dict()
@@ -275,20 +292,32 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
 
   def init(key: jax.Array):
     g_key, f_key = jax.random.split(key)
+    f_variables = f.init(f_key)
+    if standardize:
+      f_variables = {"network": f_variables, "mean": jnp.zeros((feature_dim,), jnp.float32),
+                     "std": jnp.ones((feature_dim,), jnp.float32)}
     return steps.init_dtn_state(
         g_key, generator=generator, discriminator=discriminator, g_optimizer=g_opt,
-        d_optimizer=d_opt, f_variables=f.init(f_key), feature_dim=feature_dim,
+        d_optimizer=d_opt, f_variables=f_variables, feature_dim=feature_dim,
         image_shape=image_shape)
 
   def load_pretrained(state):
     variables = f.load()
+    expected = state.f_variables["network"] if standardize else state.f_variables
     shapes = lambda tree: jax.tree.map(lambda x: tuple(np.shape(x)), tree)
-    if (jax.tree.structure(variables) != jax.tree.structure(state.f_variables)
-        or shapes(variables) != shapes(state.f_variables)):
+    if (jax.tree.structure(variables) != jax.tree.structure(expected)
+        or shapes(variables) != shapes(expected)):
       raise ValueError(f"The pretrained variables of encoder {f.name!r} do not fit "
                        "config.encoder's architecture.")
-    return state.replace(f_variables=jax.tree.map(
-        lambda v, s: jnp.asarray(v, s.dtype), variables, state.f_variables))
+    variables = jax.tree.map(lambda v, s: jnp.asarray(v, s.dtype), variables, expected)
+    if standardize:
+      mean, std = feature_statistics(
+          f.apply, variables, config.source_data, num=config.encoder.standardize_examples,
+          batch_size=config.eval.batch_size)
+      log.info("DTN encoder f standardised over %s: mean |mean| %.4f, mean std %.4f.",
+               config.source_data.name, float(np.mean(np.abs(mean))), float(np.mean(std)))
+      variables = {"network": variables, "mean": jnp.asarray(mean), "std": jnp.asarray(std)}
+    return state.replace(f_variables=variables)
   step = steps.make_dtn_step(
       generator=generator, discriminator=discriminator, encoder=encoder, g_optimizer=g_opt,
       d_optimizer=d_opt, const_weight=config.loss.const_weight,
@@ -312,8 +341,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
   def embed_pairs(state, x):
     """f(x) (the gallery) and f(g(f(x))) (the queries) of uint8 source images."""
     x = imaging.to_float(x)
-    return {"gallery": encoder(state.f_variables, x),
-            "query": encoder(state.f_variables, translate(state, x))}
+    return {"gallery": raw(state.f_variables, x),
+            "query": raw(state.f_variables, translate(state, x))}
 
   def evaluate(state) -> dict[str, float]:
     results = {}
@@ -340,10 +369,27 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       init=init, step=step, sample=sample, sample_inputs=sample_inputs,
       examples_per_step=config.batch_size, evaluate=evaluate, translate=translate,
       load_pretrained=load_pretrained,
-      describe=(f"DTN: f={f.name} ({feature_dim}-d, input {f.input_shape}) "
+      describe=(f"DTN: f={f.name} ({feature_dim}-d, input {f.input_shape}"
+                f"{', standardised' if standardize else ''}) "
                 f"g={config.model.generator.name} "
                 f"D={config.model.discriminator.name}(3 outputs) alpha={config.loss.const_weight}"
                 f" beta={config.loss.tid_weight} gamma={config.loss.tv_weight}"))
+
+
+def feature_statistics(apply: Callable[[PyTree, jax.Array], jax.Array], variables: PyTree,
+                       data_config: ml_collections.ConfigDict, *, num: int,
+                       batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+  """Per-dimension mean and std of ``apply(variables, x)`` over a seeded subset of ``num``
+  training images of ``data_config`` (float32 [F] each; std floored at 1e-6 of its largest
+  value so a dead dimension cannot divide by zero)."""
+  images = data_lib.from_config(data_config, split="train").images
+  images = images[_held_out(len(images), num)]
+  embed = jax.jit(lambda x: apply(variables, imaging.to_float(x)))
+  out = np.asarray(batching.map_in_batches(embed, images, batch_size=min(batch_size, len(images))),
+                   np.float64)
+  mean, std = out.mean(0), out.std(0)
+  std = np.maximum(std, 1e-6 * max(float(std.max()), 1e-12))
+  return mean.astype(np.float32), std.astype(np.float32)
 
 
 @functools.cache
