@@ -67,13 +67,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"error: {e}", file=sys.stderr)
     return 2
 
-  from jgan import data, train
+  from jgan import checkpoint, data, preemption, train
 
   workdir = args.workdir or f"runs/{name}"
   try:
     result = train.run(config, workdir, progress=not args.no_progress)
+  except preemption.TrainingStopped as e:
+    # Preempted or Ctrl-C: the checkpoint is saved; exit as a signal-killed program would
+    # (128 + signal number), so `launch.py && next` does not go on as if training had finished.
+    print(str(e), file=sys.stderr)
+    return 128 + e.signum
   except (train.NonFiniteError, data.DatasetNotFoundError, config_lib.ConfigError,
-          FileNotFoundError, ValueError) as e:
+          checkpoint.WorkdirError, FileNotFoundError, ValueError) as e:
     # Bad input (a model name, a shape, a missing file...): the message says what to change.
     if os.environ.get("JGAN_DEBUG"):
       raise

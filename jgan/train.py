@@ -21,9 +21,11 @@ import ml_collections
 import numpy as np
 from tqdm.auto import tqdm
 
+from jgan import checkpoint as checkpoint_lib
 from jgan import config as config_lib
 from jgan import data as data_lib
-from jgan import imaging, sharding, tasks, writers
+from jgan import imaging, preemption, sharding, tasks, writers
+from jgan import resume as resume_lib
 from jgan.checkpoint import Checkpointer
 
 log = logging.getLogger("jgan.train")
@@ -57,13 +59,77 @@ def _check_finite(metrics: dict[str, float], step: int, last_good: int | None) -
         "a different loss or label smoothing, then re-run (it resumes from that checkpoint).")
 
 
+def _fresh_start_message(workdir: str) -> str | None:
+  """Says that a workdir with files but no checkpoint starts over (None for a new workdir)."""
+  others = sorted(n for n in os.listdir(workdir)
+                  if not n.startswith(".") and n not in ("checkpoints", "config.json"))
+  if not others:
+    return None
+  shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+  return (f"No checkpoint in {os.path.join(workdir, 'checkpoints')}: training from step 0. "
+          f"The workdir holds files of an earlier attempt ({shown}); its metrics.jsonl lines "
+          "are dropped and its sample grids overwritten as the run goes.")
+
+
+def _checkpoint_bytes(state: Any) -> int:
+  """About what one checkpoint of ``state`` takes on disk (arrays, plus orbax's metadata)."""
+  return sum(int(x.nbytes) for x in jax.tree.leaves(state)) + 256 * 1024
+
+
+def _write_json_atomically(path: str, value: Any) -> None:
+  """A kill mid-write leaves the old file, never half a file (``jgan.evaluate`` reads it)."""
+  tmp = f"{path}.tmp{os.getpid()}"
+  with open(tmp, "w") as f:
+    json.dump(value, f, indent=2, sort_keys=True)
+  os.replace(tmp, path)
+
+
+def _complete_steps(directory: str) -> list[int]:
+  """Steps of the finished checkpoints on disk (orbax's unfinished ones carry a suffix)."""
+  names = os.listdir(directory) if os.path.isdir(directory) else []
+  return sorted(int(n) for n in names if n.isdigit())
+
+
+def _disk_full_error(directory: str, error: BaseException) -> checkpoint_lib.WorkdirError:
+  steps = _complete_steps(directory)
+  kept = (f"The checkpoint at step {steps[-1]} is complete and kept" if steps
+          else "No checkpoint was completed")
+  first_line = (str(error).strip().splitlines() or [""])[0][:300]
+  return checkpoint_lib.WorkdirError(
+      f"The disk of {directory} filled up during the run ({type(error).__name__}: "
+      f"{first_line}). {kept}; free some space (or lower --config.keep_checkpoints) and re-run "
+      "the same command to continue.")
+
+
+def _close_all(closers: list[Any], directory: str, error: BaseException | None) -> None:
+  """Calls every closer; while ``error`` propagates, their own failures are only logged (a full
+  disk fails every writer: the first, clear error is the one to show)."""
+  failures = []
+  for close in closers:
+    try:
+      close()
+    except Exception as e:  # pylint: disable=broad-except  (reported below)
+      failures.append(e)
+  if error is not None:
+    for e in failures:
+      log.warning("While stopping after %s: %s: %s", type(error).__name__, type(e).__name__, e)
+    return
+  if failures:
+    if checkpoint_lib.is_disk_full(failures[0]):
+      raise _disk_full_error(directory, failures[0]) from failures[0]
+    raise failures[0]
+
+
 def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = True) -> RunResult:
   """Trains ``config`` in ``workdir`` until ``config.total_steps``, resuming if possible."""
   config_lib.validate(config)
   workdir = os.path.abspath(workdir)  # orbax needs absolute paths
   sharding.maybe_initialize_distributed()
   is_main = jax.process_index() == 0
-  os.makedirs(workdir, exist_ok=True)
+  # Unwritable or full: say so now, not at the first checkpoint after minutes of training.
+  checkpoint_lib.check_writable(workdir)
+  if os.path.isdir(os.path.join(workdir, "checkpoints")):
+    checkpoint_lib.check_writable(os.path.join(workdir, "checkpoints"))
 
   mesh = sharding.make_mesh()
   dataset = data_lib.from_config(config.data)
@@ -94,25 +160,35 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
   state = jax.jit(task.init)(jax.random.fold_in(root, _INIT))
 
   checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"),
-                              max_to_keep=config.keep_checkpoints)
-  resumed_from = checkpointer.latest_step()
-  if resumed_from is None and task.load_pretrained is not None:
-    state = task.load_pretrained(state)
+                              max_to_keep=config.keep_checkpoints, cleanup_tmp=is_main)
   state = sharding.put_replicated(state, mesh)
-  if resumed_from is not None:
-    state, data_state, _ = checkpointer.restore(resumed_from, state)
-    data_iter.set_state(data_state)
+  config_json = json.loads(config.to_json_best_effort())
+  # The newest checkpoint that reads, after checking the config changes it can follow.
+  restored = resume_lib.restore_newest(checkpointer, state, config=config_json, workdir=workdir,
+                                       is_main=is_main)
+  resumed_from = restored.step
+  messages = list(restored.notes)
+  if resumed_from is None:
+    if task.load_pretrained is not None:
+      state = sharding.put_replicated(task.load_pretrained(state), mesh)
+    messages.append(_fresh_start_message(workdir))
+  else:
+    state = restored.state
+    data_iter.set_state(restored.data_state)
     msg = f"Resuming from the checkpoint at step {resumed_from} in {workdir}."
     if resumed_from >= config.total_steps:
       msg += f" It is already at total_steps={config.total_steps}: nothing to train."
-    if is_main:
+    messages.append(msg)
+  if is_main:
+    for msg in filter(None, messages):
       print(msg, flush=True)
   start = int(jax.device_get(state.step))
+  checkpoint_lib.check_free_space(
+      checkpointer.directory, checkpoint_bytes=_checkpoint_bytes(state),
+      keep=config.keep_checkpoints, existing=len(checkpointer.all_steps()))
 
-  config_json = json.loads(config.to_json_best_effort())
   if is_main:
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      json.dump(config_json, f, indent=2, sort_keys=True)
+    _write_json_atomically(os.path.join(workdir, "config.json"), config_json)
 
   metric_writer = writers.MetricWriter(
       workdir, enabled=is_main,
@@ -143,7 +219,11 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
   if best_metric:
     best_checkpointer = Checkpointer(os.path.join(workdir, "checkpoints_best"), max_to_keep=1)
     if best_checkpointer.latest_step() is not None:
-      best_value = best_checkpointer.metadata(best_checkpointer.latest_step()).get(best_metric)
+      try:
+        best_value = best_checkpointer.metadata(best_checkpointer.latest_step()).get(best_metric)
+      except Exception as e:  # pylint: disable=broad-except  (damaged: the next best replaces it)
+        log.warning("Cannot read the best checkpoint's metadata (%s); the next evaluation "
+                    "starts a new best.", e)
 
   def evaluate(step: int) -> dict[str, float]:
     nonlocal best_value
@@ -181,7 +261,11 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
   bar = tqdm(total=config.total_steps, initial=start, disable=not (progress and is_main),
              desc=os.path.basename(os.path.normpath(workdir)), unit="step", dynamic_ncols=True)
   t_last, s_last = time.perf_counter(), start
+  stop = preemption.StopSignals()  # SIGTERM/SIGINT: save at the next step boundary, then stop
+  stopped_at: int | None = None
+  error: BaseException | None = None
   try:
+    stop.install()
     for step in range(start, config.total_steps):
       batch = sharding.put_batch(next(data_iter), mesh)
       state, metrics = step_fn(state, batch)
@@ -189,7 +273,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
       bar.update(1)
       final = done == config.total_steps
       log_now = done % config.log_every == 0 or final
-      ckpt_now = done % config.checkpoint_every == 0 or final
+      stopping = stop.requested(done)  # a Python flag: no device sync
+      ckpt_now = done % config.checkpoint_every == 0 or final or stopping
       record: dict[str, float] = {}
       if log_now or ckpt_now:
         # The only host sync of the loop: metrics leave the device at log/checkpoint steps.
@@ -211,12 +296,28 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
         last_good = done
       if log_now:  # steps/s counts train steps only, not the host work above
         t_last, s_last = time.perf_counter(), done
+      if stopping and not final:
+        stopped_at = done
+        break
+    if stopped_at is not None:
+      checkpointer.wait()  # the checkpoint is complete before the process says it is
+      raise preemption.TrainingStopped(
+          f"Stopped by {stop.signal_name} after step {stopped_at}: the checkpoint at step "
+          f"{stopped_at} is saved in {checkpointer.directory}. Re-run the same command to "
+          "continue from it.", step=stopped_at, signal_name=stop.signal_name,
+          signum=stop.signum)
+  except BaseException as e:
+    error = e
+    if checkpoint_lib.is_disk_full(e) and not isinstance(e, checkpoint_lib.WorkdirError):
+      raise _disk_full_error(checkpointer.directory, e) from e
+    raise
   finally:
+    stop.uninstall()
     bar.close()
-    checkpointer.close()
+    closers = [checkpointer.close, metric_writer.close]
     if best_checkpointer is not None:
-      best_checkpointer.close()
-    metric_writer.close()
+      closers.insert(1, best_checkpointer.close)
+    _close_all(closers, checkpointer.directory, error)
   if is_main:
     writers.plot_metrics(os.path.join(workdir, "metrics.jsonl"),
                          os.path.join(workdir, "loss_curves.png"))

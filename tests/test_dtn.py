@@ -568,6 +568,7 @@ def test_standardized_encoder_statistics_are_kept_with_f(trained_nets, tmp_path)
   workdir = str(tmp_path / "dtn_std")
   c = _dtn_config(trained_nets, **{"encoder.standardize": True, "total_steps": 2,
                                    "eval_every": 2, "eval.metrics": ("retrieval",),
+                                   "eval.retrieval_splits": ("train", "test"),
                                    "eval.best_metric": "retrieval_top1"})
   with jax.default_prng_impl(_FAST_PRNG):
     result = train.run(c, workdir, progress=False)
@@ -585,6 +586,8 @@ def test_standardized_encoder_statistics_are_kept_with_f(trained_nets, tmp_path)
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     last = [json.loads(line) for line in f][-1]
   assert last["eval/retrieval_num"] == 32 and 1 <= last["eval/retrieval_median_rank"] <= 32
+  assert last["eval/retrieval_train_num"] == 32  # 64 training images, eval.num_examples = 32
+  assert 0 <= last["eval/retrieval_train_top1"] <= last["eval/retrieval_train_top5"] <= 1
 
   run = runs.load_run(workdir)  # resumes with the statistics, not the init's zeros/ones
   np.testing.assert_array_equal(run.state.f_variables["std"], f_vars["std"])

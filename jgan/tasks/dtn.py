@@ -35,7 +35,9 @@ Evaluation, every ``eval_every`` steps, of the metrics in ``config.eval.metrics`
   ``eval.retrieval_distance``; ``retrieval_top1``, ``retrieval_top5``,
   ``retrieval_median_rank`` (1-based), ``retrieval_mean_rank``, ``retrieval_num`` (N) and the
   chance levels ``retrieval_top1_chance`` (1/N), ``retrieval_top5_chance`` (5/N) and
-  ``retrieval_median_rank_chance`` ((N+1)/2). It needs no target classifier.
+  ``retrieval_median_rank_chance`` ((N+1)/2). It needs no target classifier. With "train"
+  in ``eval.retrieval_splits`` the same is measured on training source images
+  (``retrieval_train_*``): how well g keeps identities it was trained on.
 
 References:
   Taigman, Polyak & Wolf, "Unsupervised Cross-Domain Image Generation", ICLR 2017.
@@ -111,6 +113,8 @@ def default_config() -> ml_collections.ConfigDict:
   c.eval.classifier_workdir = ""  # default: runs/<eval.classifier>
   c.eval.num_examples = 2000  # held-out source images translated per evaluation
   c.eval.retrieval_distance = "euclidean"  # jgan.evaluation.retrieval.DISTANCES
+  # Source splits retrieval is measured on: "test" -> retrieval_*, "train" -> retrieval_train_*.
+  c.eval.retrieval_splits = ("test",)
   c.eval.batch_size = 250
   c.eval.best_metric = "transfer_accuracy"
   c.eval.best_mode = "max"
@@ -356,14 +360,17 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       results.update(_evaluate(functools.partial(compiled["judge"], state), images, labels,
                                real, config=config, network=judge.name))
     if "retrieval" in metrics:
-      images = _retrieval_images(config.source_data.to_json(), config.eval.num_examples)
       if "retrieval" not in compiled:
         compiled["retrieval"] = jax.jit(embed_pairs)
-      out = batching.map_in_batches(functools.partial(compiled["retrieval"], state), images,
-                                    batch_size=min(config.eval.batch_size, len(images)))
-      scores = retrieval.identity_retrieval(out["query"], out["gallery"],
-                                            distance=config.eval.retrieval_distance)
-      results.update({f"retrieval_{k}": v for k, v in scores.items()})
+      for split in config.eval.get("retrieval_splits", ("test",)):
+        images = _retrieval_images(config.source_data.to_json(), config.eval.num_examples,
+                                   split)
+        out = batching.map_in_batches(functools.partial(compiled["retrieval"], state), images,
+                                      batch_size=min(config.eval.batch_size, len(images)))
+        scores = retrieval.identity_retrieval(out["query"], out["gallery"],
+                                              distance=config.eval.retrieval_distance)
+        prefix = "retrieval_" if split == "test" else f"retrieval_{split}_"
+        results.update({f"{prefix}{k}": v for k, v in scores.items()})
     return results
   return Task(
       init=init, step=step, sample=sample, sample_inputs=sample_inputs,
@@ -421,9 +428,11 @@ def _held_out(n: int, num_examples: int) -> np.ndarray:
 
 
 @functools.cache
-def _retrieval_images(source_json: str, num_examples: int) -> np.ndarray:
-  """The held-out source images (uint8) of the identity-retrieval evaluation."""
-  source = data_lib.from_config(ml_collections.ConfigDict(json.loads(source_json)), split="test")
+def _retrieval_images(source_json: str, num_examples: int, split: str = "test") -> np.ndarray:
+  """The source images (uint8) of the identity-retrieval evaluation: a seeded subset of
+  ``split`` (the held-out "test"; "train" measures how well g keeps the identities it was
+  trained on)."""
+  source = data_lib.from_config(ml_collections.ConfigDict(json.loads(source_json)), split=split)
   return source.images[_held_out(len(source), num_examples)]
 
 
