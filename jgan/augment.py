@@ -6,7 +6,9 @@ run is as reproducible (and resumable) as any other.
 
 from __future__ import annotations
 
+import functools
 import math
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -64,3 +66,11 @@ def augment(images: jax.Array, key: jax.Array, *, flip: bool = False,
   if max_rotation:
     images = random_rotation(images, rot_key, max_degrees=max_rotation)
   return images
+
+
+def from_config(c) -> Callable[[jax.Array, jax.Array], jax.Array] | None:
+  """``(images, key) -> images`` for an augment config group (``flip``, ``rotation`` degrees),
+  or None when it asks for nothing (the step then skips augmentation entirely)."""
+  if not (c.flip or c.rotation):
+    return None
+  return functools.partial(augment, flip=bool(c.flip), max_rotation=float(c.rotation))

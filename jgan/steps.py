@@ -238,6 +238,7 @@ def make_dtn_step(
     tid_weight: float,
     tv_weight: float = 0.0,
     distance: str = "mean_squared",
+    source_augment_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
 ) -> Callable[[DTNState, dict[str, jax.Array], jax.Array], tuple[DTNState, Metrics]]:
   """Builds one Domain Transfer Network step: a ternary-D update, then a g update.
 
@@ -248,7 +249,10 @@ def make_dtn_step(
   1 g(f(target)), 2 real target (:data:`jgan.losses.TERNARY_SOURCE_FAKE`...).
 
   g minimises ``L_GANG + const_weight * L_CONST + tid_weight * L_TID + tv_weight * L_TV``;
-  f never changes (its gradient reaches g through L_CONST only).
+  f never changes (its gradient reaches g through L_CONST only). ``source_augment_fn(images,
+  key)`` (e.g. :func:`jgan.augment.augment`), when given, transforms the source batch (floats)
+  before f with the step's key: with few source images (100 real faces) it gives g new
+  descriptors around each one to keep their identity on.
 
   Returns:
     ``step(state, batch, key) -> (state, metrics)``; metrics: d_loss, g_loss (the total),
@@ -300,9 +304,10 @@ def make_dtn_step(
     return total, (g_bs, {"g_loss": total, **terms})
 
   def step(state: DTNState, batch: dict[str, jax.Array], key: jax.Array):
-    del key  # deterministic: no dropout, no latent noise (g is driven by f's features)
     real_t = imaging.to_float(batch["image"])
     source = imaging.to_float(batch["source_image"])
+    if source_augment_fn is not None:  # otherwise deterministic: g is driven by f's features
+      source = source_augment_fn(source, key)
     b = real_t.shape[0]
     f_s = jax.lax.stop_gradient(encoder(state.f_variables, source))
     f_t = jax.lax.stop_gradient(encoder(state.f_variables, real_t))

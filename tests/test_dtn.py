@@ -202,7 +202,8 @@ def tiny_encoder():
   return encoder, variables
 
 
-def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weight=GAMMA):
+def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weight=GAMMA,
+              source_augment_fn=None):
   """A DTN of tiny DCGANs on (32, 32, 1) targets and (32, 32, 3) sources, f a TinyEncoder."""
   encoder, f_variables = tiny_encoder()
   generator = models.build_generator("dcgan", image_shape=TARGET, width=width)
@@ -214,7 +215,8 @@ def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weigh
       d_optimizer=d_opt, f_variables=f_variables, feature_dim=FEATURES, image_shape=TARGET)
   step = steps.make_dtn_step(
       generator=generator, discriminator=discriminator, encoder=encoder, g_optimizer=g_opt,
-      d_optimizer=d_opt, const_weight=const_weight, tid_weight=tid_weight, tv_weight=tv_weight)
+      d_optimizer=d_opt, const_weight=const_weight, tid_weight=tid_weight, tv_weight=tv_weight,
+      source_augment_fn=source_augment_fn)
   return types.SimpleNamespace(init=init, step=step, encoder=encoder, generator=generator,
                                translate=steps.make_translate_fn(generator, encoder))
 
@@ -328,6 +330,27 @@ def test_const_and_tid_weights_are_wired(dtn):
   for name in ("const_weight", "tid_weight", "tv_weight"):
     with pytest.raises(ValueError, match=name):
       build_dtn(**{name: -1.0})
+
+
+def test_source_augmentation_transforms_the_source_batch_with_the_step_key(dtn):
+  batch = dtn_batch(seed=40)
+  seen = []
+
+  def mirror(images, key):  # a deterministic "augmentation" that records its key
+    seen.append(key)
+    return images[:, :, ::-1, :]
+
+  augmented, m_aug = jax.jit(build_dtn(source_augment_fn=mirror).step)(
+      dtn.state0, batch, jax.random.key(3))
+  assert len(seen) == 1  # traced once, with the step's key
+  mirrored = {**batch, "source_image": batch["source_image"][:, :, ::-1, :]}
+  expected, m_exp = dtn.jit_step(dtn.state0, mirrored, jax.random.key(3))
+  for a, b in zip(jax.tree.leaves(augmented), jax.tree.leaves(expected)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(float(m_aug["const"]), float(m_exp["const"]), rtol=1e-5)
+  plain, _ = dtn.jit_step(dtn.state0, batch, jax.random.key(3))  # unaugmented: another update
+  assert max(float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) for a, b in
+             zip(jax.tree.leaves(plain.g_params), jax.tree.leaves(augmented.g_params))) > 1e-6
 
 
 def test_translate_is_eval_mode_and_in_range(dtn):

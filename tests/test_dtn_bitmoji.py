@@ -164,12 +164,15 @@ def test_dtn_bitmoji_configs_build_and_validate():
     assert c.task == "dtn" and c.encoder.name == "dlib_resnet"
     assert c.source_data.name == "lfw_faces" and c.data.name == "avatars"
     assert c.data.image_size == size and c.source_data.image_size == 150
-    assert (c.loss.const_weight, c.loss.tid_weight) == (100.0, 1.0)
+    # alpha rescaled to dlib's descriptor scale (the paper's 100 collapsed g); beta the paper's.
+    assert (c.loss.const_weight, c.loss.tid_weight) == (dtn_bitmoji.DLIB_ALPHA, 1.0)
+    assert c.source_augment.flip and c.source_augment.rotation == 5.0
+    assert tuple(c.eval.retrieval_splits) == ("train", "test")
     assert c.loss.tv_weight == pytest.approx(0.05 / (size * size * 3))
     assert tuple(c.eval.metrics) == ("retrieval",)
     assert (c.eval.best_metric, c.eval.best_mode) == ("retrieval_top1", "max")
     task = dtn.build(c, image_shape=(size, size, 3), source_shape=(150, 150, 3))
-    assert "dlib_resnet" in task.describe and "alpha=100.0" in task.describe
+    assert "dlib_resnet" in task.describe and "alpha=3000.0" in task.describe
     state = jax.eval_shape(task.init, _key(0))  # shapes only: nothing trained or compiled
     out = jax.eval_shape(task.translate, state,
                          jax.ShapeDtypeStruct((2, 150, 150, 3), jnp.float32))

@@ -57,7 +57,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jgan import batching, imaging, losses, models, optim, steps
+from jgan import augment, batching, imaging, losses, models, optim, steps
 from jgan import config as config_lib
 from jgan import data as data_lib
 from jgan.evaluation import features, generative, retrieval
@@ -68,6 +68,7 @@ log = logging.getLogger("jgan.dtn")
 PyTree = Any
 EVAL_METRICS = ("accuracy", "fid", "retrieval")
 DIGIT_EVAL_METRICS = ("accuracy", "fid")  # the default: judged by a target-domain classifier
+_NO_AUGMENT = ml_collections.ConfigDict({"flip": False, "rotation": 0.0})  # configs made before
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -78,6 +79,8 @@ def default_config() -> ml_collections.ConfigDict:
   c.source_data = ml_collections.ConfigDict(c.data.to_dict())  # same keys as data
   c.source_data.name = "printed_digits"
   c.source_data.sources = ("offline",)
+  # Seeded on-device augmentation of the source batch before f (jgan.augment.from_config).
+  c.source_augment = ml_collections.ConfigDict({"flip": False, "rotation": 0.0})
   c.encoder = ml_collections.ConfigDict()
   c.encoder.name = "classifier"  # from ENCODERS: "classifier", "dlib_resnet"
   # Every encoder: f's output size and the input shape images are adapted to (checked).
@@ -326,7 +329,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       generator=generator, discriminator=discriminator, encoder=encoder, g_optimizer=g_opt,
       d_optimizer=d_opt, const_weight=config.loss.const_weight,
       tid_weight=config.loss.tid_weight, tv_weight=config.loss.tv_weight,
-      distance=config.loss.distance)
+      distance=config.loss.distance,
+      source_augment_fn=augment.from_config(config.get("source_augment", _NO_AUGMENT)))
   translate = steps.make_translate_fn(generator, encoder)
 
   def sample_inputs(key: jax.Array, n: int) -> dict[str, jax.Array]:

@@ -58,12 +58,6 @@ def default_config() -> ml_collections.ConfigDict:
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
-def _augmentation(c: ml_collections.ConfigDict):
-  if not (c.flip or c.rotation):
-    return None
-  return functools.partial(augment.augment, flip=c.flip, max_rotation=c.rotation)
-
-
 def _model_kwargs(group: ml_collections.ConfigDict) -> tuple[str, dict]:
   kwargs = group.to_dict()
   return kwargs.pop("name"), kwargs
@@ -104,7 +98,7 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       generator=generator, discriminator=discriminator, g_optimizer=g_opt, d_optimizer=d_opt,
       generator_loss=g_loss, discriminator_loss=d_loss, latent_dim=latent_dim,
       n_critic=config.n_critic, penalty=_penalty(config.penalty.name, config.penalty.weight),
-      ema_decay=ema_decay, augment_fn=_augmentation(config.augment))
+      ema_decay=ema_decay, augment_fn=augment.from_config(config.augment))
 
   def sample_inputs(key: jax.Array, n: int) -> jax.Array:
     return jax.random.normal(key, (n, latent_dim), jnp.float32)
