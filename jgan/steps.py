@@ -239,6 +239,7 @@ def make_dtn_step(
     tv_weight: float = 0.0,
     distance: str = "mean_squared",
     source_augment_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
+    const_warmup_steps: int = 0,
 ) -> Callable[[DTNState, dict[str, jax.Array], jax.Array], tuple[DTNState, Metrics]]:
   """Builds one Domain Transfer Network step: a ternary-D update, then a g update.
 
@@ -252,7 +253,10 @@ def make_dtn_step(
   f never changes (its gradient reaches g through L_CONST only). ``source_augment_fn(images,
   key)`` (e.g. :func:`jgan.augment.augment`), when given, transforms the source batch (floats)
   before f with the step's key: with few source images (100 real faces) it gives g new
-  descriptors around each one to keep their identity on.
+  descriptors around each one to keep their identity on. ``const_warmup_steps`` > 0 ramps
+  const_weight linearly from 0 at step 0 to its value at that step: g first learns to draw
+  targets from f's features (L_TID, L_GAN) before L_CONST pulls on it (a strong L_CONST from
+  the start drives g to f-adversarial noise).
 
   Returns:
     ``step(state, batch, key) -> (state, metrics)``; metrics: d_loss, g_loss (the total),
@@ -264,7 +268,7 @@ def make_dtn_step(
     (eqs. 3-7).
   """
   for name, value in (("const_weight", const_weight), ("tid_weight", tid_weight),
-                      ("tv_weight", tv_weight)):
+                      ("tv_weight", tv_weight), ("const_warmup_steps", const_warmup_steps)):
     if value < 0:
       raise ValueError(f"{name} must be >= 0, got {value}.")
 
@@ -285,7 +289,7 @@ def make_dtn_step(
     accuracy = jnp.mean(jnp.concatenate(correct).astype(jnp.float32))
     return loss, (d_bs, {"d_loss": loss, "d_accuracy": accuracy})
 
-  def g_loss_fn(g_params, g_bs, d_params, d_bs, f_variables, f_s, f_t, real_t):
+  def g_loss_fn(g_params, g_bs, d_params, d_bs, f_variables, f_s, f_t, real_t, alpha):
     b = f_s.shape[0]
     # One generator call on both domains' features: one batch-norm statistic, as one
     # network would see them.
@@ -299,7 +303,7 @@ def make_dtn_step(
         "tid": losses.tid_loss(real_t, fake_t, distance=distance),
         "tv": losses.total_variation(fake) if tv_weight else jnp.zeros(()),
     }
-    total = (terms["g_gan"] + const_weight * terms["const"] + tid_weight * terms["tid"]
+    total = (terms["g_gan"] + alpha * terms["const"] + tid_weight * terms["tid"]
              + tv_weight * terms["tv"])
     return total, (g_bs, {"g_loss": total, **terms})
 
@@ -320,8 +324,12 @@ def make_dtn_step(
     d_params = optax.apply_updates(state.d_params, updates)
     d_metrics["d_grad_norm"] = optax.global_norm(grads)
 
+    alpha = jnp.asarray(const_weight, jnp.float32)
+    if const_warmup_steps:
+      alpha = alpha * jnp.minimum(1.0, state.step.astype(jnp.float32) / const_warmup_steps)
     grads, (g_bs, g_metrics) = jax.grad(g_loss_fn, has_aux=True)(
-        state.g_params, g_bs, d_params, d_bs, state.f_variables, f_s, f_t, real_t)
+        state.g_params, g_bs, d_params, d_bs, state.f_variables, f_s, f_t, real_t, alpha)
+    g_metrics["const_weight"] = alpha
     updates, g_opt_state = g_optimizer.update(grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, updates)
     g_metrics["g_grad_norm"] = optax.global_norm(grads)

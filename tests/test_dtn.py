@@ -203,7 +203,7 @@ def tiny_encoder():
 
 
 def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weight=GAMMA,
-              source_augment_fn=None):
+              source_augment_fn=None, const_warmup_steps=0):
   """A DTN of tiny DCGANs on (32, 32, 1) targets and (32, 32, 3) sources, f a TinyEncoder."""
   encoder, f_variables = tiny_encoder()
   generator = models.build_generator("dcgan", image_shape=TARGET, width=width)
@@ -216,7 +216,7 @@ def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weigh
   step = steps.make_dtn_step(
       generator=generator, discriminator=discriminator, encoder=encoder, g_optimizer=g_opt,
       d_optimizer=d_opt, const_weight=const_weight, tid_weight=tid_weight, tv_weight=tv_weight,
-      source_augment_fn=source_augment_fn)
+      source_augment_fn=source_augment_fn, const_warmup_steps=const_warmup_steps)
   return types.SimpleNamespace(init=init, step=step, encoder=encoder, generator=generator,
                                translate=steps.make_translate_fn(generator, encoder))
 
@@ -330,6 +330,23 @@ def test_const_and_tid_weights_are_wired(dtn):
   for name in ("const_weight", "tid_weight", "tv_weight"):
     with pytest.raises(ValueError, match=name):
       build_dtn(**{name: -1.0})
+
+
+def test_const_weight_warms_up_linearly(dtn):
+  warm = jax.jit(build_dtn(const_warmup_steps=4).step)
+  state, batch = dtn.state0, dtn_batch(seed=50)
+  seen = []
+  for _ in range(6):
+    state, m = warm(state, batch, jax.random.key(0))
+    seen.append(float(m["const_weight"]))
+  np.testing.assert_allclose(seen, [0.0, ALPHA / 4, ALPHA / 2, 3 * ALPHA / 4, ALPHA, ALPHA],
+                             rtol=1e-6)
+  np.testing.assert_allclose(float(m["g_loss"]), float(m["g_gan"]) + ALPHA * float(m["const"])
+                             + BETA * float(m["tid"]) + GAMMA * float(m["tv"]), rtol=1e-5)
+  _, m0 = dtn.jit_step(dtn.state0, batch, jax.random.key(0))  # no warm-up: alpha from step 0
+  assert float(m0["const_weight"]) == ALPHA
+  with pytest.raises(ValueError, match="const_warmup_steps"):
+    build_dtn(const_warmup_steps=-1)
 
 
 def test_source_augmentation_transforms_the_source_batch_with_the_step_key(dtn):

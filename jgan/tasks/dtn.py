@@ -109,6 +109,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.loss.const_weight = 15.0  # alpha: L_CONST
   c.loss.tid_weight = 15.0  # beta: L_TID
   c.loss.tv_weight = 0.0  # gamma: L_TV
+  c.loss.const_warmup_steps = 0  # alpha ramps linearly from 0 over these steps (0: constant)
   c.loss.distance = "mean_squared"  # jgan.losses.DISTANCES, for L_CONST and L_TID
   c.optim = optim.two_player_config()  # name, g_lr, d_lr, b1, b2
   c.eval.metrics = DIGIT_EVAL_METRICS  # from EVAL_METRICS
@@ -330,7 +331,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       d_optimizer=d_opt, const_weight=config.loss.const_weight,
       tid_weight=config.loss.tid_weight, tv_weight=config.loss.tv_weight,
       distance=config.loss.distance,
-      source_augment_fn=augment.from_config(config.get("source_augment", _NO_AUGMENT)))
+      source_augment_fn=augment.from_config(config.get("source_augment", _NO_AUGMENT)),
+      const_warmup_steps=config.loss.get("const_warmup_steps", 0))
   translate = steps.make_translate_fn(generator, encoder)
 
   def sample_inputs(key: jax.Array, n: int) -> dict[str, jax.Array]:
