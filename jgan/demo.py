@@ -26,6 +26,7 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -37,10 +38,34 @@ DISPLAY_SIZE = 256  # the faces and avatars are enlarged (nearest) to about this
 READY = "Done"  # the status of a successful translation starts with this
 ASK = "Upload a photo with a face, or take one with the webcam."
 CROP_CHOICES = ("auto", "dlib", "celeba")
+DEFAULT_HOST = "127.0.0.1"  # this machine only; --host 0.0.0.0 serves the network
+MAX_UPLOAD_BYTES = 100 * 2**20  # Gradio refuses bigger uploads; the handler checks it too
+
+
+def upload_dir() -> str:
+  """Where Gradio stores uploads (and its outputs): ``$GRADIO_TEMP_DIR``, else
+  ``<system temp dir>/gradio``, Gradio's own rule. The demo itself writes no file."""
+  return os.environ.get("GRADIO_TEMP_DIR") or os.path.join(tempfile.gettempdir(), "gradio")
+
+
+def upload_too_large(image: Any, limit: int = MAX_UPLOAD_BYTES) -> str | None:
+  """A message when ``image`` (bytes or a path) is over ``limit`` bytes, else None: Gradio
+  enforces the limit in the browser upload, this covers its API and direct callers."""
+  if isinstance(image, (bytes, bytearray, memoryview)):
+    size = len(image)
+  elif isinstance(image, (str, os.PathLike)) and os.path.isfile(image):
+    size = os.path.getsize(image)
+  else:
+    return None
+  if size <= limit:
+    return None
+  return (f"File too large: {size / 2**20:.3g} MB; the limit is {limit / 2**20:.3g} MB. Upload "
+          "a smaller photo.")
 
 
 def _offline_environment() -> None:
   """Gradio and huggingface_hub settings that keep the app off the network (before import)."""
+  os.environ.setdefault("GRADIO_TEMP_DIR", upload_dir())  # explicit: uploads stay in a temp dir
   os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
   os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
   os.environ.setdefault("GRADIO_SSR_MODE", "False")
@@ -119,6 +144,9 @@ class AvatarTranslator:
     from jgan import faces  # pylint: disable=import-outside-toplevel
     if image is None:
       return None, None, ASK
+    too_large = upload_too_large(image, MAX_UPLOAD_BYTES)
+    if too_large:
+      return None, None, too_large
     start = time.perf_counter()
     try:
       if isinstance(image, np.ndarray) or hasattr(image, "mode"):  # array or PIL image
@@ -205,16 +233,18 @@ def build_app(workdir: str, *, best: bool = False, crop: str = "auto"):
   return build_blocks(AvatarTranslator.from_workdir(workdir, best=best, crop=crop))
 
 
-def launch(app, *, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
+def launch(app, *, host: str = DEFAULT_HOST, port: int = 7860, share: bool = False,
            block: bool = True, quiet: bool = False):
   """Serves ``app`` (one translation at a time) with the offline settings of the docstring.
 
   ``block=False`` returns once the server runs (tests); stop it with ``app.close()``.
   """
   app.queue(default_concurrency_limit=1)
+  logger.info("Serving on http://%s:%d; uploads (at most %d MB each) are kept in %s and deleted "
+              "after an hour.", host, port, MAX_UPLOAD_BYTES // 2**20, upload_dir())
   return app.launch(server_name=host, server_port=port, share=share, ssr_mode=False,
-                    show_error=True, max_file_size="100mb", theme=theme(), footer_links=[],
-                    prevent_thread_lock=not block, quiet=quiet)
+                    show_error=True, max_file_size=MAX_UPLOAD_BYTES, theme=theme(),
+                    footer_links=[], prevent_thread_lock=not block, quiet=quiet)
 
 
 def theme():
@@ -232,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
                       "eval.best_metric instead of the latest")
   parser.add_argument("--crop", default="auto", choices=CROP_CHOICES,
                       help="face crop (see jgan.faces.CROPS); auto: from the run's source data")
-  parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 serves the whole network")
+  parser.add_argument("--host", default=DEFAULT_HOST, help="0.0.0.0 serves the whole network")
   parser.add_argument("--port", type=int, default=7860)
   parser.add_argument("--share", action="store_true", help="also a public gradio.live link "
                       "(needs internet)")
