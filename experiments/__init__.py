@@ -21,4 +21,6 @@ EXPERIMENTS: dict[str, str] = {
     "dtn_digits": "experiments.dtn_digits",
     "dtn_bitmoji": "experiments.dtn_bitmoji",
     "dtn_bitmoji32": "experiments.dtn_bitmoji32",
+    "t2i_avatars": "experiments.t2i_avatars",
+    "t2i_flowers": "experiments.t2i_flowers",
 }

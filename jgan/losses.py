@@ -317,6 +317,182 @@ def auxiliary_classifier_loss(logits: Array, labels: Array) -> Array:
 
 
 # --------------------------------------------------------------------------------------------
+# Text-conditional GANs: matching-aware D (GAN-CLS) and per-attribute auxiliary classifiers.
+# --------------------------------------------------------------------------------------------
+
+
+def _check_weight(name: str, value: float) -> None:
+  if isinstance(value, (int, float)) and not 0.0 <= value <= 1.0:
+    raise ValueError(f"{name} must be in [0, 1], got {value!r}.")
+
+
+def matching_aware_discriminator_loss(d_real: Array, d_wrong: Array, d_fake: Array, *,
+                                      wrong_weight: float = 0.5,
+                                      label_smoothing: float = 0.0) -> Array:
+  """GAN-CLS matching-aware discriminator loss over three kinds of (image, text) pairs.
+
+  ``mean(BCE(d_real, 1 - label_smoothing)) + wrong_weight * mean(BCE(d_wrong, 0))
+  + (1 - wrong_weight) * mean(BCE(d_fake, 0))``: a real image with its own text is "real"; a
+  real image with another image's text ("wrong") and a generated image with the text it was
+  generated from are both "fake", with the paper's weights 1/2 each by default. All-zero
+  logits give ``2 log 2``.
+
+  Args:
+    d_real: D logits on (real image, right text), any shape.
+    d_wrong: D logits on (real image, mismatched text), any shape.
+    d_fake: D logits on (generated image, right text), any shape.
+    wrong_weight: the weight of the mismatched term in [0, 1]; the generated term gets
+      ``1 - wrong_weight``. 0 gives the plain conditional GAN loss.
+    label_smoothing: one-sided, in [0, 1): the real target becomes ``1 - label_smoothing``.
+
+  Returns:
+    A scalar.
+
+  Raises:
+    ValueError: ``wrong_weight`` outside [0, 1] or ``label_smoothing`` outside [0, 1).
+
+  References:
+    Reed et al., "Generative Adversarial Text to Image Synthesis", ICML 2016, Algorithm 1
+    (L_D = log(s_r) + (log(1 - s_w) + log(1 - s_f)) / 2).
+  """
+  _check_weight("wrong_weight", wrong_weight)
+  _check_label_smoothing(label_smoothing)
+  d_real, d_wrong, d_fake = _as_float(d_real), _as_float(d_wrong), _as_float(d_fake)
+  real = jnp.mean(optax.sigmoid_binary_cross_entropy(
+      d_real, jnp.full_like(d_real, 1.0 - label_smoothing)))
+  wrong = jnp.mean(optax.sigmoid_binary_cross_entropy(d_wrong, jnp.zeros_like(d_wrong)))
+  fake = jnp.mean(optax.sigmoid_binary_cross_entropy(d_fake, jnp.zeros_like(d_fake)))
+  return real + wrong_weight * wrong + (1.0 - wrong_weight) * fake
+
+
+def matching_aware_generator_loss(d_fake: Array) -> Array:
+  """GAN-CLS generator loss: the non-saturating ``-mean(log sigmoid(d_fake))``.
+
+  ``d_fake`` are D's logits on (generated image, the text it was generated from): G is
+  rewarded for images D takes for real *and* matching that text.
+
+  Args:
+    d_fake: D logits on (generated image, right text), any shape.
+
+  Returns:
+    A scalar (always >= 0); ``log 2`` for zero logits.
+
+  References:
+    Reed et al., "Generative Adversarial Text to Image Synthesis", ICML 2016, Algorithm 1
+    (L_G = log(s_f), used non-saturating as in Goodfellow et al. 2014, Sec. 3).
+  """
+  return non_saturating_generator_loss(d_fake)
+
+
+def _check_num_classes(num_classes) -> tuple[int, ...]:
+  counts = tuple(num_classes)
+  if not counts or any(isinstance(k, bool) or int(k) != k or k < 1 for k in counts):
+    raise ValueError(f"num_classes must be a non-empty sequence of integers >= 1, got "
+                     f"{num_classes!r}.")
+  return tuple(int(k) for k in counts)
+
+
+def attribute_classifier_loss(logits: Array, labels: Array, *,
+                              num_classes: tuple[int, ...]) -> Array:
+  """Auxiliary-classifier loss over several categorical attributes, with missing labels.
+
+  ``logits`` holds one block of logits per attribute side by side (attribute ``a`` is
+  ``logits[:, o_a:o_a + K_a]``, ``K = num_classes``). For each attribute: the softmax
+  cross-entropy against ``labels[:, a]``, averaged over the examples whose label is >= 0
+  (label ``-1`` means "not given": a hair colour under a hat); an attribute no example has
+  counts 0. The result is the sum over attributes. With one attribute and no missing labels
+  it equals :func:`auxiliary_classifier_loss`.
+
+  Args:
+    logits: [B, sum(num_classes)] class logits.
+    labels: int [B, A] labels, ``labels[:, a]`` in [0, K_a) or -1.
+    num_classes: (K_1, ..., K_A), the classes of each attribute.
+
+  Returns:
+    A scalar; ``sum_a log K_a`` for all-zero logits and complete labels.
+
+  Raises:
+    ValueError: bad ``num_classes``, or shapes that do not match it.
+
+  References:
+    Odena, Olah & Shlens, "Conditional Image Synthesis with Auxiliary Classifier GANs", ICML
+    2017, eq. 2 (L_C), one term per attribute.
+  """
+  counts = _check_num_classes(num_classes)
+  logits, labels = _as_float(logits), jnp.asarray(labels)
+  if logits.ndim != 2 or logits.shape[1] != sum(counts) or labels.shape != (
+      logits.shape[0], len(counts)):
+    raise ValueError(
+        f"Expected logits [B, {sum(counts)}] and labels [B, {len(counts)}] for num_classes="
+        f"{counts}; got {logits.shape} and {labels.shape}.")
+  total = jnp.zeros((), logits.dtype)
+  offset = 0
+  for a, k in enumerate(counts):
+    present = labels[:, a] >= 0
+    ce = optax.softmax_cross_entropy_with_integer_labels(
+        logits[:, offset:offset + k], jnp.where(present, labels[:, a], 0))
+    n = jnp.sum(present)
+    total = total + jnp.sum(jnp.where(present, ce, 0.0)) / jnp.maximum(n, 1)
+    offset += k
+  return total
+
+
+def auxiliary_classifier_discriminator_loss(real_logits: Array, fake_logits: Array,
+                                            labels: Array, *, num_classes: tuple[int, ...],
+                                            fake_weight: float = 1.0) -> Array:
+  """AC-GAN class loss of D: classify real images, and (weighted) generated ones.
+
+  ``attribute_classifier_loss(real_logits, labels) + fake_weight *
+  attribute_classifier_loss(fake_logits, labels)``, both against the same labels (the fakes
+  are generated from the real examples' texts/classes). ``fake_weight = 1`` is the paper's
+  L_C; 0 trains D's classifier on real images only (a common, more stable variant).
+
+  Args:
+    real_logits: [B, sum(num_classes)] class logits on real images.
+    fake_logits: [B, sum(num_classes)] class logits on generated images.
+    labels: int [B, A], -1 where not given.
+    num_classes: (K_1, ..., K_A).
+    fake_weight: the weight of the generated images' term, >= 0.
+
+  Returns:
+    A scalar.
+
+  Raises:
+    ValueError: bad shapes, ``num_classes`` or a negative ``fake_weight``.
+
+  References:
+    Odena, Olah & Shlens, "Conditional Image Synthesis with Auxiliary Classifier GANs", ICML
+    2017, eq. 2 (D maximises L_S + L_C, L_C over real and generated images).
+  """
+  if isinstance(fake_weight, (int, float)) and fake_weight < 0:
+    raise ValueError(f"fake_weight must be >= 0, got {fake_weight!r}.")
+  return (attribute_classifier_loss(real_logits, labels, num_classes=num_classes)
+          + fake_weight * attribute_classifier_loss(fake_logits, labels,
+                                                    num_classes=num_classes))
+
+
+def auxiliary_classifier_generator_loss(fake_logits: Array, labels: Array, *,
+                                        num_classes: tuple[int, ...]) -> Array:
+  """AC-GAN class loss of G: D's classifier should find the asked-for classes in the fakes.
+
+  ``attribute_classifier_loss(fake_logits, labels, num_classes=num_classes)``.
+
+  Args:
+    fake_logits: [B, sum(num_classes)] D's class logits on generated images.
+    labels: int [B, A], the classes the generator was asked for, -1 where not given.
+    num_classes: (K_1, ..., K_A).
+
+  Returns:
+    A scalar.
+
+  References:
+    Odena, Olah & Shlens, "Conditional Image Synthesis with Auxiliary Classifier GANs", ICML
+    2017, eq. 2 (G maximises L_C - L_S).
+  """
+  return attribute_classifier_loss(fake_logits, labels, num_classes=num_classes)
+
+
+# --------------------------------------------------------------------------------------------
 # DTN (Taigman, Polyak & Wolf 2017).
 # --------------------------------------------------------------------------------------------
 
@@ -551,6 +727,9 @@ __all__ = [
     "TERNARY_SOURCE_FAKE",
     "TERNARY_TARGET_FAKE",
     "TERNARY_TARGET_REAL",
+    "attribute_classifier_loss",
+    "auxiliary_classifier_discriminator_loss",
+    "auxiliary_classifier_generator_loss",
     "auxiliary_classifier_loss",
     "const_loss",
     "get_loss_family",
@@ -558,6 +737,8 @@ __all__ = [
     "hinge_generator_loss",
     "least_squares_discriminator_loss",
     "least_squares_generator_loss",
+    "matching_aware_discriminator_loss",
+    "matching_aware_generator_loss",
     "minimax_discriminator_loss",
     "minimax_generator_loss",
     "non_saturating_discriminator_loss",

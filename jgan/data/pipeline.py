@@ -24,6 +24,8 @@ per batch give a batch of 64 in tens of microseconds. It stays a grain ``MapData
 
 Batch format: ``{"image": uint8 [B, H, W, C], "label": int32 [B]}``; for an unlabelled dataset
 ``"label"`` is all ``-1`` (always present, so the pytree structure never changes).
+A dataset's ``extras`` (per-example arrays, e.g. a captioned dataset's ``"text_embedding"``)
+are gathered into the batch under their own keys.
 
 Two-domain tasks (DTN) read a second dataset in step with the first: ``extra={"source": ds}``
 adds ``"source_image"`` and ``"source_label"`` to every batch, drawn in the same way from that
@@ -115,18 +117,22 @@ class _ShuffledIndexBatches:
 
 
 class _Gather:
-  """index batch -> {"image", "label"} by numpy fancy indexing."""
+  """index batch -> {"image", "label", *extras} by numpy fancy indexing."""
 
-  def __init__(self, images: np.ndarray, labels: np.ndarray | None):
+  def __init__(self, images: np.ndarray, labels: np.ndarray | None,
+               extras: dict[str, np.ndarray] | None = None):
     self._images = images
     self._labels = labels
+    self._extras = dict(extras or {})
 
   def __call__(self, indices: np.ndarray) -> dict[str, np.ndarray]:
     if self._labels is None:
       labels = np.full(indices.shape, NO_LABEL, np.int32)
     else:
       labels = self._labels[indices]
-    return {"image": self._images[indices], "label": labels}
+    batch = {"image": self._images[indices], "label": labels}
+    batch.update((k, v[indices]) for k, v in self._extras.items())
+    return batch
 
 
 class _ZippedIndexBatches:
@@ -194,11 +200,12 @@ def make_batches(ds: ArrayDataset, *, batch_size: int, seed: int, process_index:
       _check_sharding(len(d), batch_size, process_index, process_count)
       sources.append(_ShuffledIndexBatches(len(d), batch_size, seed, process_index,
                                            process_count, stream=stream))
-    gathers = [(prefix, _Gather(d.images, d.labels)) for prefix, d in datasets]
+    gathers = [(prefix, _Gather(d.images, d.labels, d.extras)) for prefix, d in datasets]
     return grain.MapDataset.source(_ZippedIndexBatches(sources)).map(_GatherMany(gathers))
   return make_index_batches(len(ds), batch_size=batch_size, seed=seed,
                             process_index=process_index,
-                            process_count=process_count).map(_Gather(ds.images, ds.labels))
+                            process_count=process_count).map(
+                                _Gather(ds.images, ds.labels, ds.extras))
 
 
 def make_iterator(batches: grain.MapDataset, *, start_step: int = 0, prefetch: int = 2,

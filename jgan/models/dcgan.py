@@ -139,7 +139,9 @@ class DCGANDiscriminator(nn.Module):
   ``conv{i}``, ``norm{i}`` (i >= 1), ``out``.
 
   Shapes: x [B, resolution, resolution, C] -> logits [B] float32, or [B, num_outputs] when
-  ``num_outputs > 1`` (e.g. 3 for DTN's ternary discriminator).
+  ``num_outputs > 1`` (e.g. 3 for DTN's ternary discriminator). ``features_only=True`` stops
+  before ``out`` and returns the last activated feature map [B, s, s, C_last] (s = 4 for 32/64,
+  7 for 28) in ``dtype``, for heads built on top (e.g. the text-conditional discriminator).
 
   References:
     Radford, Metz, Chintala 2016, "Unsupervised Representation Learning with Deep Convolutional
@@ -152,6 +154,7 @@ class DCGANDiscriminator(nn.Module):
   normalization: str = "batch"
   negative_slope: float = 0.2
   num_outputs: int = 1
+  features_only: bool = False
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
 
@@ -176,6 +179,8 @@ class DCGANDiscriminator(nn.Module):
                          dtype=self.dtype, param_dtype=self.param_dtype,
                          scale_init=dcgan_scale_init, name=f"norm{i}")(x)
       x = nn.leaky_relu(x, negative_slope=self.negative_slope)
+    if self.features_only:
+      return x
     x = x.reshape(x.shape[0], -1)
     x = nn.Dense(self.num_outputs, dtype=self.dtype, param_dtype=self.param_dtype,
                  kernel_init=dcgan_init, name="out")(x)

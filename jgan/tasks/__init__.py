@@ -6,18 +6,20 @@ from typing import Callable
 
 import ml_collections
 
-from jgan.tasks import classifier, dtn, gan
+from jgan.tasks import classifier, dtn, gan, t2i
 from jgan.tasks.base import Task
 
 TASKS: dict[str, Callable[..., Task]] = {
     "gan": gan.build,
     "classifier": classifier.build,
     "dtn": dtn.build,
+    "t2i": t2i.build,
 }
 DEFAULT_CONFIGS = {
     "gan": gan.default_config,
     "classifier": classifier.default_config,
     "dtn": dtn.default_config,
+    "t2i": t2i.default_config,
 }
 
 

@@ -1,0 +1,330 @@
+"""Text-to-image: captioned avatars, the conditional models, the t2i step (learns, compiles
+once), t2i_avatars and t2i_flowers end to end on tiny data, and sampling from text."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jgan import data, models, text
+from jgan.data import captioned
+from jgan.tasks import t2i
+from tests.conftest import set_dotted
+
+E = 16  # text embedding size of the step tests
+
+
+def _key(seed):
+  return jax.random.key(seed, impl="rbg")
+
+
+# ------------------------------------------------------------------------------- captions
+
+
+def test_avatar_captions_state_every_attribute_exactly():
+  rng = np.random.default_rng(0)
+  colour_words = {"black": ("black", "dark"), "red": ("red", "ginger")}
+  for row, must in [([1, 3, 2, 0, 0], [r"(long|shoulders).*\b(red|ginger)\b|(red|ginger).*(long|shoulders)",
+                                       r"sunglasses|shades", r"smil|happy|a smile", r"no beard|clean-shaven"]),
+                    ([0, 0, 0, 1, 1], [r"short", r"\b(black|dark)\b", r"no glasses|bare eyes",
+                                       r"open", r"beard|facial hair"]),
+                    ([3, -1, 3, 2, 0], [r"wearing", r"eyepatch", r"serious|unsmiling"])]:
+    for _ in range(8):
+      caption = captioned.avatar_caption(row, rng=rng)
+      for pattern in must:
+        assert re.search(pattern, caption), (row, pattern, caption)
+  assert colour_words  # the phrasings above are the module's own synonyms
+  # Phrasings vary: 16 draws of one row give several distinct captions.
+  assert len({captioned.avatar_caption([1, 3, 2, 0, 0], rng=rng) for _ in range(16)}) >= 6
+
+
+def test_held_out_mask_and_random_labels():
+  labels = captioned.random_avatar_labels(40, seed=0)
+  assert labels.shape == (40, 5) and labels.dtype == np.int32
+  assert captioned.held_out_mask(labels).all()  # every row is a held-out combination
+  covered = labels[:, 0] == captioned.AVATAR_ATTRIBUTES["hair"].index("covered")
+  assert (labels[covered, 1] == -1).all()
+  plain = np.array([[0, 0, 0, 0, 0]], np.int32)  # short black hair, no glasses...
+  assert not captioned.held_out_mask(plain).any()
+  with pytest.raises(ValueError, match="'purple'"):
+    captioned.held_out_mask(plain, [{"hair_colour": "purple"}])
+
+
+@pytest.fixture(scope="module")
+def avatars_config():
+  c = t2i.default_config()
+  c.data.text_encoder = "hash"
+  c.data.num_examples = 48
+  c.data.captions_per_image = 2
+  return c
+
+
+def test_captioned_avatars_carry_embeddings_and_labels_in_every_batch(avatars_config):
+  ds = data.from_config(avatars_config.data)
+  n = len(ds)
+  caps = captioned.captions_of(avatars_config.data, split="train")
+  assert len(caps) == n and all(len(c) == 2 for c in caps)
+  assert ds.extras["text_embedding"].shape == (n, 2, 64)
+  assert ds.extras["attributes"].shape == (n, 5)
+  assert not captioned.held_out_mask(ds.extras["attributes"]).any()  # held out of "train"
+  np.testing.assert_allclose(ds.extras["text_embedding"][0],
+                             text.get_encoder("hash").encode(caps[0]), atol=1e-6)
+  all_captions, all_labels = captioned.avatar_captions_and_labels(
+      "train", num_examples=48, seed=0, captions_per_image=2)
+  assert n == 48 - captioned.held_out_mask(all_labels).sum()
+  test = data.from_config(avatars_config.data, split="test")
+  assert len(test) == 4  # the test split keeps its held-out combinations
+  batch = data.make_batches(ds, batch_size=8, seed=0)[3]
+  assert set(batch) == {"image", "label", "text_embedding", "attributes"}
+  assert batch["text_embedding"].shape == (8, 2, 64) and batch["image"].shape == (8, 32, 32, 3)
+  np.testing.assert_array_equal(batch["label"], batch["attributes"][:, 0])
+
+
+def test_array_dataset_rejects_misaligned_extras():
+  with pytest.raises(ValueError, match="'text_embedding' must be an array with 2 rows"):
+    data.ArrayDataset(images=np.zeros((2, 4, 4, 1), np.uint8), labels=None, num_classes=None,
+                      name="x", source="test", extras={"text_embedding": np.zeros((3, 5))})
+
+
+# ------------------------------------------------------------------------------- models
+
+
+@pytest.mark.parametrize("resolution,conditioning", [(32, "projection"), (64, "augmentation")])
+def test_text_conditional_models_shapes_and_dtypes(resolution, conditioning):
+  g = models.build_text_generator("dcgan", image_shape=(resolution, resolution, 3), width=4,
+                                  text_features=8, conditioning=conditioning)
+  d = models.build_text_discriminator("dcgan", image_shape=(resolution, resolution, 3),
+                                      width=4, text_features=8, num_classes=19)
+  z, t = jnp.zeros((3, 10)), jnp.ones((3, E))
+  g_vars = jax.eval_shape(functools.partial(g.init, train=False),
+                          {"params": _key(0), "condition": _key(1)}, z, t)
+  images, sown = jax.eval_shape(
+      functools.partial(g.apply, train=False, mutable=["intermediates"]), g_vars, z, t)
+  chex.assert_shape(images, (3, resolution, resolution, 3))
+  assert images.dtype == jnp.float32
+  d_vars = jax.eval_shape(functools.partial(d.init, train=False), _key(0), images, t)
+  logit, classes = jax.eval_shape(functools.partial(d.apply, train=False), d_vars, images, t)
+  chex.assert_shape(logit, (3,))
+  chex.assert_shape(classes, (3, 19))
+  assert logit.dtype == classes.dtype == jnp.float32
+  # Conditioning augmentation sows its KL term; the plain projection sows nothing.
+  assert ("ca_kl" in sown.get("intermediates", {})) == (conditioning == "augmentation")
+  with pytest.raises(ValueError, match="conditioning='gan'.*projection"):
+    models.build_text_generator("dcgan", resolution=32, conditioning="gan")
+  with pytest.raises(ValueError, match="text discriminator 'big'"):
+    models.build_text_discriminator("big", resolution=32)
+
+
+def test_class_head_reads_the_image_not_the_text():
+  d = models.build_text_discriminator("dcgan", resolution=32, width=4, text_features=8,
+                                      num_classes=5)
+  x = jax.random.normal(_key(0), (2, 32, 32, 3))
+  v = d.init(_key(1), x, jnp.zeros((2, E)), train=False)
+  logit_a, classes_a = d.apply(v, x, jnp.zeros((2, E)), train=False)
+  logit_b, classes_b = d.apply(v, x, jnp.ones((2, E)), train=False)
+  np.testing.assert_array_equal(classes_a, classes_b)
+  assert not np.allclose(logit_a, logit_b)
+
+
+# ------------------------------------------------------------------------------- step
+
+COUNTS = (3, 2)
+
+
+def _step_parts(conditioning="projection"):
+  g = models.build_text_generator("dcgan", resolution=32, width=4, text_features=8,
+                                  conditioning=conditioning)
+  d = models.build_text_discriminator("dcgan", resolution=32, width=4, text_features=8,
+                                      num_classes=sum(COUNTS))
+  g_opt, d_opt = optax.adam(2e-3, b1=0.5), optax.adam(2e-3, b1=0.5)
+  init = functools.partial(t2i.init_t2i_state, generator=g, discriminator=d, g_optimizer=g_opt,
+                           d_optimizer=d_opt, latent_dim=8, text_dim=E,
+                           image_shape=(32, 32, 3))
+  step = t2i.make_t2i_step(generator=g, discriminator=d, g_optimizer=g_opt, d_optimizer=d_opt,
+                           latent_dim=8, num_classes=COUNTS, ca_kl_weight=1.0)
+  return init, step
+
+
+def _batch(n=8, seed=0):
+  rng = np.random.default_rng(seed)
+  labels = np.stack([np.arange(n) % 3, (np.arange(n) // 3) % 2], 1).astype(np.int32)
+  labels[0, 1] = -1  # a missing label
+  images = np.zeros((n, 32, 32, 3), np.uint8)
+  for i, (a, b) in enumerate(labels):  # the class is visible: a colour and a half
+    images[i, :, :, a] = 220
+    if b == 1:
+      images[i, :16] = 40
+  emb = rng.standard_normal((n, 2, E)).astype(np.float32)
+  return {"image": images, "label": labels[:, 0], "text_embedding": emb, "attributes": labels}
+
+
+def test_step_learns_a_tiny_batch_and_compiles_once():
+  init, step = _step_parts("augmentation")
+  traces = [0]
+
+  def counted(state, batch, key):
+    traces[0] += 1
+    return step(state, batch, key)
+
+  jit_step = jax.jit(counted)
+  state = jax.jit(init)(_key(0))
+  batch = _batch()
+  history = []
+  for i in range(25):
+    state, metrics = jit_step(state, batch, jax.random.key(i))
+    history.append({k: float(v) for k, v in metrics.items()})
+  assert traces[0] == 1 and int(state.step) == 25
+  for k in ("d_loss", "g_loss", "d_gan", "g_gan", "d_class", "g_class", "d_real", "d_wrong",
+            "d_fake", "class_accuracy_real", "class_accuracy_fake", "ca_kl"):
+    assert all(np.isfinite(h[k]) for h in history), k
+  # D's auxiliary classifier learns the visible classes; the D loss falls.
+  first, last = history[0], history[-1]
+  assert np.mean([h["d_class"] for h in history[-5:]]) < 0.5 * first["d_class"], (first, last)
+  assert last["class_accuracy_real"] == 1.0
+  assert np.mean([h["d_loss"] for h in history[-5:]]) < first["d_loss"]
+  np.testing.assert_allclose(first["d_class"], np.log(3) + np.log(2), rtol=0.25)  # ~chance
+
+
+def test_step_weights_are_wired():
+  init, step = _step_parts()
+  state = jax.jit(init)(_key(0))
+  _, m = jax.jit(step)(state, _batch(), jax.random.key(0))
+  m = {k: float(v) for k, v in m.items()}
+  np.testing.assert_allclose(m["d_loss"], m["d_gan"] + m["d_class"], rtol=1e-5)
+  np.testing.assert_allclose(m["g_loss"], m["g_gan"] + m["g_class"], rtol=1e-5)
+  assert "ca_kl" not in m  # projection conditioning has no KL
+  with pytest.raises(ValueError, match="class_weight"):
+    t2i.make_t2i_step(generator=None, discriminator=None, g_optimizer=None, d_optimizer=None,
+                      latent_dim=8, num_classes=COUNTS, class_weight=-1.0)
+
+
+# ------------------------------------------------------------------------------- end to end
+
+
+def _tiny(c, **overrides):
+  c.data.text_encoder = "hash"
+  c.data.image_size = 32
+  c.model.latent_dim = 8
+  c.model.generator.width = 4
+  c.model.generator.text_features = 8
+  c.model.discriminator.width = 4
+  c.model.discriminator.text_features = 8
+  c.batch_size = 8
+  c.total_steps = 2
+  c.log_every = 1
+  c.sample_every = 2
+  c.checkpoint_every = 2
+  c.num_samples = 16
+  return set_dotted(c, overrides)
+
+
+def test_t2i_avatars_end_to_end_and_sampling_from_text(tmp_path):
+  from jgan import config as config_lib, sample, train  # pylint: disable=import-outside-toplevel
+  c = _tiny(config_lib.load_experiment("t2i_avatars"),
+            **{"data.num_examples": 48, "data.captions_per_image": 2})
+  workdir = str(tmp_path / "t2i")
+  with jax.default_prng_impl("rbg"):
+    result = train.run(c, workdir, progress=False)
+  assert result.step == 2 and result.step_traces == 1
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    records = [json.loads(line) for line in f]
+  assert [r["step"] for r in records] == [1, 2]
+  for k in ("d_loss", "g_loss", "d_class", "g_class", "d_real", "d_wrong", "d_fake"):
+    assert np.isfinite(records[-1][k]), k
+  assert os.listdir(os.path.join(workdir, "samples")) == ["step_0000002.png"]
+
+  out = tmp_path / "out"
+  assert sample.main(["--workdir", workdir, "--text", "a smiling face with long red hair",
+                      "--num", "3", "--out", str(out)]) == 0
+  assert sorted(os.listdir(out)) == ["captions.txt", "grid.png", "sample_000_00000.png",
+                                     "sample_000_00001.png", "sample_000_00002.png"]
+  lines = tmp_path / "captions.txt"
+  lines.write_text("a person with short black hair\n\na cartoon face wearing a hat\n")
+  paths = sample.export_text_samples(workdir, sentences=lines.read_text().splitlines(), num=2,
+                                     out=str(tmp_path / "out2"))
+  assert len(paths) == 4
+  assert sample.main(["--workdir", workdir, "--text-file", str(lines), "--num", "2", "--out",
+                      str(tmp_path / "out3")]) == 0
+  assert sample.main(["--workdir", workdir, "--text-file", str(tmp_path / "missing.txt"),
+                      "--out", str(out)]) == 1
+
+
+def _tiny_flowers(tmp_path):
+  """TFDS "oxford_flowers102" (its name, version and features) with 14 images, prepared in a
+  tmp data_dir, and Reed et al.'s caption layout for them."""
+  tfds = pytest.importorskip("tensorflow_datasets")
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  tfds.disable_progress_bar()
+  version = str(tfds.builder_cls("oxford_flowers102").VERSION)
+  rng = np.random.default_rng(0)
+  splits = {"train": range(0, 6), "test": range(6, 10), "validation": range(10, 14)}
+  captions_root = tmp_path / "captions" / "text_c10"
+  colours = ("red", "yellow", "purple")
+  for i in range(14):
+    folder = captions_root / f"class_{i % 3 + 1:05d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"image_{i + 1:05d}.txt").write_text(
+        f"this flower has {colours[i % 3]} petals\na {colours[i % 3]} flower with a green stem\n")
+
+  class TinyFlowers(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    name = "oxford_flowers102"
+    VERSION = tfds.core.Version(version)
+
+    def _info(self):
+      return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+          "image": tfds.features.Image(shape=(None, None, 3)),
+          "label": tfds.features.ClassLabel(num_classes=102),
+          "file_name": tfds.features.Text()}))
+
+    def _split_generators(self, dl_manager):
+      del dl_manager
+      return {split: self._generate_examples(split) for split in splits}
+
+    def _generate_examples(self, split):
+      for i in splits[split]:
+        image = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+        yield i, {"image": Image.fromarray(image), "label": i % 3,
+                  "file_name": f"image_{i + 1:05d}.jpg"}
+
+  data_dir = str(tmp_path / "tfds")
+  TinyFlowers(data_dir=data_dir, file_format="array_record").download_and_prepare()
+  return data_dir, str(tmp_path / "captions")
+
+
+def test_t2i_flowers_end_to_end_on_a_tiny_local_dataset(tmp_path):
+  from jgan import config as config_lib, train  # pylint: disable=import-outside-toplevel
+  data_dir, captions_dir = _tiny_flowers(tmp_path)
+  c = _tiny(config_lib.load_experiment("t2i_flowers"),
+            **{"data.data_dir": data_dir, "data.captions_dir": captions_dir})
+  ds = data.from_config(c.data)
+  assert len(ds) == 10 and ds.images.shape[1:] == (32, 32, 3)  # TFDS train + test
+  assert ds.extras["text_embedding"].shape == (10, 10, 64)  # 2 captions cycled to 10
+  caps = captioned.captions_of(c.data, split="train")
+  labels = ds.extras["attributes"][:, 0]
+  for per_image, label in zip(caps, labels):
+    assert ("red", "yellow", "purple")[label] in per_image[0]  # captions follow file names
+  assert len(data.from_config(c.data, split="test")) == 4  # TFDS validation
+  workdir = str(tmp_path / "flowers")
+  with jax.default_prng_impl("rbg"):
+    result = train.run(c, workdir, progress=False)
+  assert result.step == 2 and np.isfinite(result.last_metrics["d_loss"])
+  assert result.state.d_params["classes"]["kernel"].shape[-1] == 102
+
+
+def test_t2i_flowers_without_data_says_how_to_get_it(tmp_path):
+  from jgan import config as config_lib  # pylint: disable=import-outside-toplevel
+  c = _tiny(config_lib.load_experiment("t2i_flowers"),
+            **{"data.data_dir": str(tmp_path / "none"), "data.captions_dir": ""})
+  with pytest.raises(data.DatasetNotFoundError, match=r"oxford_flowers102.*t2i_avatars"):
+    data.from_config(c.data)
+  with pytest.raises(data.DatasetNotFoundError, match="captions_dir=''"):
+    captioned.read_flower_captions("", ["image_00001.jpg"])
