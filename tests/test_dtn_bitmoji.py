@@ -164,15 +164,16 @@ def test_dtn_bitmoji_configs_build_and_validate():
     assert c.task == "dtn" and c.encoder.name == "dlib_resnet"
     assert c.source_data.name == "lfw_faces" and c.data.name == "avatars"
     assert c.data.image_size == size and c.source_data.image_size == 150
-    # alpha rescaled to dlib's descriptor scale (the paper's 100 collapsed g); beta the paper's.
-    assert (c.loss.const_weight, c.loss.tid_weight) == (dtn_bitmoji.DLIB_ALPHA, 1.0)
+    # alpha on standardised descriptors (raw, the paper's 100 collapsed g); beta the paper's.
+    assert c.encoder.standardize
+    assert (c.loss.const_weight, c.loss.tid_weight) == (dtn_bitmoji.STANDARDIZED_ALPHA, 1.0)
     assert c.source_augment.flip and c.source_augment.rotation == 5.0
     assert tuple(c.eval.retrieval_splits) == ("train", "test")
     assert c.loss.tv_weight == pytest.approx(0.05 / (size * size * 3))
     assert tuple(c.eval.metrics) == ("retrieval",)
     assert (c.eval.best_metric, c.eval.best_mode) == ("retrieval_top1", "max")
     task = dtn.build(c, image_shape=(size, size, 3), source_shape=(150, 150, 3))
-    assert "dlib_resnet" in task.describe and "alpha=3000.0" in task.describe
+    assert "dlib_resnet" in task.describe and "alpha=10.0" in task.describe
     state = jax.eval_shape(task.init, _key(0))  # shapes only: nothing trained or compiled
     out = jax.eval_shape(task.translate, state,
                          jax.ShapeDtypeStruct((2, 150, 150, 3), jnp.float32))
@@ -197,7 +198,14 @@ def test_dlib_encoder_in_the_dtn_task_is_loaded_and_frozen():
   task = dtn.build(c, image_shape=(32, 32, 3), source_shape=(32, 32, 3))
   state0 = task.load_pretrained(jax.jit(task.init)(_key(0)))
   reference = dlib_resnet.load_dlib_face_resnet()
-  chex.assert_trees_all_equal(jax.tree.map(np.asarray, state0.f_variables), reference)
+  # Standardised f (dtn_bitmoji's setting): dlib's weights plus the training faces' statistics.
+  chex.assert_trees_all_equal(jax.tree.map(np.asarray, state0.f_variables["network"]),
+                              reference)
+  f = dtn.build_encoder(c.encoder)
+  train_faces = imaging.to_float(jnp.asarray(data.load_dataset("lfw_faces", image_size=32).images))
+  raw = np.asarray(f.apply(reference, train_faces), np.float64)
+  np.testing.assert_allclose(state0.f_variables["mean"], raw.mean(0), atol=1e-5)
+  np.testing.assert_allclose(state0.f_variables["std"], raw.std(0), rtol=1e-3)
 
   rng = np.random.default_rng(0)
   batches = [{"image": rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8),
@@ -211,16 +219,17 @@ def test_dlib_encoder_in_the_dtn_task_is_loaded_and_frozen():
   for k in ("d_loss", "g_loss", "g_gan", "const", "tid", "tv"):
     assert np.isfinite(float(metrics[k])), k
   assert float(metrics["const"]) > 0
-  chex.assert_trees_all_equal(jax.tree.map(np.asarray, state.f_variables), reference)  # frozen
+  chex.assert_trees_all_equal(jax.tree.map(np.asarray, state.f_variables["network"]),
+                              reference)  # frozen
+  chex.assert_trees_all_equal(state.f_variables["std"], state0.f_variables["std"])
   moved = [float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
            for a, b in zip(jax.tree.leaves(state.g_params), jax.tree.leaves(state0.g_params))]
   assert max(moved) > 0
 
   # f as the task applies it is dlib's network on the image resized to 150x150.
   x = imaging.to_float(jnp.asarray(batches[0]["source_image"]))
-  f = dtn.build_encoder(c.encoder)
   np.testing.assert_allclose(
-      f.apply(state.f_variables, x),
+      f.apply(state.f_variables["network"], x),
       dlib_resnet.DlibFaceResNet().apply(reference, jax.image.resize(x, (4, 150, 150, 3),
                                                                      "bilinear")),
       atol=1e-5)
@@ -230,3 +239,5 @@ def test_dlib_encoder_in_the_dtn_task_is_loaded_and_frozen():
   assert scores["retrieval_top1_chance"] == 0.05 and scores["retrieval_median_rank_chance"] == 10.5
   assert 0.0 <= scores["retrieval_top1"] <= scores["retrieval_top5"] <= 1.0
   assert 1.0 <= scores["retrieval_median_rank"] <= 20.0
+  assert scores["retrieval_train_num"] == 80.0  # and on the training faces
+  assert 1.0 <= scores["retrieval_train_median_rank"] <= 80.0
