@@ -2,20 +2,23 @@
 
     python launch.py --experiment dtn_bitmoji32
 
-dtn_bitmoji (f = dlib's face ResNet, LFW faces -> rendered avataaars avatars, alpha = 100,
-beta = 1, identity-retrieval evaluation) with the avatars and g's output at 32x32 (DCGAN
-generator and ternary discriminator at 32, width 32; f still sees 150x150, upsampled), gamma
-rescaled to the 32x32x3 values (dtn_bitmoji.tv_weight(32)) and 600 steps.
+dtn_bitmoji (f = dlib's face ResNet, standardised; LFW faces -> rendered avataaars avatars,
+alpha = 10 on the standardised descriptors, beta = 1, source flips/rotations,
+identity-retrieval evaluation on the training and held-out faces) with the avatars and g's
+output at 32x32 (DCGAN generator and ternary discriminator at 32, width 32; f still sees
+150x150, upsampled), gamma rescaled to the 32x32x3 values (dtn_bitmoji.tv_weight(32)) and 600
+steps.
 
-Time (2-core CPU shared with other training jobs, 2026-11-23): 2.0-2.9 s a step (the train
-loop's steps_per_sec, 0.34-0.49, in 20- and 200-step runs), so 25-30 minutes for 600 steps;
-f (150x150, whatever g draws) is most of the step at this size. The first run renders the
-10,000 avatars at 32x32 once (about 2.5 minutes there), then reads them from the cache.
+Time (2-core CPU, 2026-11-24): 1.9 s a step alone (steps_per_sec 0.52 at the end of a 200-step
+run), 2.1-2.2 s with a second run beside it, so about 20 minutes for 600 steps; f (150x150,
+whatever g draws) is most of the step at this size. The first run renders the 10,000 avatars
+at 32x32 once (about 2.5 minutes), then reads them from the cache.
 
-Expected result: see README (not yet measured to the end). In a 200-step run (2026-11-23,
-2.9 s a step on the shared CPU) L_TID fell from 0.42 to 0.20 but L_CONST barely moved
-(0.0036 -> 0.0032), every face translated to the same blurred avatar and retrieval stayed at
-chance (top-1 0.05, median rank 11.5 of 20).
+Measured (`python launch.py --experiment dtn_bitmoji32 --config.total_steps=200`, stopped at
+step 120, 2026-11-24): at step 100 the 80 training faces were retrieved at top-1 0.90, top-5
+0.99, median rank 1 (chance 0.0125, 0.0625, 40.5) and the 20 held-out faces at top-1 0.10,
+top-5 0.50, median rank 5.5 (chance 0.05, 0.25, 10.5); g's images were still noise at that
+step (see dtn_bitmoji's docstring for the earlier settings that collapsed).
 """
 
 from experiments import dtn_bitmoji
