@@ -10,6 +10,7 @@ EXPERIMENTS: dict[str, str] = {
     "mnist_classifier": "experiments.mnist_classifier",
     "fashion_mnist_classifier": "experiments.fashion_mnist_classifier",
     "avatars_classifier": "experiments.avatars_classifier",
+    "avatar_attributes_classifier": "experiments.avatar_attributes_classifier",
     "digits_encoder": "experiments.digits_encoder",
     "dcgan_celeba": "experiments.dcgan_celeba",
     "wgan_gp_celeba": "experiments.wgan_gp_celeba",

@@ -13,8 +13,15 @@ text projection; D: DCGAN trunk + the text replicated at 4x4, a real/fake logit 
 real/right = real, wrong/right and fake/right = fake, 1/2 each) and the five attribute heads
 (AC-GAN, real images only). Adam 2e-4 (0.5, 0.999), batch 64, 5,000 steps.
 
-Expected result: not yet measured (the attribute-accuracy evaluation of issue 8 is not written
-yet); the training step compiles and runs on the CPU (tests/test_t2i_task.py).
+Evaluation every 1,000 steps (jgan.tasks.t2i): 1,000 captions of held-out combinations, one
+image each, judged by the attribute classifier (experiments/avatar_attributes_classifier.py,
+trained first when runs/avatar_attributes_classifier has none): attr_acc/<attribute>,
+attr_all_correct (the best checkpoint's metric), attr_combo_correct, next to the judge on real
+test avatars (attr_real_*, the ceiling) and the shuffled-caption baseline (attr_shuffled_*,
+chance given the generator's marginal); FID under the judge's features.
+
+Expected result: not yet measured; the training step compiles and runs on the CPU
+(tests/test_t2i_task.py), the evaluation end to end in tests/test_t2i_eval.py.
 """
 
 from jgan.tasks import t2i
@@ -33,5 +40,10 @@ def get_config():
   c.log_every = 50
   c.sample_every = 250
   c.checkpoint_every = 500
-  c.eval_every = 0
+  c.eval_every = 1000
+  c.eval.metrics = ("attributes", "fid")
+  c.eval.classifier = "avatar_attributes_classifier"  # trained first if runs/ has none
+  c.eval.num_examples = 1000
+  c.eval.best_metric = "attr_all_correct"
+  c.eval.best_mode = "max"
   return c

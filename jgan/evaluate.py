@@ -4,7 +4,9 @@ Writes ``W/eval.json`` and prints a table. For a GAN: FID, KID, precision/recall
 ``--metrics ...,is``) of ``--num_samples`` generated images against real images, under the
 run's feature network (``eval.feature_network``), every number named with that network; with
 ``--baselines`` also real-vs-real (``eval.split`` against the other split) and uniform noise,
-so the numbers mean something. For a classifier: its test accuracy.
+so the numbers mean something. For a classifier: its test accuracy. For a text-to-image run:
+attribute accuracy of images drawn from held-out captions, with the real-image ceiling and the
+shuffled-caption baseline (jgan.tasks.t2i), one metric a line.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ def _baselines(run: runs.Run, network: features.FeatureNetwork, real: dict[str, 
 
 def _table(rows: dict[str, dict[str, float]]) -> str:
   names = sorted({k for r in rows.values() for k in r})
+  if len({n.split("/")[0] for n in names}) < len(names):  # e.g. attr_acc/<attribute>: a list
+    return "\n".join(f"{label}\n" + "\n".join(f"  {n:<36} {r[n]:.4g}" for n in sorted(r))
+                     for label, r in rows.items())
   width = max(len(r) for r in rows)
   lines = [" " * width + "  " + "  ".join(f"{n.split('/')[0]:>10}" for n in names)]
   for label, values in rows.items():

@@ -5,7 +5,10 @@ checkpoint; ``--seed`` picks the latents, so the same seed gives the same images
 
 Text-to-image runs (task ``t2i``) draw from sentences: ``--text "a face with long black hair"``
 (``--num`` images of it) or ``--text-file FILE`` (one sentence a line, ``--num`` images each;
-the grid has one row per sentence).
+the grid has one row per sentence). ``--text A --text B --interpolate S`` draws the way from
+sentence A to sentence B: ``--num`` rows (default 4), each one noise vector, of ``S`` images
+whose sentence embeddings mix A's and B's linearly (``DIR/interpolation.png``, one image per
+cell ``interp_RR_SS.png``).
 """
 
 from __future__ import annotations
@@ -87,11 +90,54 @@ def export_text_samples(workdir: str, *, sentences: list[str], num: int, out: st
   return paths
 
 
+def export_interpolation(workdir: str, *, text_a: str, text_b: str, steps: int, num: int,
+                         out: str, seed: int = 0, best: bool = False,
+                         use_ema: bool = True) -> np.ndarray:
+  """Writes a caption-interpolation grid of a t2i run under ``out``; returns its images.
+
+  Rows are ``num`` noise vectors; columns the ``steps`` linear mixes from ``text_a``'s sentence
+  embedding to ``text_b``'s (:func:`jgan.tasks.t2i.interpolation_inputs`). Files:
+  ``interpolation.png`` (the grid), ``interp_RR_SS.png`` and ``captions.txt`` (A, then B).
+
+  Returns:
+    uint8 [num, steps, H, W, C].
+  """
+  from jgan.tasks import t2i  # pylint: disable=import-outside-toplevel
+  if num < 1:
+    raise ValueError(f"--num must be >= 1, got {num}.")
+  if steps < 2:
+    raise ValueError(f"--interpolate needs at least 2 steps (both ends), got {steps}.")
+  sentences = [text_a.strip(), text_b.strip()]
+  if not all(sentences):
+    raise ValueError("--interpolate needs two non-empty sentences (--text A --text B).")
+  run = runs.load_run(workdir, best=best)
+  if run.config.task != "t2i":
+    raise ValueError(f"--interpolate needs a text-to-image (t2i) run; the run in {workdir} is a "
+                     f"{run.config.task!r} run.")
+  latent_dim = run.config.model.latent_dim
+  embeddings = t2i.sentence_inputs(run.config, sentences, key=jax.random.key(seed),
+                                   latent_dim=latent_dim)["text"]
+  z = jax.random.normal(jax.random.key(seed), (num, latent_dim))
+  inputs = t2i.interpolation_inputs(embeddings[0], embeddings[1], steps=steps, z=z)
+  outputs = jax.device_get(jax.jit(run.task.sample)(run.state, inputs))
+  key = "samples_ema" if use_ema and "samples_ema" in outputs else "samples"
+  images = imaging.to_uint8(np.asarray(outputs[key]))
+  os.makedirs(out, exist_ok=True)
+  for i, image in enumerate(images):
+    imaging.save_image(os.path.join(out, f"interp_{i // steps:02d}_{i % steps:02d}.png"), image)
+  imaging.save_image(os.path.join(out, "interpolation.png"),
+                     imaging.make_grid(images, ncols=steps))
+  with open(os.path.join(out, "captions.txt"), "w", encoding="utf-8") as f:
+    f.write("\n".join(sentences) + "\n")
+  return images.reshape(num, steps, *images.shape[1:])
+
+
 def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(prog="python -m jgan.sample", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--workdir", required=True)
-  parser.add_argument("--num", type=int, default=64)
+  parser.add_argument("--num", type=int, default=None,
+                      help="images (default 64); with --interpolate, rows (default 4)")
   parser.add_argument("--out", required=True)
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--best", action="store_true")
@@ -100,8 +146,22 @@ def main(argv: list[str] | None = None) -> int:
                       help="t2i runs: a sentence to draw (repeatable)")
   parser.add_argument("--text-file", "--text_file", dest="text_file", default=None,
                       help="t2i runs: a file of sentences, one a line")
+  parser.add_argument("--interpolate", type=int, default=None, metavar="STEPS",
+                      help="t2i runs: STEPS images from the first --text to the second")
   args = parser.parse_args(argv)
   try:
+    if args.interpolate is not None:
+      if len(args.text or []) != 2 or args.text_file is not None:
+        raise ValueError("--interpolate STEPS needs exactly two sentences: --text A --text B "
+                         f"(got {len(args.text or [])} --text"
+                         f"{' and a --text-file' if args.text_file else ''}).")
+      images = export_interpolation(args.workdir, text_a=args.text[0], text_b=args.text[1],
+                                    steps=args.interpolate, num=args.num or 4, out=args.out,
+                                    seed=args.seed, best=args.best, use_ema=not args.no_ema)
+      print(f"Wrote a {images.shape[0]}x{images.shape[1]} interpolation grid "
+            f"(interpolation.png) to {args.out}.")
+      return 0
+    args.num = 64 if args.num is None else args.num
     sentences = list(args.text or [])
     if args.text_file is not None:
       if not os.path.isfile(args.text_file):

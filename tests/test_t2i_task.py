@@ -224,6 +224,7 @@ def _tiny(c, **overrides):
   c.sample_every = 2
   c.checkpoint_every = 2
   c.num_samples = 16
+  c.eval_every = 0  # the attribute evaluation is tested in tests/test_t2i_eval.py
   return set_dotted(c, overrides)
 
 

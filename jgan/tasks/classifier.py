@@ -1,4 +1,14 @@
-"""The supervised classifier task: domain classifiers for evaluation (feature networks)."""
+"""The supervised classifier task: domain classifiers for evaluation (feature networks).
+
+``config.targets`` picks what it learns:
+
+* ``"label"`` (default): one softmax head over the dataset's class labels;
+* ``"attributes"``: one softmax head per attribute of a captioned dataset
+  (:mod:`jgan.data.captioned`, ``config.data.text_encoder`` set; the batches' ``attributes``
+  [B, A], -1 = not given, skipped), the logits side by side in one [B, sum(K)] output
+  (:func:`jgan.losses.attribute_classifier_loss`). The judge of text-to-image evaluation
+  (``experiments/avatar_attributes_classifier.py``).
+"""
 
 from __future__ import annotations
 
@@ -8,17 +18,23 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 
-from jgan import batching, imaging, models, optim, steps
+from jgan import batching, imaging, losses, models, optim, steps
 from jgan import config as config_lib
 from jgan import data as data_lib
+from jgan.evaluation import attributes as attributes_lib
+from jgan.state import ClassifierState
 from jgan.tasks.base import Task
+
+TARGETS = ("label", "attributes")
 
 
 def default_config() -> ml_collections.ConfigDict:
   """``jgan.config.base_config()`` plus a classifier's groups: model, optim."""
   c = config_lib.base_config()
   c.task = "classifier"
+  c.targets = "label"  # TARGETS: "label" (one head) or "attributes" (a head per attribute)
   c.model = ml_collections.ConfigDict()
   c.model.widths = (32, 64, 128)
   c.model.feature_dim = 128
@@ -32,7 +48,26 @@ def default_config() -> ml_collections.ConfigDict:
   return c
 
 
+def attribute_spec(config: ml_collections.ConfigDict
+                   ) -> tuple[tuple[str, ...], tuple[int, ...]] | None:
+  """(attribute names, classes per attribute) of an ``"attributes"`` classifier, else None."""
+  targets = config.get("targets", "label")
+  if targets not in TARGETS:
+    raise ValueError(f"Unknown config.targets {targets!r}; allowed: {', '.join(TARGETS)}.")
+  if targets == "label":
+    return None
+  if not config.data.get("text_encoder", ""):
+    raise ValueError("config.targets='attributes' needs a captioned dataset (its attribute "
+                     "labels): set config.data.text_encoder (e.g. 'hash', which is instant).")
+  from jgan.data import captioned  # pylint: disable=import-outside-toplevel
+  return captioned.attribute_spec(config.data)
+
+
 def build_model(config: ml_collections.ConfigDict, num_classes: int) -> models.ConvClassifier:
+  """The classifier of ``config``: ``num_classes`` outputs, or sum(K) for attributes."""
+  spec = attribute_spec(config)
+  if spec is not None:
+    num_classes = sum(spec[1])
   return models.ConvClassifier(num_classes=num_classes, widths=tuple(config.model.widths),
                                feature_dim=config.model.feature_dim,
                                dropout_rate=config.model.dropout_rate)
@@ -41,6 +76,9 @@ def build_model(config: ml_collections.ConfigDict, num_classes: int) -> models.C
 def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int],
           num_classes: int | None) -> Task:
   """The Task that trains ``ConvClassifier`` on the labelled dataset of ``config.data``."""
+  spec = attribute_spec(config)
+  if spec is not None:
+    return _build_attributes(config, image_shape=image_shape, spec=spec)
   if not num_classes:
     raise ValueError(f"The classifier task needs a labelled dataset; {config.data.name!r} "
                      "has no labels.")
@@ -68,3 +106,70 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       evaluate=evaluate,
       describe=f"classifier: ConvClassifier widths={tuple(config.model.widths)} "
                f"features={config.model.feature_dim} classes={num_classes}")
+
+
+def make_attribute_classifier_step(*, model, optimizer: optax.GradientTransformation,
+                                   num_classes: tuple[int, ...]):
+  """One supervised step of a multi-head classifier on ``batch["attributes"]`` [B, A].
+
+  Loss: :func:`jgan.losses.attribute_classifier_loss` (labels -1 skipped). Metrics: loss,
+  accuracy (over all given labels), grad_norm.
+  """
+  offsets = np.cumsum((0,) + tuple(num_classes))
+
+  def loss_fn(params, batch_stats, images, labels, key):
+    out, updates = model.apply({"params": params, "batch_stats": batch_stats}, images,
+                               train=True, rngs={"dropout": key}, mutable=["batch_stats"])
+    logits = out["logits"]
+    loss = losses.attribute_classifier_loss(logits, labels, num_classes=num_classes)
+    pred = jnp.stack([jnp.argmax(logits[:, offsets[a]:offsets[a + 1]], -1)
+                      for a in range(len(num_classes))], axis=1)
+    given = labels >= 0
+    accuracy = jnp.sum((pred == labels) & given) / jnp.maximum(jnp.sum(given), 1)
+    return loss, (updates["batch_stats"], {"loss": loss, "accuracy": accuracy})
+
+  def step(state: ClassifierState, batch, key):
+    images = imaging.to_float(batch["image"])
+    labels = jnp.asarray(batch["attributes"], jnp.int32)
+    grads, (batch_stats, metrics) = jax.grad(loss_fn, has_aux=True)(
+        state.params, state.batch_stats, images, labels, key)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    metrics["grad_norm"] = optax.global_norm(grads)
+    return state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
+                         batch_stats=batch_stats, opt_state=opt_state), metrics
+
+  return step
+
+
+def _build_attributes(config, *, image_shape, spec) -> Task:
+  """The Task of a multi-head attribute classifier (``config.targets == "attributes"``)."""
+  names, counts = spec
+  model = build_model(config, sum(counts))
+  optimizer = optim.make_optimizer(config.optim.name, learning_rate=config.optim.lr)
+
+  @jax.jit
+  def predict(variables, images_uint8):
+    return model.apply(variables, imaging.to_float(images_uint8), train=False)["logits"]
+
+  test_set = functools.cache(lambda: data_lib.from_config(config.data, split="test"))
+
+  def evaluate(state) -> dict[str, float]:
+    test = test_set()
+    logits = batching.map_in_batches(functools.partial(predict, state.variables), test.images)
+    scores = attributes_lib.attribute_accuracy(
+        attributes_lib.attribute_predictions(logits, counts), test.extras["attributes"], names,
+        prefix="test_")
+    scores["test_accuracy"] = scores.pop("test_mean_acc")
+    return scores
+
+  return Task(
+      init=functools.partial(steps.init_classifier_state, model=model, optimizer=optimizer,
+                             image_shape=image_shape),
+      step=make_attribute_classifier_step(model=model, optimizer=optimizer, num_classes=counts),
+      sample=lambda state, inputs: {},
+      sample_inputs=lambda key, n: jnp.zeros((0,)),
+      examples_per_step=config.batch_size,
+      evaluate=evaluate,
+      describe=f"attribute classifier: ConvClassifier widths={tuple(config.model.widths)} "
+               f"features={config.model.feature_dim} heads="
+               f"{', '.join(f'{n}:{k}' for n, k in zip(names, counts))}")

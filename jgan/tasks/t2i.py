@@ -15,11 +15,33 @@ attribute labels of every image). One step:
   augmentation's KL when G uses it.
 
 The losses are jgan.losses functions; the weights are config values.
+
+Evaluation (``evaluate``, every ``eval_every`` steps, at the end, and ``python -m
+jgan.evaluate --workdir W``), for captioned avatars, of the metrics in ``config.eval.metrics``:
+
+* ``"attributes"``: ``eval.num_examples`` captions of *held-out* attribute combinations
+  (:func:`jgan.data.captioned.random_avatar_labels`, phrased by ``avatar_caption``, fixed per
+  ``eval.seed``), one image each (fixed noise; the EMA generator when there is one), judged
+  by a multi-head attribute classifier of real avatars (``eval.classifier``, trained first
+  when its workdir has none): ``attr_acc/<attribute>`` (labels -1 skipped),
+  ``attr_mean_acc``, ``attr_all_correct`` (every attribute of the caption shown) and
+  ``attr_combo_correct`` (the held-out combination's attributes shown); the same for the
+  real test avatars (``attr_real_*``: the judge's own accuracy, the ceiling) and for the
+  generated images scored against the labels of another caption of the set
+  (``attr_shuffled_*``: a derangement of the captions, the chance level given the
+  generator's marginal distribution of attributes);
+* ``"fid"``, ``"kid"``: one image per real test avatar from its first caption against the
+  real test avatars, in the classifier's feature space (``fid/<network>``).
+
+Generation and judging are one function, compiled once per run.
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import logging
+import os
 from typing import Any, Callable
 
 import flax.linen as nn
@@ -29,14 +51,20 @@ import ml_collections
 import numpy as np
 import optax
 
+from jgan import batching, imaging, losses, models, optim, text
 from jgan import config as config_lib
-from jgan import imaging, losses, models, optim, text
+from jgan import data as data_lib
 from jgan.data import captioned
+from jgan.evaluation import attributes as attributes_lib
+from jgan.evaluation import features, generative
 from jgan.state import GANState, split_variables
 from jgan.tasks.base import Task
 
+log = logging.getLogger("jgan.t2i")
+
 PyTree = Any
 Metrics = dict[str, jax.Array]
+EVAL_METRICS = ("attributes", "fid", "kid")
 
 # Fixed captions of the sample grids (rows), asking for held-out combinations among others.
 AVATAR_SAMPLE_CAPTIONS = (
@@ -78,6 +106,14 @@ def default_config() -> ml_collections.ConfigDict:
   c.optim = optim.two_player_config()
   c.ema_decay = 0.0
   c.sample_captions = AVATAR_SAMPLE_CAPTIONS  # rows of the sample grids
+  c.eval.metrics = ("attributes",)  # EVAL_METRICS (captioned avatars; () for no evaluation)
+  c.eval.classifier = "avatar_attributes_classifier"  # the judge, trained if missing
+  c.eval.classifier_workdir = ""  # default: runs/<eval.classifier>
+  c.eval.num_examples = 1000  # held-out-combination captions generated per evaluation
+  c.eval.batch_size = 250
+  c.eval.seed = 0  # the captions and noise of the evaluation
+  c.eval.best_metric = "attr_all_correct"
+  c.eval.best_mode = "max"
   c.num_samples = 64  # grid: each sample caption x num_samples // len(captions) noises
   return c
 
@@ -302,10 +338,32 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
                                     latent_dim=latent_dim)
   return Task(
       init=init, step=step, sample=make_t2i_sample_fn(generator), sample_inputs=sample_inputs,
-      examples_per_step=config.batch_size, evaluate=None,
+      examples_per_step=config.batch_size,
+      evaluate=make_t2i_evaluate(config, generator=generator, image_shape=image_shape),
       describe=(f"T2I: G={g_name}({g_kwargs.get('conditioning', 'projection')}) D={d_name} "
                 f"text={encoder} ({text_dim}-d) GAN-CLS wrong_weight={config.loss.wrong_weight}"
                 f" class_weight={config.loss.class_weight} attributes={counts}"))
+
+
+def interpolation_inputs(embedding_a: np.ndarray, embedding_b: np.ndarray, *, steps: int,
+                         z: jax.Array) -> dict[str, jax.Array]:
+  """Inputs of a caption-interpolation grid: row r (noise ``z[r]``) x column s.
+
+  Column ``s`` of every row uses ``(1 - t_s) * embedding_a + t_s * embedding_b``, ``t_s =
+  s / (steps - 1)`` (a linear mix of the two sentence embeddings, [E] each); the noise is the
+  same along a row. Returns ``{"z": [R * steps, L], "text": [R * steps, E]}``, row-major.
+  """
+  if steps < 2:
+    raise ValueError(f"An interpolation needs steps >= 2 (both ends), got {steps}.")
+  a = jnp.asarray(embedding_a, jnp.float32).reshape(-1)
+  b = jnp.asarray(embedding_b, jnp.float32).reshape(-1)
+  if a.shape != b.shape:
+    raise ValueError(f"The two sentence embeddings differ in size: {a.shape} and {b.shape}.")
+  t = jnp.linspace(0.0, 1.0, steps)[:, None]
+  mixed = (1.0 - t) * a[None] + t * b[None]  # [steps, E]
+  rows = z.shape[0]
+  return {"z": jnp.repeat(jnp.asarray(z, jnp.float32), steps, axis=0),
+          "text": jnp.tile(mixed, (rows, 1))}
 
 
 def sentence_inputs(task_config: ml_collections.ConfigDict, sentences: list[str], *,
@@ -314,3 +372,140 @@ def sentence_inputs(task_config: ml_collections.ConfigDict, sentences: list[str]
   embeddings = text.get_encoder(task_config.data.text_encoder).encode(sentences)
   return {"z": jax.random.normal(key, (len(sentences), latent_dim), jnp.float32),
           "text": jnp.asarray(embeddings)}
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def held_out_eval_set(data_config: ml_collections.ConfigDict, *, num: int, seed: int
+                      ) -> tuple[list[str], np.ndarray, np.ndarray]:
+  """(captions, labels int32 [num, A], combination mask bool [num, A]) of the evaluation.
+
+  Row ``i`` asks for the held-out combination ``captioned.HELD_OUT[i % len(HELD_OUT)]`` (the
+  mask marks its attributes), its other attributes uniform, phrased by
+  :func:`~jgan.data.captioned.avatar_caption` with a seeded generator.
+  """
+  if data_config.name != "avatars":
+    raise ValueError(f"The t2i attribute evaluation needs captioned avatars (config.data.name="
+                     f"'avatars'), not {data_config.name!r}; set --config.eval.metrics='()'.")
+  labels = captioned.random_avatar_labels(num, seed=seed)
+  names = list(captioned.AVATAR_ATTRIBUTES)
+  mask = np.zeros(labels.shape, bool)
+  for i in range(num):
+    for attr in captioned.HELD_OUT[i % len(captioned.HELD_OUT)]:
+      mask[i, names.index(attr)] = True
+  rng = np.random.default_rng([seed, 2])
+  captions = [captioned.avatar_caption(row, rng=rng) for row in labels]
+  return captions, labels, mask
+
+
+@functools.cache
+def _eval_data(data_json: str, eval_json: str):
+  """The evaluation's captions (embedded), labels, combination mask and real test avatars."""
+  d = ml_collections.ConfigDict(json.loads(data_json))
+  e = ml_collections.ConfigDict(json.loads(eval_json))
+  captions, labels, mask = held_out_eval_set(d, num=e.num_examples, seed=e.seed)
+  embeddings = text.cached_embeddings(d.text_encoder, captions)
+  test = data_lib.from_config(d, split="test")
+  return embeddings, labels, mask, test
+
+
+@functools.cache
+def _judge(eval_json: str, image_shape: tuple[int, int, int], num_logits: int
+           ) -> features.FeatureNetwork:
+  """The attribute classifier ``eval.classifier`` (trained first if its workdir has none)."""
+  e = ml_collections.ConfigDict(json.loads(eval_json))
+  workdir = e.classifier_workdir or os.path.join("runs", e.classifier)
+  features.ensure_classifier(e.classifier, workdir)
+  judge = features.classifier_network(workdir, layer="features")
+  out = jax.eval_shape(judge.apply, jax.ShapeDtypeStruct((1, *image_shape), jnp.float32))
+  if out["logits"].shape[-1] != num_logits:
+    raise ValueError(
+        f"The classifier in {workdir} has {out['logits'].shape[-1]} outputs; the t2i "
+        f"attribute evaluation needs an attribute classifier with {num_logits} (one head per "
+        "captioned attribute, e.g. --config.eval.classifier=avatar_attributes_classifier).")
+  log.info("T2I evaluation judge: %s.", judge.name)
+  return judge
+
+
+def make_t2i_evaluate(config: ml_collections.ConfigDict, *, generator: nn.Module,
+                      image_shape: tuple[int, int, int]
+                      ) -> Callable[[GANState], dict[str, float]] | None:
+  """``evaluate(state) -> {metric: float}`` (see the module docstring); None without metrics.
+
+  The host data and the judge are loaded on the first call; the generate-and-judge function
+  is jitted once (the state is an argument), its noise and captions fixed by ``eval.seed``.
+  """
+  e = config.eval
+  metrics = tuple(e.get("metrics", ()))
+  if not metrics:
+    return None
+  bad = sorted(set(metrics) - set(EVAL_METRICS))
+  if bad:
+    raise ValueError(f"Unknown t2i eval.metrics {bad}; available: {', '.join(EVAL_METRICS)}.")
+  if config.data.name != "avatars":
+    raise ValueError(f"The t2i evaluation judges captioned avatars; config.data.name="
+                     f"{config.data.name!r} has no attribute classifier: set "
+                     "--config.eval.metrics='()'.")
+  names, counts = captioned.attribute_spec(config.data)
+  latent_dim = config.model.latent_dim
+  eval_keys = ("metrics", "classifier", "classifier_workdir", "num_examples", "batch_size",
+               "seed")
+  eval_json = json.dumps({k: e[k] for k in eval_keys}, sort_keys=True, default=list)
+  data_json = config.data.to_json(sort_keys=True)
+  cache: dict[str, Any] = {}
+
+  def judge_generated(judge, state: GANState, inputs: jax.Array) -> dict[str, jax.Array]:
+    """inputs [B, L + E] (noise, sentence embedding) -> the judge on G's images."""
+    params = state.ema_g_params if state.ema_g_params is not None else state.g_params
+    images = _apply(generator, params, state.g_batch_stats, inputs[:, :latent_dim],
+                    inputs[:, latent_dim:], train=False)[0]
+    return judge.apply(images)
+
+  def setup():
+    embeddings, labels, mask, test = _eval_data(data_json, eval_json)
+    judge = _judge(eval_json, tuple(image_shape), sum(counts))
+    rng = np.random.default_rng([e.seed, 3])
+    z = rng.standard_normal((len(labels), latent_dim)).astype(np.float32)
+    batch = min(e.batch_size, len(labels))
+    real_fn = jax.jit(lambda x: judge.apply(imaging.to_float(x)))
+    real = batching.map_in_batches(real_fn, test.images, batch_size=batch)
+    cache.update(
+        judge=judge, labels=labels, mask=mask, test=test, real=real, batch=batch,
+        inputs=np.concatenate([z, embeddings], axis=1),
+        # Compiled once per run: the state is an argument, the judge's weights constants.
+        fn=jax.jit(functools.partial(judge_generated, judge)),
+        perm=attributes_lib.derangement(len(labels), seed=e.seed))
+    if {"fid", "kid"} & set(metrics):
+      z_real = rng.standard_normal((len(test), latent_dim)).astype(np.float32)
+      cache["real_inputs"] = np.concatenate(
+          [z_real, test.extras["text_embedding"][:, 0].astype(np.float32)], axis=1)
+
+  def evaluate(state: GANState) -> dict[str, float]:
+    if not cache:
+      setup()
+    c = cache
+    fn = functools.partial(c["fn"], state)
+    results: dict[str, float] = {}
+    if "attributes" in metrics:
+      out = batching.map_in_batches(fn, c["inputs"], batch_size=c["batch"])
+      pred = attributes_lib.attribute_predictions(out["logits"], counts)
+      labels, mask, perm = c["labels"], c["mask"], c["perm"]
+      results.update(attributes_lib.attribute_accuracy(pred, labels, names, prefix="attr_"))
+      results["attr_combo_correct"] = attributes_lib.combination_accuracy(pred, labels, mask)
+      results.update(attributes_lib.attribute_accuracy(pred, labels[perm], names,
+                                                       prefix="attr_shuffled_"))
+      results["attr_shuffled_combo_correct"] = attributes_lib.combination_accuracy(
+          pred, labels[perm], mask[perm])
+      real_pred = attributes_lib.attribute_predictions(c["real"]["logits"], counts)
+      results.update(attributes_lib.attribute_accuracy(
+          real_pred, c["test"].extras["attributes"], names, prefix="attr_real_"))
+    wanted = tuple(m for m in metrics if m in ("fid", "kid"))
+    if wanted:
+      fake = batching.map_in_batches(fn, c["real_inputs"], batch_size=c["batch"])
+      results.update(generative.score(
+          {"features": c["real"]["features"]}, {"features": fake["features"]}, metrics=wanted,
+          network=c["judge"].name))
+    return results
+
+  return evaluate
