@@ -17,23 +17,14 @@ best checkpoint's metric) and test_all_correct.
 Expected result: not measured yet.
 """
 
-from jgan.tasks import classifier
+from experiments import avatars_classifier
 
 
 def get_config():
-  c = classifier.default_config()
+  c = avatars_classifier.get_config()  # the same convnet, data and schedule
   c.targets = "attributes"
-  c.data.name = "avatars"
-  c.data.sources = ("offline",)
-  c.data.image_size = 32
-  c.data.num_examples = 10_000
+  c.data.image_size = 32  # t2i_avatars' size
   c.data.text_encoder = "hash"  # only the attribute labels are used
   c.data.captions_per_image = 1
   c.data.hold_out = False  # the judge sees every combination
-  c.batch_size = 64
-  c.total_steps = 1500
-  c.log_every = 100
-  c.sample_every = 1500
-  c.checkpoint_every = 500
-  c.eval_every = 500
   return c

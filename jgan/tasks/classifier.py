@@ -75,15 +75,34 @@ def build_model(config: ml_collections.ConfigDict, num_classes: int) -> models.C
 
 def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int],
           num_classes: int | None) -> Task:
-  """The Task that trains ``ConvClassifier`` on the labelled dataset of ``config.data``."""
+  """The Task that trains ``ConvClassifier`` on the labelled dataset of ``config.data`` (one
+  head on ``label``, or a head per attribute with ``config.targets == "attributes"``)."""
   spec = attribute_spec(config)
-  if spec is not None:
-    return _build_attributes(config, image_shape=image_shape, spec=spec)
-  if not num_classes:
+  if spec is None and not num_classes:
     raise ValueError(f"The classifier task needs a labelled dataset; {config.data.name!r} "
                      "has no labels.")
   model = build_model(config, num_classes)
   optimizer = optim.make_optimizer(config.optim.name, learning_rate=config.optim.lr)
+  architecture = (f"ConvClassifier widths={tuple(config.model.widths)} "
+                  f"features={config.model.feature_dim}")
+  if spec is None:
+    step = steps.make_classifier_step(model=model, optimizer=optimizer)
+    describe = f"classifier: {architecture} classes={num_classes}"
+
+    def score(logits, test) -> dict[str, float]:
+      return {"test_accuracy": float(np.mean(np.argmax(logits, -1) == test.labels))}
+  else:
+    names, counts = spec
+    step = make_attribute_classifier_step(model=model, optimizer=optimizer, num_classes=counts)
+    describe = (f"attribute classifier: {architecture} heads="
+                f"{', '.join(f'{n}:{k}' for n, k in zip(names, counts))}")
+
+    def score(logits, test) -> dict[str, float]:
+      scores = attributes_lib.attribute_accuracy(
+          attributes_lib.attribute_predictions(logits, counts), test.extras["attributes"],
+          names, prefix="test_")
+      scores["test_accuracy"] = scores.pop("test_mean_acc")
+      return scores
 
   @jax.jit
   def predict(variables, images_uint8):
@@ -93,19 +112,18 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
 
   def evaluate(state) -> dict[str, float]:
     test = test_set()
-    logits = batching.map_in_batches(functools.partial(predict, state.variables), test.images)
-    return {"test_accuracy": float(np.mean(np.argmax(logits, -1) == test.labels))}
+    return score(batching.map_in_batches(functools.partial(predict, state.variables),
+                                         test.images), test)
 
   return Task(
       init=functools.partial(steps.init_classifier_state, model=model, optimizer=optimizer,
                              image_shape=image_shape),
-      step=steps.make_classifier_step(model=model, optimizer=optimizer),
+      step=step,
       sample=lambda state, inputs: {},
       sample_inputs=lambda key, n: jnp.zeros((0,)),
       examples_per_step=config.batch_size,
       evaluate=evaluate,
-      describe=f"classifier: ConvClassifier widths={tuple(config.model.widths)} "
-               f"features={config.model.feature_dim} classes={num_classes}")
+      describe=describe)
 
 
 def make_attribute_classifier_step(*, model, optimizer: optax.GradientTransformation,
@@ -139,37 +157,3 @@ def make_attribute_classifier_step(*, model, optimizer: optax.GradientTransforma
                          batch_stats=batch_stats, opt_state=opt_state), metrics
 
   return step
-
-
-def _build_attributes(config, *, image_shape, spec) -> Task:
-  """The Task of a multi-head attribute classifier (``config.targets == "attributes"``)."""
-  names, counts = spec
-  model = build_model(config, sum(counts))
-  optimizer = optim.make_optimizer(config.optim.name, learning_rate=config.optim.lr)
-
-  @jax.jit
-  def predict(variables, images_uint8):
-    return model.apply(variables, imaging.to_float(images_uint8), train=False)["logits"]
-
-  test_set = functools.cache(lambda: data_lib.from_config(config.data, split="test"))
-
-  def evaluate(state) -> dict[str, float]:
-    test = test_set()
-    logits = batching.map_in_batches(functools.partial(predict, state.variables), test.images)
-    scores = attributes_lib.attribute_accuracy(
-        attributes_lib.attribute_predictions(logits, counts), test.extras["attributes"], names,
-        prefix="test_")
-    scores["test_accuracy"] = scores.pop("test_mean_acc")
-    return scores
-
-  return Task(
-      init=functools.partial(steps.init_classifier_state, model=model, optimizer=optimizer,
-                             image_shape=image_shape),
-      step=make_attribute_classifier_step(model=model, optimizer=optimizer, num_classes=counts),
-      sample=lambda state, inputs: {},
-      sample_inputs=lambda key, n: jnp.zeros((0,)),
-      examples_per_step=config.batch_size,
-      evaluate=evaluate,
-      describe=f"attribute classifier: ConvClassifier widths={tuple(config.model.widths)} "
-               f"features={config.model.feature_dim} heads="
-               f"{', '.join(f'{n}:{k}' for n, k in zip(names, counts))}")
