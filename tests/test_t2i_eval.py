@@ -19,6 +19,7 @@ from jgan.data import captioned
 from jgan.evaluation import attributes, features
 from jgan.tasks import t2i
 from tests.conftest import set_dotted
+from tests.test_t2i_task import tiny as tiny_t2i
 
 # ------------------------------------------------------------------------------- metrics
 
@@ -121,22 +122,11 @@ def _tiny_classifier(**overrides):
 
 
 def _tiny_t2i(classifier_workdir, **overrides):
-  c = config_lib.load_experiment("t2i_avatars")
-  c.data.text_encoder = "hash"
+  """t2i_avatars at test_t2i_task's tiny sizes, evaluated every 2 steps by a tiny judge."""
+  c = tiny_t2i(config_lib.load_experiment("t2i_avatars"))
   c.data.num_examples = 48
   c.data.captions_per_image = 2
-  c.model.latent_dim = 8
-  c.model.generator.width = 4
-  c.model.generator.text_features = 8
-  c.model.discriminator.width = 4
-  c.model.discriminator.text_features = 8
-  c.batch_size = 8
-  c.total_steps = 2
-  c.log_every = 1
-  c.sample_every = 2
-  c.checkpoint_every = 2
   c.eval_every = 2
-  c.num_samples = 16
   c.eval.classifier_workdir = classifier_workdir
   c.eval.num_examples = 12
   c.eval.batch_size = 8

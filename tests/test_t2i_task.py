@@ -210,7 +210,8 @@ def test_step_weights_are_wired():
 # ------------------------------------------------------------------------------- end to end
 
 
-def _tiny(c, **overrides):
+def tiny(c, **overrides):
+  """A t2i config at tiny sizes (hash text encoder, widths 4, 2 steps, no evaluation)."""
   c.data.text_encoder = "hash"
   c.data.image_size = 32
   c.model.latent_dim = 8
@@ -230,7 +231,7 @@ def _tiny(c, **overrides):
 
 def test_t2i_avatars_end_to_end_and_sampling_from_text(tmp_path):
   from jgan import config as config_lib, sample, train  # pylint: disable=import-outside-toplevel
-  c = _tiny(config_lib.load_experiment("t2i_avatars"),
+  c = tiny(config_lib.load_experiment("t2i_avatars"),
             **{"data.num_examples": 48, "data.captions_per_image": 2})
   workdir = str(tmp_path / "t2i")
   with jax.default_prng_impl("rbg"):
@@ -304,7 +305,7 @@ def _tiny_flowers(tmp_path):
 def test_t2i_flowers_end_to_end_on_a_tiny_local_dataset(tmp_path):
   from jgan import config as config_lib, train  # pylint: disable=import-outside-toplevel
   data_dir, captions_dir = _tiny_flowers(tmp_path)
-  c = _tiny(config_lib.load_experiment("t2i_flowers"),
+  c = tiny(config_lib.load_experiment("t2i_flowers"),
             **{"data.data_dir": data_dir, "data.captions_dir": captions_dir})
   ds = data.from_config(c.data)
   assert len(ds) == 10 and ds.images.shape[1:] == (32, 32, 3)  # TFDS train + test
@@ -323,7 +324,7 @@ def test_t2i_flowers_end_to_end_on_a_tiny_local_dataset(tmp_path):
 
 def test_t2i_flowers_without_data_says_how_to_get_it(tmp_path):
   from jgan import config as config_lib  # pylint: disable=import-outside-toplevel
-  c = _tiny(config_lib.load_experiment("t2i_flowers"),
+  c = tiny(config_lib.load_experiment("t2i_flowers"),
             **{"data.data_dir": str(tmp_path / "none"), "data.captions_dir": ""})
   with pytest.raises(data.DatasetNotFoundError, match=r"oxford_flowers102.*t2i_avatars"):
     data.from_config(c.data)
