@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
       name = config_lib.experiment_name_of_file(args.config_file)
     config_lib.apply_overrides(config, overrides)
     config_lib.validate(config)
+    config_lib.check_task_keys(config, args.config_file or args.experiment)
   except config_lib.ConfigError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

@@ -18,6 +18,7 @@ EXPERIMENTS: dict[str, str] = {
     "dcgan_avatars": "experiments.dcgan_avatars",
     "wgan_gp_avatars": "experiments.wgan_gp_avatars",
     "dcgan_fashion_mnist32": "experiments.dcgan_fashion_mnist32",
+    "hinge_r1_fashion_mnist32": "experiments.hinge_r1_fashion_mnist32",
     "wgan_gp_fashion_mnist32": "experiments.wgan_gp_fashion_mnist32",
     "dtn_digits": "experiments.dtn_digits",
     "dtn_bitmoji": "experiments.dtn_bitmoji",

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import ast
 import difflib
+import hashlib
 import importlib
 import importlib.util
 import os
-from typing import Any, Iterable, Sequence
+import sys
+import types
+from typing import Any, Callable, Iterable, Sequence
 
 import ml_collections
 
@@ -69,6 +72,7 @@ def _suggest(bad: str, allowed: Iterable[str]) -> str:
 
 
 def experiment_names() -> list[str]:
+  """The names of the built-in experiments (``experiments.EXPERIMENTS``), sorted."""
   from experiments import EXPERIMENTS  # the explicit registry of built-in experiments
   return sorted(EXPERIMENTS)
 
@@ -94,20 +98,129 @@ def load_experiment(name: str) -> ml_collections.ConfigDict:
 
 
 def load_config_file(path: str) -> ml_collections.ConfigDict:
-  """The config of an experiment file anywhere on disk (it defines ``get_config()``)."""
+  """The config of an experiment file anywhere on disk (it defines ``get_config()``).
+
+  The file is imported from its path with importlib (no ``sys.path`` change) under a module
+  name of its own, so functions it defines can be named in its config with
+  :func:`function_ref`.
+
+  Raises:
+    ConfigError: the file does not exist, fails to import, defines no ``get_config``, or its
+      config lacks a required key (each message names what is missing).
+  """
   if not os.path.isfile(path):
     raise ConfigError(f"Config file {path!r} does not exist (pass a .py file that defines "
                       "get_config(), or --experiment NAME for a built-in experiment).")
-  module_name = "jgan_user_config_" + os.path.splitext(os.path.basename(path))[0]
-  spec = importlib.util.spec_from_file_location(module_name, path)
+  module = load_module_from_path(path)
+  get_config = getattr(module, "get_config", None)
+  if not callable(get_config):
+    raise ConfigError(f"{path!r} defines no get_config() function; an experiment file must "
+                      "define get_config() returning an ml_collections.ConfigDict.")
+  try:
+    config = get_config()
+  except Exception as e:  # pylint: disable=broad-except  (user code: one clear message)
+    if os.environ.get("JGAN_DEBUG"):
+      raise
+    raise ConfigError(f"get_config() of {path!r} raised {type(e).__name__}: {e} "
+                      "(JGAN_DEBUG=1 shows the traceback).") from e
+  return _checked(config, path)
+
+
+_USER_MODULE_PREFIX = "jgan_user_"
+
+
+def _module_name_of_path(path: str) -> str:
+  """A module name unique to the file's absolute path (two my_exp.py never collide)."""
+  path = os.path.abspath(path)
+  stem = "".join(ch if ch.isalnum() else "_" for ch in os.path.splitext(os.path.basename(path))[0])
+  return f"{_USER_MODULE_PREFIX}{stem}_{hashlib.sha1(path.encode()).hexdigest()[:8]}"
+
+
+def load_module_from_path(path: str, *, reuse: bool = False) -> types.ModuleType:
+  """Imports the Python file at ``path`` (importlib, no ``sys.path`` change).
+
+  The module is registered in ``sys.modules`` under a name derived from its absolute path;
+  with ``reuse=True`` an already imported file is not executed again.
+
+  Raises:
+    ConfigError: the file is missing, is not Python, or raised while being imported.
+  """
+  if not os.path.isfile(path):
+    raise ConfigError(f"File {path!r} does not exist.")
+  name = _module_name_of_path(path)
+  if reuse and name in sys.modules:
+    return sys.modules[name]
+  spec = importlib.util.spec_from_file_location(name, os.path.abspath(path))
   if spec is None or spec.loader is None:
     raise ConfigError(f"Cannot load {path!r} as a Python module (is it a .py file?).")
   module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  if not hasattr(module, "get_config"):
-    raise ConfigError(f"{path!r} defines no get_config() function; an experiment file must "
-                      "define get_config() returning an ml_collections.ConfigDict.")
-  return _checked(module.get_config(), path)
+  sys.modules[name] = module
+  try:
+    spec.loader.exec_module(module)
+  except Exception as e:  # pylint: disable=broad-except  (user code: one clear message)
+    del sys.modules[name]
+    if os.environ.get("JGAN_DEBUG"):
+      raise
+    raise ConfigError(f"Importing {path!r} failed: {type(e).__name__}: {e} "
+                      "(JGAN_DEBUG=1 shows the traceback).") from e
+  return module
+
+
+def function_ref(fn: Callable[..., Any]) -> str:
+  """The config string that names ``fn`` for :func:`resolve_function`.
+
+  ``"package.module:function"`` for a function of an importable module (e.g. a built-in
+  experiment), ``"/abs/path/file.py:function"`` for one defined in an experiment file loaded
+  by path (``launch.py --config file.py``) or run as a script.
+  """
+  module = sys.modules.get(fn.__module__)
+  qualname = fn.__qualname__
+  if "<" in qualname:
+    raise ConfigError(f"{qualname} is not a module-level function; define the function at the "
+                      "top level of its file so a config can name it.")
+  if fn.__module__ == "__main__" or fn.__module__.startswith(_USER_MODULE_PREFIX):
+    filename = getattr(module, "__file__", None) or fn.__code__.co_filename
+    return f"{os.path.abspath(filename)}:{qualname}"
+  return f"{fn.__module__}:{qualname}"
+
+
+def resolve_function(ref: str, *, key: str = "a function reference") -> Callable[..., Any]:
+  """The function a config names: ``"package.module:function"`` or ``"path/file.py:function"``.
+
+  A relative file path is taken from the current directory. Files are imported with
+  :func:`load_module_from_path` (once per process).
+
+  Args:
+    ref: the reference string.
+    key: the config key it came from, for the error message.
+
+  Raises:
+    ConfigError: naming the key, the reference and what is missing.
+  """
+  where, sep, attr = ref.rpartition(":")
+  if not sep or not where or not attr:
+    raise ConfigError(f"config.{key} = {ref!r} is not a function reference; write "
+                      "'package.module:function' or 'path/to/file.py:function'.")
+  if where.endswith(".py"):
+    if not os.path.isfile(where):
+      raise ConfigError(f"config.{key} = {ref!r}: the file {where!r} does not exist.")
+    module = load_module_from_path(where, reuse=True)
+  else:
+    try:
+      module = importlib.import_module(where)
+    except ImportError as e:
+      raise ConfigError(f"config.{key} = {ref!r}: cannot import module {where!r} ({e}).") from None
+  obj = module
+  for part in attr.split("."):
+    if not hasattr(obj, part):
+      public = sorted(n for n in dir(module) if not n.startswith("_")
+                      and callable(getattr(module, n)))
+      raise ConfigError(f"config.{key} = {ref!r}: {where!r} has no {attr!r}.{_suggest(attr, public)}"
+                        f" Its functions: {', '.join(public) or 'none'}.")
+    obj = getattr(obj, part)
+  if not callable(obj):
+    raise ConfigError(f"config.{key} = {ref!r} is a {type(obj).__name__}, not a function.")
+  return obj
 
 
 def _checked(config: Any, origin: str) -> ml_collections.ConfigDict:
@@ -196,6 +309,53 @@ def validate(config: ml_collections.ConfigDict) -> None:
                       f"{', '.join(writers.WANDB_MODES)}.")
   if config.get("keep_checkpoints", 1) < 1:
     raise ConfigError(f"config.keep_checkpoints must be >= 1, got {config.keep_checkpoints}.")
+
+
+def _missing_keys(default: ml_collections.ConfigDict, config: ml_collections.ConfigDict,
+                  prefix: str = "") -> list[str]:
+  missing = []
+  for key in default.keys():
+    if key not in config:
+      missing.append(prefix + key)
+    elif (isinstance(default[key], ml_collections.ConfigDict)
+          and isinstance(config[key], ml_collections.ConfigDict)):
+      missing += _missing_keys(default[key], config[key], f"{prefix}{key}.")
+  return missing
+
+
+def check_task_keys(config: ml_collections.ConfigDict, origin: str = "the experiment") -> None:
+  """Checks that ``config`` has its task's keys and that its function references resolve.
+
+  Compares with the task's default config (e.g. :func:`jgan.tasks.gan.default_config`); a
+  function reference is a non-empty string under a key ending in ``_fn``.
+
+  Imports :mod:`jgan.tasks` (and so jax); ``launch.py`` calls it before training starts.
+
+  Raises:
+    ConfigError: naming the unknown task, the missing keys (with the function that makes a
+      complete config), or the reference that does not resolve.
+  """
+  from jgan import tasks  # pylint: disable=import-outside-toplevel  (jax: only when needed)
+  task = config.get("task")
+  if task not in tasks.DEFAULT_CONFIGS:
+    raise ConfigError(f"config.task of {origin} is {task!r}; known tasks: "
+                      f"{', '.join(sorted(tasks.DEFAULT_CONFIGS))}.")
+  missing = _missing_keys(tasks.DEFAULT_CONFIGS[task](), config)
+  if missing:
+    raise ConfigError(
+        f"The config of {origin} is missing required key(s) for task {task!r}: "
+        f"{', '.join(missing)} (start from jgan.tasks.{task}.default_config(), which has them "
+        "all).")
+
+  def check_refs(node: ml_collections.ConfigDict, prefix: str) -> None:
+    for key in node.keys():
+      value = node[key]
+      if isinstance(value, ml_collections.ConfigDict):
+        check_refs(value, f"{prefix}{key}.")
+      elif key.endswith("_fn") and isinstance(value, str) and value:
+        resolve_function(value, key=prefix + key)
+
+  check_refs(config, "")
 
 
 def experiment_name_of_file(path: str) -> str:

@@ -86,6 +86,7 @@ def make_gan_step(
     penalty: Penalty | None = None,
     ema_decay: float | None = None,
     augment_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
+    loss_takes_batch: bool = False,
 ) -> Callable[[GANState, dict[str, jax.Array], jax.Array], tuple[GANState, Metrics]]:
   """Builds one unconditional GAN train step: ``n_critic`` D updates, then one G update.
 
@@ -95,6 +96,13 @@ def make_gan_step(
   latents. ``augment_fn(images, key)`` (e.g. :func:`jgan.augment.augment`), if given, is
   applied to the real images first. Fakes for D are generated in train mode (so G's batch-norm statistics follow
   the batch, as in PyTorch DCGAN) and ``stop_gradient``-ed.
+
+  The losses are ``generator_loss(d_fake)`` and ``discriminator_loss(d_real, d_fake)`` (the
+  :mod:`jgan.losses` families). With ``loss_takes_batch=True`` both are called with the batch
+  as well, ``generator_loss(d_fake, batch)`` and ``discriminator_loss(d_real, d_fake,
+  batch)``: a user's own loss (see docs/composing.md). ``batch`` is the step's batch dict
+  with ``"image"`` as float in [-1, 1] (augmented), restricted to the B rows that D update
+  sees; the G update gets the rows of the first D update.
 
   Returns:
     ``step(state, batch, key) -> (state, metrics)``, pure and jit-able; metrics are
@@ -115,11 +123,15 @@ def make_gan_step(
     z = jax.random.normal(key, (batch_size, latent_dim), jnp.float32)
     return _apply(generator, g_params, g_bs, z, train=True)
 
-  def d_loss_fn(d_params, d_bs, real, fake, key):
+  def d_loss_fn(d_params, d_bs, part, fake, key):
+    real = part["image"]
     k_real, k_fake, k_pen = jax.random.split(key, 3)
     d_real, d_bs = _apply(discriminator, d_params, d_bs, real, train=True, key=k_real)
     d_fake, d_bs = _apply(discriminator, d_params, d_bs, fake, train=True, key=k_fake)
-    loss = discriminator_loss(d_real, d_fake)
+    if loss_takes_batch:
+      loss = discriminator_loss(d_real, d_fake, part)
+    else:
+      loss = discriminator_loss(d_real, d_fake)
     metrics = {"d_real": jnp.mean(d_real), "d_fake": jnp.mean(d_fake)}
     if penalty is not None:
       critic = lambda x: _apply(discriminator, d_params, d_bs, x, train=True, key=k_pen)[0]
@@ -130,21 +142,21 @@ def make_gan_step(
 
   def d_update(carry, inputs):
     d_params, d_opt_state, d_bs, g_params, g_bs = carry
-    real, key = inputs
+    part, key = inputs
     k_gen, k_d = jax.random.split(key)
-    fake, g_bs = generate(g_params, g_bs, k_gen, real.shape[0])
+    fake, g_bs = generate(g_params, g_bs, k_gen, part["image"].shape[0])
     grads, (d_bs, metrics) = jax.grad(d_loss_fn, has_aux=True)(
-        d_params, d_bs, real, jax.lax.stop_gradient(fake), k_d)
+        d_params, d_bs, part, jax.lax.stop_gradient(fake), k_d)
     updates, d_opt_state = d_optimizer.update(grads, d_opt_state, d_params)
     d_params = optax.apply_updates(d_params, updates)
     metrics["d_grad_norm"] = optax.global_norm(grads)
     return (d_params, d_opt_state, d_bs, g_params, g_bs), metrics
 
-  def g_loss_fn(g_params, g_bs, d_params, d_bs, key, batch_size):
+  def g_loss_fn(g_params, g_bs, d_params, d_bs, key, part):
     k_gen, k_d = jax.random.split(key)
-    fake, g_bs = generate(g_params, g_bs, k_gen, batch_size)
+    fake, g_bs = generate(g_params, g_bs, k_gen, part["image"].shape[0])
     d_fake, _ = _apply(discriminator, d_params, d_bs, fake, train=True, key=k_d)
-    loss = generator_loss(d_fake)
+    loss = generator_loss(d_fake, part) if loss_takes_batch else generator_loss(d_fake)
     return loss, (g_bs, {"g_loss": loss})
 
   def step(state: GANState, batch: dict[str, jax.Array], key: jax.Array):
@@ -156,21 +168,27 @@ def make_gan_step(
       raise ValueError(f"The batch ({total} images) must hold n_critic={n_critic} equal parts.")
     b = total // n_critic
     # Row r = i * n_critic + j goes to critic update j: each device keeps its own rows.
-    reals = jnp.swapaxes(images.reshape(b, n_critic, *images.shape[1:]), 0, 1)
+    split = lambda x: jnp.swapaxes(x.reshape(b, n_critic, *x.shape[1:]), 0, 1)
+    if loss_takes_batch:  # every per-example array of the batch, split like the images
+      parts = {k: split(v) for k, v in batch.items()
+               if k != "image" and getattr(v, "ndim", 0) >= 1 and v.shape[0] == total}
+      parts["image"] = split(images)
+    else:
+      parts = {"image": split(images)}
     d_keys = jax.random.split(jax.random.fold_in(key, 0), n_critic)
     g_key = jax.random.fold_in(key, 1)
 
     carry = (state.d_params, state.d_opt_state, state.d_batch_stats, state.g_params,
              state.g_batch_stats)
     if n_critic == 1:
-      carry, d_metrics = d_update(carry, (reals[0], d_keys[0]))
+      carry, d_metrics = d_update(carry, (jax.tree.map(lambda x: x[0], parts), d_keys[0]))
     else:
-      carry, d_metrics = jax.lax.scan(d_update, carry, (reals, d_keys))
+      carry, d_metrics = jax.lax.scan(d_update, carry, (parts, d_keys))
       d_metrics = jax.tree.map(jnp.mean, d_metrics)
     d_params, d_opt_state, d_bs, g_params, g_bs = carry
 
     grads, (g_bs, g_metrics) = jax.grad(g_loss_fn, has_aux=True)(
-        g_params, g_bs, d_params, d_bs, g_key, b)
+        g_params, g_bs, d_params, d_bs, g_key, jax.tree.map(lambda x: x[0], parts))
     updates, g_opt_state = g_optimizer.update(grads, state.g_opt_state, g_params)
     g_params = optax.apply_updates(g_params, updates)
     g_metrics["g_grad_norm"] = optax.global_norm(grads)

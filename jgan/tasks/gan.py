@@ -28,6 +28,11 @@ def default_config() -> ml_collections.ConfigDict:
   c.loss = ml_collections.ConfigDict()
   c.loss.name = "non_saturating"  # jgan.losses.LOSS_FAMILIES
   c.loss.label_smoothing = 0.0  # one-sided: real targets become 1 - label_smoothing
+  # Your own losses, replacing the family's (see docs/composing.md): "package.module:function"
+  # or "path/to/file.py:function" (jgan.config.function_ref(fn) writes it), called as
+  # generator_fn(d_fake, batch) and discriminator_fn(d_real, d_fake, batch) -> scalar.
+  c.loss.generator_fn = ""
+  c.loss.discriminator_fn = ""
   c.penalty = ml_collections.ConfigDict()
   c.penalty.name = "none"  # "none" or a name in jgan.penalties.PENALTIES
   c.penalty.weight = 10.0
@@ -69,6 +74,48 @@ def _penalty(name: str, weight: float) -> steps.Penalty | None:
   return penalties.make_d_penalty(name, weight=weight)
 
 
+def _custom_losses(config, g_loss, d_loss, image_shape):
+  """The family's losses with ``config.loss.generator_fn``/``discriminator_fn`` in place.
+
+  Returns ``(g_loss, d_loss, note)``; with a custom function both losses take the batch
+  (:func:`jgan.steps.make_gan_step`'s ``loss_takes_batch``) and ``note`` names them ("" when
+  there is none). Each function is traced once here on abstract inputs, so a wrong signature
+  or a non-scalar result fails before training with the key named.
+  """
+  g_ref = config.loss.get("generator_fn", "")
+  d_ref = config.loss.get("discriminator_fn", "")
+  if not (g_ref or d_ref):
+    return g_loss, d_loss, ""
+  if d_ref and config.loss.label_smoothing:
+    raise ValueError("config.loss.label_smoothing applies to the built-in families only; with "
+                     "config.loss.discriminator_fn set, smooth the labels in your function.")
+  family_g, family_d = g_loss, d_loss
+  g_loss = (config_lib.resolve_function(g_ref, key="loss.generator_fn") if g_ref
+            else lambda d_fake, batch: family_g(d_fake))
+  d_loss = (config_lib.resolve_function(d_ref, key="loss.discriminator_fn") if d_ref
+            else lambda d_real, d_fake, batch: family_d(d_real, d_fake))
+  b = 2
+  logits = jax.ShapeDtypeStruct((b,), jnp.float32)
+  batch = {"image": jax.ShapeDtypeStruct((b, *image_shape), jnp.float32)}
+  for key, ref, fn, args in (("generator_fn", g_ref, g_loss, (logits, batch)),
+                             ("discriminator_fn", d_ref, d_loss, (logits, logits, batch))):
+    if not ref:
+      continue
+    call = "(d_fake, batch)" if key == "generator_fn" else "(d_real, d_fake, batch)"
+    try:
+      out = jax.eval_shape(fn, *args)
+    except Exception as e:  # pylint: disable=broad-except  (user code: one clear message)
+      name = getattr(fn, "__name__", "fn")
+      raise ValueError(f"config.loss.{key} = {ref!r}: calling it as {name}{call} with "
+                       f"logits [B] and batch['image'] [B, {', '.join(map(str, image_shape))}] "
+                       f"failed: {type(e).__name__}: {e}") from e
+    if getattr(out, "shape", None) != ():
+      raise ValueError(f"config.loss.{key} = {ref!r} must return a scalar; it returned "
+                       f"{getattr(out, 'shape', type(out).__name__)}.")
+  names = [f"{k}={r.rpartition(':')[2]}" for k, r in (("G", g_ref), ("D", d_ref)) if r]
+  return g_loss, d_loss, f" (custom {' '.join(names)})"
+
+
 def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int],
           num_classes: int | None = None) -> Task:
   """The Task for an unconditional GAN described by ``config`` (see :func:`default_config`)."""
@@ -86,6 +133,7 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
   if config.loss.label_smoothing:
     d_loss = functools.partial(d_loss, label_smoothing=config.loss.label_smoothing)
     d_loss(jnp.zeros(1), jnp.zeros(1))  # fails now, not mid-run, for families without it
+  g_loss, d_loss, custom = _custom_losses(config, g_loss, d_loss, image_shape)
   g_opt, d_opt = optim.two_player_optimizers(config.optim)
   latent_dim = config.model.latent_dim
   ema_decay = config.ema_decay or None
@@ -98,7 +146,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       generator=generator, discriminator=discriminator, g_optimizer=g_opt, d_optimizer=d_opt,
       generator_loss=g_loss, discriminator_loss=d_loss, latent_dim=latent_dim,
       n_critic=config.n_critic, penalty=_penalty(config.penalty.name, config.penalty.weight),
-      ema_decay=ema_decay, augment_fn=augment.from_config(config.augment))
+      ema_decay=ema_decay, augment_fn=augment.from_config(config.augment),
+      loss_takes_batch=bool(custom))
 
   def sample_inputs(key: jax.Array, n: int) -> jax.Array:
     return jax.random.normal(key, (n, latent_dim), jnp.float32)
@@ -110,7 +159,7 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
   return Task(
       init=init, step=step, sample=steps.make_sample_fn(generator), sample_inputs=sample_inputs,
       examples_per_step=config.batch_size * config.n_critic, evaluate=evaluate,
-      describe=(f"GAN: G={g_name} D={d_name} loss={config.loss.name} "
+      describe=(f"GAN: G={g_name} D={d_name} loss={config.loss.name}{custom} "
                 f"penalty={config.penalty.name} n_critic={config.n_critic} "
                 f"ema={ema_decay or 'off'}"))
 
