@@ -35,6 +35,20 @@ class Penalty(Protocol):
     ...
 
 
+def apply_gradients(optimizer: optax.GradientTransformation, grads: PyTree, opt_state: PyTree,
+                    params: PyTree) -> tuple[PyTree, PyTree, jax.Array]:
+  """One optimizer update: (new params, new optimizer state, the gradients' global norm)."""
+  updates, opt_state = optimizer.update(grads, opt_state, params)
+  return optax.apply_updates(params, updates), opt_state, optax.global_norm(grads)
+
+
+def update_ema(ema_params: PyTree | None, params: PyTree, *, decay: float | None) -> PyTree | None:
+  """``decay * ema + (1 - decay) * params`` (None stays None: the run keeps no EMA)."""
+  if ema_params is None:
+    return None
+  return optax.incremental_update(params, ema_params, step_size=1.0 - (decay or 0.0))
+
+
 def _apply(module: nn.Module, params: PyTree, batch_stats: PyTree, x: jax.Array, *,
            train: bool, key: jax.Array | None = None) -> tuple[jax.Array, PyTree]:
   """Runs a jgan model; returns (output, new batch_stats) ({} for models without BN)."""
@@ -147,9 +161,8 @@ def make_gan_step(
     fake, g_bs = generate(g_params, g_bs, k_gen, part["image"].shape[0])
     grads, (d_bs, metrics) = jax.grad(d_loss_fn, has_aux=True)(
         d_params, d_bs, part, jax.lax.stop_gradient(fake), k_d)
-    updates, d_opt_state = d_optimizer.update(grads, d_opt_state, d_params)
-    d_params = optax.apply_updates(d_params, updates)
-    metrics["d_grad_norm"] = optax.global_norm(grads)
+    d_params, d_opt_state, metrics["d_grad_norm"] = apply_gradients(
+        d_optimizer, grads, d_opt_state, d_params)
     return (d_params, d_opt_state, d_bs, g_params, g_bs), metrics
 
   def g_loss_fn(g_params, g_bs, d_params, d_bs, key, part):
@@ -189,13 +202,9 @@ def make_gan_step(
 
     grads, (g_bs, g_metrics) = jax.grad(g_loss_fn, has_aux=True)(
         g_params, g_bs, d_params, d_bs, g_key, jax.tree.map(lambda x: x[0], parts))
-    updates, g_opt_state = g_optimizer.update(grads, state.g_opt_state, g_params)
-    g_params = optax.apply_updates(g_params, updates)
-    g_metrics["g_grad_norm"] = optax.global_norm(grads)
-
-    ema = state.ema_g_params
-    if ema is not None:
-      ema = optax.incremental_update(g_params, ema, step_size=1.0 - (ema_decay or 0.0))
+    g_params, g_opt_state, g_metrics["g_grad_norm"] = apply_gradients(
+        g_optimizer, grads, state.g_opt_state, g_params)
+    ema = update_ema(state.ema_g_params, g_params, decay=ema_decay)
     new_state = state.replace(
         step=state.step + 1, g_params=g_params, d_params=d_params, g_batch_stats=g_bs,
         d_batch_stats=d_bs, g_opt_state=g_opt_state, d_opt_state=d_opt_state,
@@ -338,9 +347,8 @@ def make_dtn_step(
     fake = jax.lax.stop_gradient(fake)
     grads, (d_bs, d_metrics) = jax.grad(d_loss_fn, has_aux=True)(
         state.d_params, state.d_batch_stats, fake[:b], fake[b:], real_t)
-    updates, d_opt_state = d_optimizer.update(grads, state.d_opt_state, state.d_params)
-    d_params = optax.apply_updates(state.d_params, updates)
-    d_metrics["d_grad_norm"] = optax.global_norm(grads)
+    d_params, d_opt_state, d_metrics["d_grad_norm"] = apply_gradients(
+        d_optimizer, grads, state.d_opt_state, state.d_params)
 
     alpha = jnp.asarray(const_weight, jnp.float32)
     if const_warmup_steps:
@@ -348,9 +356,8 @@ def make_dtn_step(
     grads, (g_bs, g_metrics) = jax.grad(g_loss_fn, has_aux=True)(
         state.g_params, g_bs, d_params, d_bs, state.f_variables, f_s, f_t, real_t, alpha)
     g_metrics["const_weight"] = alpha
-    updates, g_opt_state = g_optimizer.update(grads, state.g_opt_state, state.g_params)
-    g_params = optax.apply_updates(state.g_params, updates)
-    g_metrics["g_grad_norm"] = optax.global_norm(grads)
+    g_params, g_opt_state, g_metrics["g_grad_norm"] = apply_gradients(
+        g_optimizer, grads, state.g_opt_state, state.g_params)
     return state.replace(step=state.step + 1, g_params=g_params, d_params=d_params,
                          g_batch_stats=g_bs, d_batch_stats=d_bs, g_opt_state=g_opt_state,
                          d_opt_state=d_opt_state), {**d_metrics, **g_metrics}
@@ -404,9 +411,9 @@ def make_classifier_step(
     images = imaging.to_float(batch["image"])
     grads, (batch_stats, metrics) = jax.grad(loss_fn, has_aux=True)(
         state.params, state.batch_stats, images, batch["label"], key)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    metrics["grad_norm"] = optax.global_norm(grads)
-    return state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
-                         batch_stats=batch_stats, opt_state=opt_state), metrics
+    params, opt_state, metrics["grad_norm"] = apply_gradients(
+        optimizer, grads, state.opt_state, state.params)
+    return state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
+                         opt_state=opt_state), metrics
 
   return step

@@ -151,9 +151,9 @@ def make_attribute_classifier_step(*, model, optimizer: optax.GradientTransforma
     labels = jnp.asarray(batch["attributes"], jnp.int32)
     grads, (batch_stats, metrics) = jax.grad(loss_fn, has_aux=True)(
         state.params, state.batch_stats, images, labels, key)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    metrics["grad_norm"] = optax.global_norm(grads)
-    return state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
-                         batch_stats=batch_stats, opt_state=opt_state), metrics
+    params, opt_state, metrics["grad_norm"] = steps.apply_gradients(
+        optimizer, grads, state.opt_state, state.params)
+    return state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
+                         opt_state=opt_state), metrics
 
   return step

@@ -51,7 +51,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from jgan import batching, imaging, losses, models, optim, text
+from jgan import batching, imaging, losses, models, optim, steps, text
 from jgan import config as config_lib
 from jgan import data as data_lib
 from jgan.data import captioned
@@ -249,18 +249,14 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
     grads, (d_bs, d_metrics) = jax.grad(d_loss_fn, has_aux=True)(
         state.d_params, state.d_batch_stats, real, jax.lax.stop_gradient(fake), text_emb,
         labels)
-    updates, d_opt_state = d_optimizer.update(grads, state.d_opt_state, state.d_params)
-    d_params = optax.apply_updates(state.d_params, updates)
-    d_metrics["d_grad_norm"] = optax.global_norm(grads)
+    d_params, d_opt_state, d_metrics["d_grad_norm"] = steps.apply_gradients(
+        d_optimizer, grads, state.d_opt_state, state.d_params)
 
     grads, (g_bs, g_metrics) = jax.grad(g_loss_fn, has_aux=True)(
         state.g_params, g_bs, d_params, d_bs, jax.random.fold_in(key, 2), text_emb, labels)
-    updates, g_opt_state = g_optimizer.update(grads, state.g_opt_state, state.g_params)
-    g_params = optax.apply_updates(state.g_params, updates)
-    g_metrics["g_grad_norm"] = optax.global_norm(grads)
-    ema = state.ema_g_params
-    if ema is not None:
-      ema = optax.incremental_update(g_params, ema, step_size=1.0 - (ema_decay or 0.0))
+    g_params, g_opt_state, g_metrics["g_grad_norm"] = steps.apply_gradients(
+        g_optimizer, grads, state.g_opt_state, state.g_params)
+    ema = steps.update_ema(state.ema_g_params, g_params, decay=ema_decay)
     new_state = state.replace(
         step=state.step + 1, g_params=g_params, d_params=d_params, g_batch_stats=g_bs,
         d_batch_stats=d_bs, g_opt_state=g_opt_state, d_opt_state=d_opt_state, ema_g_params=ema)
