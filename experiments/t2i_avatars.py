@@ -20,8 +20,11 @@ attr_all_correct (the best checkpoint's metric), attr_combo_correct, next to the
 test avatars (attr_real_*, the ceiling) and the shuffled-caption baseline (attr_shuffled_*,
 chance given the generator's marginal); FID under the judge's features.
 
-Expected result: not yet measured; the training step compiles and runs on the CPU
-(tests/test_t2i_task.py), the evaluation end to end in tests/test_t2i_eval.py.
+Expected result (measured 2026-11-24, README "Text to image"): 45 min 34 s on the 2-core CPU;
+on 1,000 held-out-combination captions the judge finds the asked hair style 0.97, mouth 0.73,
+mean of the five attributes 0.645 (shuffled captions: 0.34, 0.34, 0.334; real avatars 0.988)
+at step 4,000 (the best checkpoint), FID 30.3 under the judge; 0.550 mean at step 5,000. G
+ignores the noise (one image per caption).
 """
 
 from jgan.tasks import t2i
