@@ -196,7 +196,9 @@ def make_gan_step(
     if n_critic == 1:
       carry, d_metrics = d_update(carry, (jax.tree.map(lambda x: x[0], parts), d_keys[0]))
     else:
-      carry, d_metrics = jax.lax.scan(d_update, carry, (parts, d_keys))
+      # Unrolled: XLA:CPU runs convolutions inside a while loop ~20x slower (measured: a
+      # WGAN-GP 32x32 step with n_critic=2 took 9.1 s rolled, 1.4 s unrolled).
+      carry, d_metrics = jax.lax.scan(d_update, carry, (parts, d_keys), unroll=True)
       d_metrics = jax.tree.map(jnp.mean, d_metrics)
     d_params, d_opt_state, d_bs, g_params, g_bs = carry
 
