@@ -1,0 +1,142 @@
+"""jgan vs PyTorch, side by side: every workload's train step, same architecture and batch.
+
+    pip install -e '.[bench]'            # torch (CPU build), the reference's only need
+    python benchmarks/run.py [--quick] [--out results.json] [--workloads a,b]
+
+For each workload (jgan.bench.workloads.WORKLOADS) it builds jgan's real step (the one
+launch.py compiles, from the experiment's config) and the PyTorch reference of the same step
+(jgan.bench.torch_gan / torch_dtn, started from the same weights; tests/test_bench_torch_*.py
+prove the two compute the same thing), warms both up, then alternates timed repetitions and
+prints: images/s of each, the throughput ratio jgan/torch (median and range over the
+repetition pairs), jgan's compile time and retraces, the step's FLOPs (XLA's cost analysis)
+and the achieved FLOP/s as a fraction of a 4096x4096 float32 matmul measured in the same run.
+Without --quick, a torch.compile column (the networks compiled, the step eager) where
+torch.compile works on this CPU.
+
+--quick: 3 repetitions of 3 steps. --tiny: tiny widths and batches (the smoke test; the
+numbers mean nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+
+import jax
+import numpy as np
+import torch
+
+from jgan.bench import timing, torch_steps, workloads
+
+
+def _fmt(x, spec=".0f"):
+  return "-" if x is None or (isinstance(x, float) and not np.isfinite(x)) else format(x, spec)
+
+
+def bench_one(workload, *, tiny: bool, repetitions: int, steps: int, torch_compile: bool,
+              peak: float) -> dict:
+  """One workload: both steps built, warmed up and timed alternately; one JSON row."""
+  jg = workloads.build_jgan(workload, tiny=tiny)
+  batch_np = jax.device_get(jg.batch)
+  runners = {"jgan": jg.run,
+             "torch": torch_steps.build_torch(jg.config, jg.initial_state, batch_np)}
+  runners["torch"]()  # warm-up
+  compile_note = ""
+  if torch_compile:
+    try:
+      compiled = torch_steps.build_torch(jg.config, jg.initial_state, batch_np,
+                                         compile_models=True)
+      start = time.perf_counter()
+      compiled()
+      compiled()  # the second call may still recompile (batch-norm mode changes)
+      compile_note = f"torch.compile warm-up {time.perf_counter() - start:.0f} s"
+      runners["torch_compile"] = compiled
+    except Exception as e:  # pylint: disable=broad-except  (reported, not fatal)
+      compile_note = f"torch.compile failed: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
+  times = timing.alternate(runners, repetitions=repetitions, steps=steps)
+  n = jg.images_per_step
+  t_jgan, t_torch = float(np.median(times["jgan"])), float(np.median(times["torch"]))
+  ratio, lo, hi = timing.ratio_spread(times["jgan"], times["torch"])
+  row = {
+      "workload": workload.name, "describe": workload.describe,
+      "batch": int(jg.config.batch_size), "images_per_step": n,
+      "jgan_img_s": n / t_jgan, "torch_img_s": n / t_torch,
+      "ratio": ratio, "ratio_min": lo, "ratio_max": hi,
+      "jgan_step_ms": 1e3 * t_jgan, "torch_step_ms": 1e3 * t_torch,
+      "compile_s": jg.compile_s, "retraces": jg.traces[0] - 1,
+      "gflop_per_step": jg.flops / 1e9,
+      "peak_fraction": jg.flops / t_jgan / peak,
+      "torch_peak_fraction": jg.flops / t_torch / peak,
+      "torch_compile_img_s": None, "torch_compile_note": compile_note,
+  }
+  if "torch_compile" in times:
+    row["torch_compile_img_s"] = n / float(np.median(times["torch_compile"]))
+  return row
+
+
+def print_table(rows: list[dict], file=sys.stdout) -> None:
+  head = ("| workload | batch | jgan img/s | torch img/s | jgan/torch (range) | torch.compile "
+          "img/s | jgan compile s | GFLOP/step | peak fraction jgan / torch |")
+  print(head, file=file)
+  print("|" + "---|" * 9, file=file)
+  for r in rows:
+    print(f"| {r['workload']} | {r['batch']} | {_fmt(r['jgan_img_s'])} | "
+          f"{_fmt(r['torch_img_s'])} | {r['ratio']:.2f}x ({r['ratio_min']:.2f}-"
+          f"{r['ratio_max']:.2f}) | {_fmt(r['torch_compile_img_s'])} | {r['compile_s']:.1f} | "
+          f"{r['gflop_per_step']:.2f} | {r['peak_fraction']:.2f} / "
+          f"{r['torch_peak_fraction']:.2f} |", file=file, flush=True)
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--quick", action="store_true", help="3 repetitions of 3 steps, no "
+                      "torch.compile column")
+  parser.add_argument("--tiny", action="store_true", help="tiny models (smoke test)")
+  parser.add_argument("--workloads", default=",".join(workloads.WORKLOADS),
+                      help=f"comma-separated, from: {', '.join(workloads.WORKLOADS)}")
+  parser.add_argument("--repetitions", type=int)
+  parser.add_argument("--steps", type=int, help="steps per timed repetition")
+  parser.add_argument("--out", help="write the rows as JSON here")
+  args = parser.parse_args(argv)
+  names = [w for w in args.workloads.split(",") if w]
+  unknown = [w for w in names if w not in workloads.WORKLOADS]
+  if unknown:
+    parser.error(f"unknown workload(s) {', '.join(unknown)}; available: "
+                 f"{', '.join(workloads.WORKLOADS)}")
+  quick = args.quick or args.tiny
+  repetitions = args.repetitions or (3 if quick else 7)
+  steps = args.steps or (3 if quick else 5)
+  torch.set_num_threads(max(1, torch.get_num_threads()))
+  print(f"jax {jax.__version__} ({jax.devices()[0].platform}, {jax.device_count()} device(s)), "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"{platform.processor() or platform.machine()}; {repetitions} repetitions x {steps} "
+        "steps, alternated", flush=True)
+  peak_before = timing.matmul_peak()
+  rows = []
+  for name in names:
+    rows.append(bench_one(workloads.WORKLOADS[name], tiny=args.tiny, repetitions=repetitions,
+                          steps=steps, torch_compile=not quick, peak=peak_before))
+    print(f"  {name}: jgan {rows[-1]['jgan_step_ms']:.1f} ms/step, torch "
+          f"{rows[-1]['torch_step_ms']:.1f} ms/step  {rows[-1]['torch_compile_note']}",
+          file=sys.stderr, flush=True)
+  peak_after = timing.matmul_peak()
+  # The peak drifts with the machine's load: the fractions use the mean of both readings.
+  peak = (peak_before + peak_after) / 2
+  for r in rows:
+    for k in ("peak_fraction", "torch_peak_fraction"):
+      r[k] *= peak_before / peak
+  print(f"fp32 matmul peak (jax, 4096^2): {peak_before / 1e9:.0f} GFLOP/s before, "
+        f"{peak_after / 1e9:.0f} after")
+  print_table(rows)
+  if args.out:
+    with open(args.out, "w") as f:
+      json.dump({"date": time.strftime("%Y-%m-%d"), "machine": platform.processor(),
+                 "matmul_peak_gflop_s": peak / 1e9, "rows": rows}, f, indent=1)
+  return rows
+
+
+if __name__ == "__main__":
+  main()

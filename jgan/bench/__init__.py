@@ -1,0 +1,1 @@
+"""Benchmark helpers; torch_gan needs the optional `bench` extra (torch)."""

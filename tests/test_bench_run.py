@@ -1,0 +1,56 @@
+"""benchmarks/run.py end to end on tiny models: the suite cannot rot (numbers mean nothing)."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+from jgan.bench import timing, workloads
+from tests.conftest import REPO
+
+KEYS = {"workload", "batch", "jgan_img_s", "torch_img_s", "ratio", "compile_s",
+        "gflop_per_step", "peak_fraction"}
+
+
+def _run(*args, timeout=900):
+  return subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "run.py"), *args],
+                        capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+def test_tiny_run_of_each_reference_kind(tmp_path):
+  """One workload per kind of reference (GAN with a gradient penalty, DTN, text-to-image)."""
+  out = tmp_path / "results.json"
+  names = ["wgan_gp32", "dtn_digits", "t2i_avatars"]
+  proc = _run("--tiny", "--workloads", ",".join(names), "--repetitions", "2", "--steps", "1",
+              "--out", str(out))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  rows = json.loads(out.read_text())["rows"]
+  assert [r["workload"] for r in rows] == names
+  for r in rows:
+    assert KEYS <= set(r), KEYS - set(r)
+    for k in ("jgan_img_s", "torch_img_s", "ratio", "compile_s", "gflop_per_step",
+              "peak_fraction"):
+      assert math.isfinite(r[k]) and r[k] > 0, (r["workload"], k, r[k])
+    assert r["retraces"] == 0, r  # no recompile after the first step
+  assert "| wgan_gp32 | 4 |" in proc.stdout  # the table
+
+
+def test_unknown_workload_is_named():
+  proc = _run("--workloads", "dcgan_128")
+  assert proc.returncode == 2
+  assert "dcgan_128" in proc.stderr and "mlp_gan_b64" in proc.stderr
+
+
+def test_every_workload_names_an_experiment():
+  from jgan import config as config_lib
+  for w in workloads.WORKLOADS.values():
+    config = workloads.config_for(w, tiny=True)
+    assert config.batch_size == w.tiny_overrides["batch_size"], w.name
+    assert w.experiment in config_lib.experiment_names(), w.name
+
+
+def test_ratio_is_paired_per_repetition():
+  # jgan 1 s vs torch 2 s, then a load spike doubles both: the ratio stays 2.
+  assert timing.ratio_spread([1.0, 2.0], [2.0, 4.0]) == (2.0, 2.0, 2.0)
+  assert timing.ratio_spread([1.0, 1.0, 1.0], [3.0, 1.0, 2.0]) == (2.0, 1.0, 3.0)
