@@ -13,8 +13,12 @@ and the achieved FLOP/s as a fraction of a 4096x4096 float32 matmul measured in 
 Without --quick, a torch.compile column (the networks compiled, the step eager) where
 torch.compile works on this CPU.
 
---quick: 3 repetitions of 3 steps. --tiny: tiny widths and batches (the smoke test; the
-numbers mean nothing).
+Then (--loop) the whole launch.py loop (data, logging, sample grids, checkpoints at the
+experiment's cadence) against the bare step, and the input pipeline's batches/s against the
+step's steps/s.
+
+--quick: 3 repetitions of 3 steps, no torch.compile. --tiny: tiny widths and batches, no loop
+check (the smoke test; the numbers mean nothing).
 """
 
 from __future__ import annotations
@@ -29,7 +33,11 @@ import jax
 import numpy as np
 import torch
 
-from jgan.bench import timing, torch_steps, workloads
+from jgan.bench import loop, timing, torch_steps, workloads
+
+# The loop check: experiment -> (short, long) run lengths. long - short spans the experiment's
+# own cadence (gan_mnist: 20 logs, 2 sample grids, 1 checkpoint per 2,000 steps).
+LOOP_RUNS = {"gan_mnist": (100, 2100), "dcgan_fashion_mnist32": (100, 1100)}
 
 
 def _fmt(x, spec=".0f"):
@@ -37,17 +45,23 @@ def _fmt(x, spec=".0f"):
 
 
 def bench_one(workload, *, tiny: bool, repetitions: int, steps: int, torch_compile: bool,
-              peak: float) -> dict:
-  """One workload: both steps built, warmed up and timed alternately; one JSON row."""
-  jg = workloads.build_jgan(workload, tiny=tiny)
+              peak: float, compute_dtype: str = "float32") -> dict:
+  """One workload: both steps built, warmed up and timed alternately; one JSON row.
+
+  ``compute_dtype`` applies to jgan only (its activations; params stay float32): the
+  reference always runs float32.
+  """
+  extra = {"compute_dtype": compute_dtype} if compute_dtype != "float32" else None
+  jg = workloads.build_jgan(workload, tiny=tiny, extra=extra)
   batch_np = jax.device_get(jg.batch)
+  torch_config = workloads.config_for(workload, tiny=tiny)
   runners = {"jgan": jg.run,
-             "torch": torch_steps.build_torch(jg.config, jg.initial_state, batch_np)}
+             "torch": torch_steps.build_torch(torch_config, jg.initial_state, batch_np)}
   runners["torch"]()  # warm-up
   compile_note = ""
   if torch_compile:
     try:
-      compiled = torch_steps.build_torch(jg.config, jg.initial_state, batch_np,
+      compiled = torch_steps.build_torch(torch_config, jg.initial_state, batch_np,
                                          compile_models=True)
       start = time.perf_counter()
       compiled()
@@ -62,6 +76,7 @@ def bench_one(workload, *, tiny: bool, repetitions: int, steps: int, torch_compi
   ratio, lo, hi = timing.ratio_spread(times["jgan"], times["torch"])
   row = {
       "workload": workload.name, "describe": workload.describe,
+      "jgan_compute_dtype": compute_dtype,
       "batch": int(jg.config.batch_size), "images_per_step": n,
       "jgan_img_s": n / t_jgan, "torch_img_s": n / t_torch,
       "ratio": ratio, "ratio_min": lo, "ratio_max": hi,
@@ -75,6 +90,22 @@ def bench_one(workload, *, tiny: bool, repetitions: int, steps: int, torch_compi
   if "torch_compile" in times:
     row["torch_compile_img_s"] = n / float(np.median(times["torch_compile"]))
   return row
+
+
+def bench_loop(experiment: str, *, short: int, long: int, repetitions: int) -> dict:
+  """launch.py's loop and the input pipeline against the bare step, for one experiment."""
+  w = workloads.Workload(experiment, experiment, {}, {}, experiment)
+  jg = workloads.build_jgan(w)
+  bare = float(np.median(timing.alternate({"jgan": jg.run}, repetitions=repetitions,
+                                          steps=20)["jgan"]))
+  del jg
+  loop_result = loop.loop_overhead(workloads.config_for(w), short=short, long=long)
+  config = workloads.config_for(w)
+  rate = loop.pipeline_rate(config, batches=200, examples_per_step=config.batch_size)
+  return {"experiment": experiment, "batch": int(config.batch_size), "bare_step_s": bare,
+          "loop_step_s": loop_result["loop_step_s"], "steps": loop_result["steps"],
+          "loop_overhead": loop_result["loop_step_s"] / bare - 1,
+          "pipeline_batches_s": rate, "bare_steps_s": 1 / bare}
 
 
 def print_table(rows: list[dict], file=sys.stdout) -> None:
@@ -99,6 +130,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
                       help=f"comma-separated, from: {', '.join(workloads.WORKLOADS)}")
   parser.add_argument("--repetitions", type=int)
   parser.add_argument("--steps", type=int, help="steps per timed repetition")
+  parser.add_argument("--compute_dtype", default="float32", choices=("float32", "bfloat16"),
+                      help="jgan's activation dtype (params and losses stay float32); the "
+                      "PyTorch reference stays float32. GAN workloads only.")
+  parser.add_argument("--loop", default="gan_mnist" ,
+                      help="experiments whose launch.py loop and input pipeline are timed "
+                      f"against the bare step (comma-separated, from {', '.join(LOOP_RUNS)}; "
+                      "'' for none)")
   parser.add_argument("--out", help="write the rows as JSON here")
   args = parser.parse_args(argv)
   names = [w for w in args.workloads.split(",") if w]
@@ -106,6 +144,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
   if unknown:
     parser.error(f"unknown workload(s) {', '.join(unknown)}; available: "
                  f"{', '.join(workloads.WORKLOADS)}")
+  if args.compute_dtype != "float32":
+    not_gan = [w for w in names if workloads.config_for(workloads.WORKLOADS[w]).task != "gan"]
+    if not_gan:
+      parser.error(f"--compute_dtype={args.compute_dtype} applies to the GAN workloads only; "
+                   f"leave out {', '.join(not_gan)}")
   quick = args.quick or args.tiny
   repetitions = args.repetitions or (3 if quick else 7)
   steps = args.steps or (3 if quick else 5)
@@ -118,7 +161,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
   rows = []
   for name in names:
     rows.append(bench_one(workloads.WORKLOADS[name], tiny=args.tiny, repetitions=repetitions,
-                          steps=steps, torch_compile=not quick, peak=peak_before))
+                          steps=steps, torch_compile=not quick, peak=peak_before,
+                          compute_dtype=args.compute_dtype))
     print(f"  {name}: jgan {rows[-1]['jgan_step_ms']:.1f} ms/step, torch "
           f"{rows[-1]['torch_step_ms']:.1f} ms/step  {rows[-1]['torch_compile_note']}",
           file=sys.stderr, flush=True)
@@ -131,10 +175,22 @@ def main(argv: list[str] | None = None) -> list[dict]:
   print(f"fp32 matmul peak (jax, 4096^2): {peak_before / 1e9:.0f} GFLOP/s before, "
         f"{peak_after / 1e9:.0f} after")
   print_table(rows)
+  loops = []
+  for experiment in [e for e in args.loop.split(",") if e] if not args.tiny else []:
+    if experiment not in LOOP_RUNS:
+      parser.error(f"--loop: unknown {experiment!r}; available: {', '.join(LOOP_RUNS)}")
+    short, long = LOOP_RUNS[experiment]
+    loops.append(bench_loop(experiment, short=short, long=long, repetitions=repetitions))
+    r = loops[-1]
+    print(f"launch.py loop, {experiment} (batch {r['batch']}, {r['steps']} steps at the "
+          f"experiment's cadence, evaluation off): {1e3 * r['loop_step_s']:.1f} ms/step vs the "
+          f"bare step {1e3 * r['bare_step_s']:.1f} ms: overhead {100 * r['loop_overhead']:+.1f}%; "
+          f"input pipeline {r['pipeline_batches_s']:.0f} batches/s vs "
+          f"{r['bare_steps_s']:.0f} steps/s", flush=True)
   if args.out:
     with open(args.out, "w") as f:
       json.dump({"date": time.strftime("%Y-%m-%d"), "machine": platform.processor(),
-                 "matmul_peak_gflop_s": peak / 1e9, "rows": rows}, f, indent=1)
+                 "matmul_peak_gflop_s": peak / 1e9, "rows": rows, "loop": loops}, f, indent=1)
   return rows
 
 

@@ -15,35 +15,11 @@ import argparse
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jgan import config as config_lib
 from jgan import tasks
-
-_SHAPES = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1)}
-
-
-def _shape(data_config) -> tuple[int, int, int]:
-  """The image shape a data group yields (grey for the MNISTs; 64x64 RGB when unsized)."""
-  size = data_config.image_size
-  shape = _SHAPES.get(data_config.name, (size or 64, size or 64, 3))
-  if size and data_config.name in _SHAPES:
-    shape = (size, size, shape[2])
-  return shape
-
-
-def matmul_peak(n: int = 4096, repeats: int = 5) -> float:
-  x = jnp.ones((n, n), jnp.float32)
-  f = jax.jit(lambda a: a @ a)
-  f(x).block_until_ready()
-  best = float("inf")
-  for _ in range(repeats):
-    start = time.perf_counter()
-    f(x).block_until_ready()
-    best = min(best, time.perf_counter() - start)
-  return 2 * n**3 / best
-
+from jgan.bench import timing, workloads
 
 def main():
   parser = argparse.ArgumentParser()
@@ -55,24 +31,17 @@ def main():
   config = config_lib.load_experiment(args.experiment)
   if args.batch_size:
     config_lib.apply_overrides(config, [("batch_size", str(args.batch_size))])
-  shape = _shape(config.data)
-  source_shape = _shape(config.source_data) if "source_data" in config else None
+  shape = workloads.image_shape(config.data)
+  source_shape = (workloads.image_shape(config.source_data) if "source_data" in config
+                  else None)
   task = tasks.build_task(config, image_shape=shape, num_classes=10, source_shape=source_shape)
-  rng = np.random.default_rng(0)
-  n = task.examples_per_step
-  batch = {"image": rng.integers(0, 256, (n, *shape), dtype=np.uint8),
-           "label": rng.integers(0, 10, (n,), dtype=np.int32)}
-  if source_shape is not None:
-    batch.update(source_image=rng.integers(0, 256, (n, *source_shape), dtype=np.uint8),
-                 source_label=rng.integers(0, 10, (n,), dtype=np.int32))
+  batch = workloads.synthetic_batch(config, task)
   state = task.init(jax.random.key(0))
   step = jax.jit(task.step, donate_argnums=0)
   start = time.perf_counter()
   compiled = step.lower(state, batch, jax.random.key(1)).compile()
   compile_s = time.perf_counter() - start
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  flops = float(cost.get("flops", float("nan")))
+  flops = timing.compiled_flops(compiled)
   state, _ = step(state, batch, jax.random.key(1))
   jax.block_until_ready(state)
   times = []
@@ -82,7 +51,7 @@ def main():
       state, _ = step(state, batch, jax.random.key(i))
     jax.block_until_ready(state)
     times.append((time.perf_counter() - start) / args.steps)
-  peak = matmul_peak()
+  peak = timing.matmul_peak()
   t = float(np.median(times))
   print(f"{args.experiment}: batch {config.batch_size} (x{task.examples_per_step // config.batch_size}"
         f" real per step), image {shape}")

@@ -54,3 +54,13 @@ def test_ratio_is_paired_per_repetition():
   # jgan 1 s vs torch 2 s, then a load spike doubles both: the ratio stays 2.
   assert timing.ratio_spread([1.0, 2.0], [2.0, 4.0]) == (2.0, 2.0, 2.0)
   assert timing.ratio_spread([1.0, 1.0, 1.0], [3.0, 1.0, 2.0]) == (2.0, 1.0, 3.0)
+
+
+def test_loop_overhead_and_pipeline_rate_on_a_tiny_run(tmp_path):
+  from jgan.bench import loop
+  from tests.conftest import tiny_gan_config
+  result = loop.loop_overhead(tiny_gan_config(), short=4, long=10, root=str(tmp_path))
+  assert result["steps"] == 6 and result["long_s"] > 0 and result["short_s"] > 0
+  assert math.isfinite(result["loop_step_s"])
+  assert not os.listdir(tmp_path)  # its workdirs are temporary
+  assert loop.pipeline_rate(tiny_gan_config(), batches=20, examples_per_step=8) > 0

@@ -62,7 +62,7 @@ def test_kernel_map_rejects_wrong_shapes():
     layers.subpixel_kernel_to_conv_transpose(jnp.zeros((2, 2, 2, 6)))
 
 
-@pytest.mark.parametrize("impl", ["matmul", "conv"])
+@pytest.mark.parametrize("impl", ["taps", "matmul", "conv"])
 @pytest.mark.parametrize("x_shape,features", [((2, 4, 4, 3), 5), ((1, 5, 7, 8), 4)])
 def test_subpixel_equals_conv_transpose(x_shape, features, impl):
   x, ct, ct_vars, sp, sp_vars = _conv_transpose_and_subpixel(0, x_shape, features, impl)

@@ -56,10 +56,12 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
 )}
 
 
-def config_for(workload: Workload, *, tiny: bool = False) -> ml_collections.ConfigDict:
-  """The experiment's config with the workload's (and, if tiny, the smoke test's) overrides."""
+def config_for(workload: Workload, *, tiny: bool = False,
+               extra: dict[str, Any] | None = None) -> ml_collections.ConfigDict:
+  """The experiment's config with the workload's (and, if tiny, the smoke test's) overrides,
+  then ``extra``."""
   config = config_lib.load_experiment(workload.experiment)
-  overrides = {**workload.overrides, **(workload.tiny_overrides if tiny else {})}
+  overrides = {**workload.overrides, **(workload.tiny_overrides if tiny else {}), **(extra or {})}
   config_lib.apply_overrides(config, [(k, str(v)) for k, v in overrides.items()])
   return config
 
@@ -109,9 +111,11 @@ class JganStep:
   initial_state: Any  # host copy of the state before the first step (for the reference)
 
 
-def build_jgan(workload: Workload, *, tiny: bool = False, seed: int = 0) -> JganStep:
-  """Builds, compiles (timed) and warms up jgan's step for ``workload``."""
-  config = config_for(workload, tiny=tiny)
+def build_jgan(workload: Workload, *, tiny: bool = False, seed: int = 0,
+               extra: dict[str, Any] | None = None) -> JganStep:
+  """Builds, compiles (timed) and warms up jgan's step for ``workload`` (``extra``: more
+  config overrides, e.g. ``{"compute_dtype": "bfloat16"}``)."""
+  config = config_for(workload, tiny=tiny, extra=extra)
   shape = image_shape(config.data)
   source = image_shape(config.source_data) if "source_data" in config else None
   task = tasks.build_task(config, image_shape=shape, num_classes=10, source_shape=source)
