@@ -6,7 +6,9 @@ The WGAN-GP recipe (width 32, layer-norm critic, 5 critic steps, Adam 1e-4 (0, 0
 FashionMNIST resized to 32x32, batch 64; FID/KID/precision-recall under
 fashion_mnist_classifier's features every 500 steps.
 
-Expected result: not measured yet.
+Expected result (measured 2026-11-24, README "Sample quality"): FID 5.53, KID 0.086,
+precision 0.72, recall 0.70 at step 1,500 under fashion_mnist_classifier (15.1 at 500, 8.13 at
+1,000); 43 min on the 2 CPU cores while other jobs shared them.
 """
 
 from experiments import dcgan_fashion_mnist32
