@@ -125,3 +125,32 @@ def test_small_helpers():
       layers.leaky_relu_02(jnp.array([-1.0, 2.0])), jnp.array([-0.2, 2.0]))
   s = jax.jit(layers.dcgan_scale_init, static_argnums=1)(jax.random.key(0), (4096,))
   assert abs(float(s.mean()) - 1.0) < 0.003 and abs(float(s.std()) - 0.02) < 0.002
+
+
+@pytest.mark.parametrize("x_shape", [(3, 8, 6, 5), (2, 28, 28, 1)])
+def test_strided_conv_equals_nn_conv_to_the_second_derivative(x_shape):
+  """Same params, outputs, gradients, and gradient-penalty gradients as nn.Conv 'SAME'."""
+  x = jax.random.normal(jax.random.key(0), x_shape)
+  ref = nn.Conv(7, (4, 4), strides=(2, 2), padding="SAME")
+  ours = layers.StridedConv4x4(7)
+  params = ref.init(jax.random.key(1), x)
+  chex.assert_trees_all_equal_shapes(params, ours.init(jax.random.key(1), x))
+  chex.assert_trees_all_close(ours.apply(params, x), ref.apply(params, x), atol=1e-5)
+  ct = jax.random.normal(jax.random.key(2), ref.apply(params, x).shape)
+
+  def grads(m):
+    return jax.grad(lambda p, x: jnp.vdot(m.apply(p, x), ct), argnums=(0, 1))(params, x)
+
+  def penalty_grads(m):
+    def penalty(p):
+      gx = jax.grad(lambda x: jnp.vdot(jnp.tanh(m.apply(p, x)), ct))(x)
+      return jnp.sum(jnp.square(gx))
+    return jax.grad(penalty)(params)
+
+  chex.assert_trees_all_close(grads(ours), grads(ref), atol=1e-4)
+  chex.assert_trees_all_close(penalty_grads(ours), penalty_grads(ref), rtol=1e-4, atol=1e-4)
+
+
+def test_strided_conv_rejects_odd_sizes():
+  with pytest.raises(ValueError, match="even sizes, got 7x8"):
+    layers.StridedConv4x4(3).init(jax.random.key(0), jnp.ones((1, 7, 8, 2)))

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from jgan.models.layers import (
+    StridedConv4x4,
     SubpixelConvTranspose,
     conv_transpose_kernel_to_subpixel,
     dcgan_init,
@@ -169,9 +170,10 @@ class DCGANDiscriminator(nn.Module):
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
     for i, c in enumerate(_discriminator_plan(self.resolution, self.width)):
       use_bias = i == 0 or self.normalization != "batch"
-      x = nn.Conv(c, (4, 4), strides=(2, 2), padding="SAME", use_bias=use_bias,
-                  dtype=self.dtype, param_dtype=self.param_dtype, kernel_init=dcgan_init,
-                  name=f"conv{i}")(x)
+      # = nn.Conv(c, (4, 4), strides=(2, 2), padding="SAME") (same params), with an input
+      # gradient whose own gradient is fast on XLA:CPU (gradient penalties: 3x faster).
+      x = StridedConv4x4(c, use_bias=use_bias, dtype=self.dtype, param_dtype=self.param_dtype,
+                         kernel_init=dcgan_init, name=f"conv{i}")(x)
       if i > 0 and self.normalization == "batch":
         x = _batch_norm(train, self.dtype, self.param_dtype, f"norm{i}")(x)
       elif i > 0 and self.normalization == "layer":

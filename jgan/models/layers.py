@@ -187,3 +187,89 @@ class SubpixelConvTranspose(nn.Module):
       bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
       y = y + bias.astype(self.dtype)
     return y
+
+
+def _strided_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  return jax.lax.conv_general_dilated(x, kernel, window_strides=(2, 2),
+                                      padding=((1, 1), (1, 1)),
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _subpixel_apply(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """`SubpixelConvTranspose`'s computation ("taps") on x [B, H, W, C] with a [2, 2, C, 4F]
+  kernel, no bias: [B, 2H, 2W, F]."""
+  _, h, w, _ = x.shape
+  xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  y = sum(jnp.einsum("bhwc,cf->bhwf", xp[:, a:a + h + 1, b:b + w + 1, :], kernel[a, b])
+          for a in range(2) for b in range(2))
+  return depth_to_space_phases(y, kernel.shape[-1] // 4)
+
+
+@jax.custom_vjp
+def strided_conv4x4(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """4x4 stride-2 convolution with one pixel of padding (flax 'SAME' on even sizes).
+
+  The same function as ``lax.conv_general_dilated``; only its input gradient differs in
+  form: it is the transposed convolution of the output gradient, written as the sub-pixel
+  layer's four dots instead of XLA's input-dilated convolution. The gradient penalty
+  differentiates that input gradient again with respect to the kernel, and XLA:CPU's kernel
+  gradient of an input-dilated convolution is 20-40x slower than a dot's (PERF_NOTES.md).
+
+  Args:
+    x: [B, H, W, C_in], H and W even.
+    kernel: [4, 4, C_in, F] (HWIO, as ``nn.Conv``'s).
+
+  Returns:
+    [B, H / 2, W / 2, F].
+  """
+  return _strided_conv(x, kernel)
+
+
+def _strided_fwd(x, kernel):
+  return _strided_conv(x, kernel), (x, kernel)
+
+
+def _strided_bwd(residuals, g):
+  x, kernel = residuals
+  # dx[j] = sum over 2i + k - 1 = j of g[i] W[k]^T: PyTorch's ConvTranspose2d(4, 2, 1) of g
+  # with weight [F, C_in, 4, 4] = W transposed, mapped to the sub-pixel kernel.
+  ct_kernel = jnp.transpose(kernel, (0, 1, 3, 2))[::-1, ::-1]  # flax ConvTranspose [4,4,F,C_in]
+  dx = _subpixel_apply(g, conv_transpose_kernel_to_subpixel(ct_kernel))
+  dkernel = jax.vjp(lambda k: _strided_conv(x, k), kernel)[1](g)[0]
+  return dx.astype(x.dtype), dkernel
+
+
+strided_conv4x4.defvjp(_strided_fwd, _strided_bwd)
+
+
+class StridedConv4x4(nn.Module):
+  """``nn.Conv(features, (4, 4), strides=(2, 2), padding='SAME')`` for even input sizes, with
+  the input gradient of `strided_conv4x4` (fast double backward for gradient penalties).
+
+  Params ``kernel`` [4, 4, C_in, features] and ``bias`` [features]: the names and shapes of
+  ``nn.Conv``'s, so checkpoints of either load into the other.
+
+  References:
+    Radford et al. 2016 (the DCGAN discriminator's strided convolutions); Gulrajani et al.
+    2017 (the penalty that differentiates their input gradient).
+  """
+
+  features: int
+  use_bias: bool = True
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+  kernel_init: Initializer = nn.initializers.lecun_normal()
+  bias_init: Initializer = nn.initializers.zeros_init()
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    _, h, w, cin = x.shape
+    if h % 2 or w % 2:
+      raise ValueError(f"StridedConv4x4 needs even sizes, got {h}x{w}; use nn.Conv.")
+    kernel = self.param("kernel", self.kernel_init, (4, 4, cin, self.features),
+                        self.param_dtype)
+    y = strided_conv4x4(x.astype(self.dtype), kernel.astype(self.dtype))
+    if self.use_bias:
+      y = y + self.param("bias", self.bias_init, (self.features,),
+                         self.param_dtype).astype(self.dtype)
+    return y
