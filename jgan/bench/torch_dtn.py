@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from jgan.bench import torch_gan
 from jgan.bench.torch_gan import (
     DCGANDiscriminator,
     DCGANGenerator,
@@ -68,17 +69,9 @@ def _tensor(x: Any, device: torch.device | str | None = None) -> torch.Tensor:
 
 def _dcgan_init_(module: nn.Module) -> None:
   """jgan's initialisation of the text-conditional heads (``dcgan_init``,
-  ``dcgan_scale_init``): weights N(0, 0.02), biases 0, norm scales N(1, 0.02). Direct
-  children only: the DCGAN trunks initialise themselves. (The ConvClassifier keeps torch's
-  defaults: f's weights always come from jgan.)"""
-  for m in module.children():
-    if isinstance(m, (nn.Conv2d, nn.Linear)) and m.weight.numel():
-      nn.init.normal_(m.weight, 0.0, 0.02)
-      if m.bias is not None:
-        nn.init.zeros_(m.bias)
-    elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-      nn.init.normal_(m.weight, 1.0, 0.02)
-      nn.init.zeros_(m.bias)
+  ``dcgan_scale_init``); direct children only: the DCGAN trunks initialise themselves. (The
+  ConvClassifier keeps torch's defaults: f's weights always come from jgan.)"""
+  torch_gan._dcgan_init_(module, children_only=True)  # pylint: disable=protected-access
 
 
 @contextlib.contextmanager

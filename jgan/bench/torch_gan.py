@@ -69,9 +69,12 @@ def _lecun_normal_(module: nn.Module) -> None:
       nn.init.zeros_(m.bias)
 
 
-def _dcgan_init_(module: nn.Module) -> None:
-  """Radford et al. 2016 init, as jgan.models.dcgan: weights N(0, 0.02), norm scales N(1, 0.02)."""
-  for m in module.modules():
+def _dcgan_init_(module: nn.Module, *, children_only: bool = False) -> None:
+  """Radford et al. 2016 init, as jgan.models.dcgan: weights N(0, 0.02), norm scales N(1, 0.02).
+
+  ``children_only``: the direct children only (heads around trunks that initialise
+  themselves)."""
+  for m in (module.children() if children_only else module.modules()):
     if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
       nn.init.normal_(m.weight, 0.0, 0.02)
       if m.bias is not None:

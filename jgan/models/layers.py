@@ -101,6 +101,14 @@ def torch_conv_transpose_weight_to_flax(weight: Any) -> np.ndarray:
   return np.ascontiguousarray(w.transpose(2, 3, 0, 1)[::-1, ::-1])
 
 
+def _taps_conv(xp: jax.Array, kernel: jax.Array) -> jax.Array:
+  """2x2 VALID correlation of ``xp`` [B, H', W', C] with ``kernel`` [2, 2, C, F'] as one dot
+  per tap on a shifted view, summed: [B, H' - 1, W' - 1, F']."""
+  _, hp, wp, _ = xp.shape
+  return sum(jnp.einsum("bhwc,cf->bhwf", xp[:, a:a + hp - 1, b:b + wp - 1, :], kernel[a, b])
+             for a in range(2) for b in range(2))
+
+
 def depth_to_space_phases(y: jax.Array, features: int) -> jax.Array:
   """Interleaves the four phases of a padded 2x2 VALID convolution's output.
 
@@ -167,11 +175,8 @@ class SubpixelConvTranspose(nn.Module):
     # kernel gradient on XLA:CPU (PERF_NOTES.md).
     x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
     if self.impl == "taps":
-      # y = sum over the 4 taps of (shifted input) @ kernel[tap]: the im2col of "matmul"
-      # without materialising it (4 dots reading views; 10-25% faster here, measured).
-      k = kernel.reshape(2, 2, cin, 4 * self.features)
-      y = sum(jnp.einsum("bhwc,cf->bhwf", x[:, a:a + h + 1, b:b + w + 1, :], k[a, b])
-              for a in range(2) for b in range(2))
+      # The im2col of "matmul" without materialising it (5-35% faster here, measured).
+      y = _taps_conv(x, kernel)
     elif self.impl == "matmul":
       # im2col of the 2x2 windows, [B, H+1, W+1, 4*C_in] in (a_h, a_w, C_in) order, then one
       # matmul: its kernel gradient is a plain dot, 2-4x faster on XLA:CPU than the conv's.
@@ -198,11 +203,8 @@ def _strided_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
 def _subpixel_apply(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """`SubpixelConvTranspose`'s computation ("taps") on x [B, H, W, C] with a [2, 2, C, 4F]
   kernel, no bias: [B, 2H, 2W, F]."""
-  _, h, w, _ = x.shape
   xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-  y = sum(jnp.einsum("bhwc,cf->bhwf", xp[:, a:a + h + 1, b:b + w + 1, :], kernel[a, b])
-          for a in range(2) for b in range(2))
-  return depth_to_space_phases(y, kernel.shape[-1] // 4)
+  return depth_to_space_phases(_taps_conv(xp, kernel), kernel.shape[-1] // 4)
 
 
 @jax.custom_vjp
