@@ -8,7 +8,9 @@ EMA 0.999 of G's weights that is evaluated and drawn in samples_ema/), and with 
 our own (`hinge_with_drift`: the hinge D loss plus ProGAN's small drift term on the real
 logits, named in config.loss.discriminator_fn).
 
-Expected result: not measured yet.
+Expected result (measured 2026-11-24, README "Sample quality"): 7 min 18 s on the 2 idle CPU
+cores; FID of the EMA generator 6.32, KID 0.104, precision 0.84, recall 0.53 at step 3,000
+under fashion_mnist_classifier (50.8 at 1,000, 16.8 at 2,000).
 """
 
 import jax.numpy as jnp
