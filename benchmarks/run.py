@@ -152,7 +152,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
   quick = args.quick or args.tiny
   repetitions = args.repetitions or (3 if quick else 7)
   steps = args.steps or (3 if quick else 5)
-  torch.set_num_threads(max(1, torch.get_num_threads()))
   print(f"jax {jax.__version__} ({jax.devices()[0].platform}, {jax.device_count()} device(s)), "
         f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
         f"{platform.processor() or platform.machine()}; {repetitions} repetitions x {steps} "

@@ -64,3 +64,20 @@ def test_loop_overhead_and_pipeline_rate_on_a_tiny_run(tmp_path):
   assert math.isfinite(result["loop_step_s"])
   assert not os.listdir(tmp_path)  # its workdirs are temporary
   assert loop.pipeline_rate(tiny_gan_config(), batches=20, examples_per_step=8) > 0
+
+
+def test_loop_overhead_leaves_no_compilation_cache_behind(tmp_path):
+  import warnings
+  import jax
+  import jax.numpy as jnp
+  from jgan.bench import loop
+  from tests.conftest import tiny_gan_config
+  loop.loop_overhead(tiny_gan_config(), short=2, long=4, root=str(tmp_path))
+  saved = jax.config.jax_persistent_cache_min_compile_time_secs
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)  # would cache anything
+  try:
+    with warnings.catch_warnings():
+      warnings.simplefilter("error")  # "Error writing persistent compilation cache entry"
+      jax.jit(lambda x: x * 3 + 1)(jnp.arange(5.0)).block_until_ready()
+  finally:
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", saved)

@@ -16,6 +16,7 @@ from typing import Any
 
 import jax
 import ml_collections
+from jax.experimental.compilation_cache import compilation_cache
 
 from jgan import data as data_lib
 from jgan import train
@@ -51,6 +52,9 @@ def loop_overhead(config: ml_collections.ConfigDict, *, short: int, long: int,
     finally:
       jax.config.update("jax_compilation_cache_dir", saved[0])
       jax.config.update("jax_persistent_cache_min_compile_time_secs", saved[1])
+      # The cache object keeps its directory once made: without a reset, later compiles in
+      # this process would write into the deleted temporary one.
+      compilation_cache.reset_cache()
   return {"loop_step_s": (t_long - t_short) / (long - short), "short_s": t_short,
           "long_s": t_long, "steps": long - short}
 
