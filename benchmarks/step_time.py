@@ -1,6 +1,7 @@
 """Time the compiled train step of any experiment, with its FLOPs and the machine's peak.
 
     python benchmarks/step_time.py --experiment gan_mnist [--batch_size 128] [--steps 50]
+        [--set model.generator.width=32 --set n_critic=2]
 
 Prints the median step time over several timed blocks (after compiling), the step's FLOPs
 from XLA's cost analysis, and the achieved FLOP/s as a fraction of a 4096x4096 fp32 matmul
@@ -27,10 +28,16 @@ def main():
   parser.add_argument("--batch_size", type=int)
   parser.add_argument("--steps", type=int, default=20, help="steps per timed block")
   parser.add_argument("--blocks", type=int, default=5)
+  parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="config override, as launch.py's --config.KEY=VALUE (repeatable)")
   args = parser.parse_args()
   config = config_lib.load_experiment(args.experiment)
+  overrides = [tuple(kv.split("=", 1)) for kv in args.set]
+  if bad := [kv for kv, o in zip(args.set, overrides) if len(o) != 2]:
+    parser.error(f"--set takes KEY=VALUE, got {bad}")
   if args.batch_size:
-    config_lib.apply_overrides(config, [("batch_size", str(args.batch_size))])
+    overrides.append(("batch_size", str(args.batch_size)))
+  config_lib.apply_overrides(config, overrides)
   shape = workloads.image_shape(config.data)
   source_shape = (workloads.image_shape(config.source_data) if "source_data" in config
                   else None)

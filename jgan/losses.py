@@ -466,9 +466,15 @@ def auxiliary_classifier_discriminator_loss(real_logits: Array, fake_logits: Arr
   """
   if isinstance(fake_weight, (int, float)) and fake_weight < 0:
     raise ValueError(f"fake_weight must be >= 0, got {fake_weight!r}.")
-  return (attribute_classifier_loss(real_logits, labels, num_classes=num_classes)
-          + fake_weight * attribute_classifier_loss(fake_logits, labels,
-                                                    num_classes=num_classes))
+  real = attribute_classifier_loss(real_logits, labels, num_classes=num_classes)
+  if isinstance(fake_weight, (int, float)) and fake_weight == 0:
+    # Not computed: XLA keeps 0 * x (x may be inf/NaN), so the fakes' term would cost work.
+    if jnp.shape(fake_logits) != jnp.shape(real_logits):
+      raise ValueError(f"fake_logits has shape {jnp.shape(fake_logits)}, real_logits "
+                       f"{jnp.shape(real_logits)}: they must match.")
+    return real
+  return real + fake_weight * attribute_classifier_loss(fake_logits, labels,
+                                                        num_classes=num_classes)
 
 
 def auxiliary_classifier_generator_loss(fake_logits: Array, labels: Array, *,

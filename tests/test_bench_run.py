@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from jgan.bench import timing, workloads
 from tests.conftest import REPO
 
@@ -33,6 +35,7 @@ def test_tiny_run_of_each_reference_kind(tmp_path):
               "peak_fraction"):
       assert math.isfinite(r[k]) and r[k] > 0, (r["workload"], k, r[k])
     assert r["retraces"] == 0, r  # no recompile after the first step
+    assert r["ceiling_ratio"] == pytest.approx(1 / r["torch_peak_fraction"])
   assert "| mlp_gan_b64 | 8 |" in proc.stdout  # the table
 
 

@@ -13,7 +13,7 @@ import optax
 import pytest
 
 from jgan import config as config_lib
-from jgan import imaging, losses, models, steps
+from jgan import imaging, models, steps
 from tests.conftest import REPO, tiny_gan_config
 from tests.test_launch import TINY, launch
 

@@ -62,7 +62,7 @@ def test_kernel_map_rejects_wrong_shapes():
     layers.subpixel_kernel_to_conv_transpose(jnp.zeros((2, 2, 2, 6)))
 
 
-@pytest.mark.parametrize("impl", ["taps", "matmul", "conv"])
+@pytest.mark.parametrize("impl", ["auto", "taps", "col2im", "matmul", "conv"])
 @pytest.mark.parametrize("x_shape,features", [((2, 4, 4, 3), 5), ((1, 5, 7, 8), 4)])
 def test_subpixel_equals_conv_transpose(x_shape, features, impl):
   x, ct, ct_vars, sp, sp_vars = _conv_transpose_and_subpixel(0, x_shape, features, impl)
@@ -127,7 +127,7 @@ def test_small_helpers():
   assert abs(float(s.mean()) - 1.0) < 0.003 and abs(float(s.std()) - 0.02) < 0.002
 
 
-@pytest.mark.parametrize("x_shape", [(3, 8, 6, 5), (2, 28, 28, 1)])
+@pytest.mark.parametrize("x_shape", [(3, 8, 6, 5), (2, 28, 28, 1), (2, 4, 4, 16)])
 def test_strided_conv_equals_nn_conv_to_the_second_derivative(x_shape):
   """Same params, outputs, gradients, and gradient-penalty gradients as nn.Conv 'SAME'."""
   x = jax.random.normal(jax.random.key(0), x_shape)

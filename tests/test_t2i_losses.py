@@ -127,6 +127,12 @@ def test_auxiliary_classifier_d_and_g_losses_golden_and_gradients():
   d_real_only = losses.auxiliary_classifier_discriminator_loss(real, fake, labels,
                                                                num_classes=(2,), fake_weight=0.0)
   close(d_real_only, ce_real)
+  # fake_weight=0 leaves the fakes' term out (not 0 * it: a NaN there would poison the loss).
+  close(losses.auxiliary_classifier_discriminator_loss(
+      real, jnp.full_like(fake, jnp.nan), labels, num_classes=(2,), fake_weight=0.0), ce_real)
+  with pytest.raises(ValueError, match="must match"):
+    losses.auxiliary_classifier_discriminator_loss(real, fake[:1], labels, num_classes=(2,),
+                                                   fake_weight=0.0)
   close(losses.auxiliary_classifier_generator_loss(fake, labels, num_classes=(2,)), ce_fake)
   # G's gradient raises the asked-for class's logit and lowers the other.
   g = np.asarray(jax.grad(lambda f: losses.auxiliary_classifier_generator_loss(

