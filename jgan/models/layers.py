@@ -113,6 +113,43 @@ def _taps_conv(xp: jax.Array, kernel: jax.Array) -> jax.Array:
              for a in range(2) for b in range(2))
 
 
+def _shifted_taps(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """``_taps_conv`` of x padded by one, computed the other way round: each tap's dot on the
+  unpadded x (H*W rows instead of (H+1)*(W+1), and no copy of shifted views), its output
+  shifted into place (one loop fusion with the sum): [B, H + 1, W + 1, F']."""
+  _, h, w, _ = x.shape
+  pad = ((0, 0), (1, 1), (1, 1), (0, 0))
+  # Window (n, m) of the padded input reads x[n + a - 1, m + b - 1] with tap (a, b).
+  return sum(jnp.pad(jnp.einsum("bhwc,cf->bhwf", x, kernel[a, b]), pad)[
+      :, a:a + h + 1, b:b + w + 1] for a in range(2) for b in range(2))
+
+
+def _padded_taps(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  return _taps_conv(jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))), kernel)
+
+
+@jax.custom_vjp
+def _taps(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """The 2x2 VALID correlation of x padded by one: [B, H + 1, W + 1, F'] (impl "taps").
+
+  Forward as `_shifted_taps` (fewer rows, no input copies: 20-50% faster alone, measured);
+  gradients as `_taps_conv`'s (the shifted form's would move four shifted copies of the
+  output gradient: 2-4x slower here).
+  """
+  return _shifted_taps(x, kernel)
+
+
+def _taps_fwd(x, kernel):
+  return _shifted_taps(x, kernel), (x, kernel)
+
+
+def _taps_bwd(residuals, g):
+  return jax.vjp(_padded_taps, *residuals)[1](g)
+
+
+_taps.defvjp(_taps_fwd, _taps_bwd)
+
+
 def _col2im_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """What ``_taps_conv`` computes on x padded by one, as ONE dot of the unpadded ``x``
   [B, H, W, C] with all four taps' kernels side by side ([C, 4 * 4F]), then each tap's
@@ -203,14 +240,13 @@ class SubpixelConvTranspose(nn.Module):
     kernel = kernel.astype(self.dtype)
     if impl == "col2im":  # pads the outputs, not the input
       y = _col2im_conv(x, kernel)
+    elif impl == "taps":
+      y = _taps(x, kernel)
     else:
       # Pad explicitly, then VALID: an even kernel with explicit conv padding has a very slow
       # kernel gradient on XLA:CPU (PERF_NOTES.md).
       x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-      if impl == "taps":
-        # The im2col of "matmul" without materialising it (5-35% faster here, measured).
-        y = _taps_conv(x, kernel)
-      elif impl == "matmul":
+      if impl == "matmul":
         # im2col of the 2x2 windows, [B, H+1, W+1, 4*C_in] in (a_h, a_w, C_in) order, then one
         # matmul: its kernel gradient is a plain dot, 2-4x faster on XLA:CPU than the conv's.
         cols = jnp.concatenate(
@@ -239,8 +275,7 @@ def _subpixel_apply(x: jax.Array, kernel: jax.Array) -> jax.Array:
   features = kernel.shape[-1] // 4
   if _resolve_impl("auto", features) == "col2im":
     return depth_to_space_phases(_col2im_conv(x, kernel), features)
-  xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-  return depth_to_space_phases(_taps_conv(xp, kernel), features)
+  return depth_to_space_phases(_taps(x, kernel), features)
 
 
 @jax.custom_vjp
