@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -42,7 +41,7 @@ def _plans(resolution: int, width: int, channels: int):
 def _jax_layer(kind: str, c_out: int, impl: str):
   if kind == "up":
     return layers.SubpixelConvTranspose(c_out, use_bias=False, impl=impl)
-  return nn.Conv(c_out, (4, 4), strides=(2, 2), padding="SAME", use_bias=False)
+  return layers.StridedConv4x4(c_out, use_bias=False)  # what DCGANDiscriminator uses
 
 
 def _torch_layer(kind: str, c_in: int, c_out: int):
@@ -57,7 +56,7 @@ def main():
   parser.add_argument("--width", type=int, default=64)
   parser.add_argument("--channels", type=int, default=3)
   parser.add_argument("--batch", type=int, default=64)
-  parser.add_argument("--impl", default="taps", choices=layers._IMPLS,  # pylint: disable=protected-access
+  parser.add_argument("--impl", default="auto", choices=layers._IMPLS,  # pylint: disable=protected-access
                       help="SubpixelConvTranspose's implementation (the generator's layers)")
   parser.add_argument("--repetitions", type=int, default=5)
   parser.add_argument("--steps", type=int, default=3)

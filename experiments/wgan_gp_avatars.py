@@ -9,7 +9,10 @@ and 1,000 generator steps, plus an EMA 0.99 of G's weights (evaluated, and drawn
 samples_ema/). The paper's width: --config.model.generator.width=64
 --config.model.discriminator.width=64.
 
-Expected result: see README "DCGAN and WGAN-GP at 64x64".
+Expected result (measured 2026-11-24, README "DCGAN and WGAN-GP at 64x64"): about 3 s a step
+alone on the 2-core CPU (1,000 steps took 65 min on shared cores); recognisable but blurred
+avatar faces; FID of the EMA generator 89 / 60 / 51 at steps 500 / 750 / 1,000 under
+avatars_classifier features (real vs real 0.75).
 """
 
 from experiments import dcgan_avatars
