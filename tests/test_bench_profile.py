@@ -114,14 +114,15 @@ def test_profile_step_cli_on_a_tiny_workload(tmp_path, capsys):
   pytest.importorskip("torch")
   out = tmp_path / "profile.json"
   module = runpy.run_path(os.path.join(REPO, "benchmarks", "profile_step.py"))
-  results = module["main"](["--workloads", "dcgan32", "--tiny", "--steps", "1",
+  results = module["main"](["--workloads", "mlp_gan_b64", "--tiny", "--steps", "1",
                             "--out", str(out)])
   printed = capsys.readouterr().out
-  assert "## dcgan32" in printed and "jgan by layer" in printed
+  assert "## mlp_gan_b64" in printed and "jgan by layer" in printed
   saved = json.loads(out.read_text())
   assert saved == json.loads(json.dumps(results))
   for side in ("jgan", "torch"):
     assert saved[0][side]["ms_by_category"][profile.MATMUL] > 0, side
-  assert any(k.startswith("DCGANGenerator/") for k in saved[0]["jgan"]["ms_by_layer"])
+  assert any(k.startswith("MLPGenerator/") for k in saved[0]["jgan"]["ms_by_layer"]), (
+      saved[0]["jgan"]["ms_by_layer"])
   with pytest.raises(SystemExit):
     module["main"](["--workloads", "dcgan_128"])
