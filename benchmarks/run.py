@@ -11,7 +11,7 @@ prints: images/s of each, the throughput ratio jgan/torch (median and range over
 repetition pairs), jgan's compile time and retraces, the step's FLOPs (XLA's cost analysis)
 and the achieved FLOP/s as a fraction of a 4096x4096 float32 matmul measured in the same run,
 and the ceiling: the jgan/torch ratio jgan would reach running the step's FLOPs at that peak
-(1 / torch's peak fraction), the most any implementation can get on this machine.
+(1 / torch's peak fraction), the practical limit on this machine.
 Without --quick, a torch.compile column (the networks compiled, the step eager) where
 torch.compile works on this CPU.
 
