@@ -32,7 +32,7 @@ def profile_one(workload, *, steps: int, tiny: bool = False) -> dict:
   ref()  # warm-up
   jg.run()
   return {"workload": workload.name,
-          "jgan": profile.profile_jax(jg.run, jg.compiled_text, steps=steps),
+          "jgan": profile.profile_jax(jg.run, jg.compiled.as_text(), steps=steps),
           "torch": profile.profile_torch(ref, steps=steps)}
 
 

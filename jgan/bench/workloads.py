@@ -110,7 +110,7 @@ class JganStep:
   flops: float
   traces: list[int]
   initial_state: Any  # host copy of the state before the first step (for the reference)
-  compiled_text: str = ""  # the optimised HLO module (jgan.bench.profile reads it)
+  compiled: Any = None  # the compiled step (jgan.bench.profile reads its HLO text)
 
 
 def build_jgan(workload: Workload, *, tiny: bool = False, seed: int = 0,
@@ -147,4 +147,4 @@ def build_jgan(workload: Workload, *, tiny: bool = False, seed: int = 0,
   return JganStep(config=config, task=task, batch=batch, run=run,
                   images_per_step=task.examples_per_step, compile_s=compile_s, flops=flops,
                   traces=traces, initial_state=initial_state,
-                  compiled_text=compiled.as_text())
+                  compiled=compiled)

@@ -117,11 +117,17 @@ def _shifted_taps(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """``_taps_conv`` of x padded by one, computed the other way round: each tap's dot on the
   unpadded x (H*W rows instead of (H+1)*(W+1), and no copy of shifted views), its output
   shifted into place (one loop fusion with the sum): [B, H + 1, W + 1, F']."""
-  _, h, w, _ = x.shape
+  return _shift_and_sum(
+      lambda a, b: jnp.einsum("bhwc,cf->bhwf", x, kernel[a, b]), x.shape[1], x.shape[2])
+
+
+def _shift_and_sum(tap_output, h: int, w: int) -> jax.Array:
+  """Sum over the 2x2 taps of ``tap_output(a, b)`` [B, H, W, F'] (tap (a, b) applied to the
+  unpadded input), each shifted to where window (n, m) of the padded input reads it:
+  x[n + a - 1, m + b - 1]. Returns [B, H + 1, W + 1, F']."""
   pad = ((0, 0), (1, 1), (1, 1), (0, 0))
-  # Window (n, m) of the padded input reads x[n + a - 1, m + b - 1] with tap (a, b).
-  return sum(jnp.pad(jnp.einsum("bhwc,cf->bhwf", x, kernel[a, b]), pad)[
-      :, a:a + h + 1, b:b + w + 1] for a in range(2) for b in range(2))
+  return sum(jnp.pad(tap_output(a, b), pad)[:, a:a + h + 1, b:b + w + 1]
+             for a in range(2) for b in range(2))
 
 
 def _padded_taps(x: jax.Array, kernel: jax.Array) -> jax.Array:
@@ -162,9 +168,7 @@ def _col2im_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
   f4 = kernel.shape[-1]
   k_all = jnp.transpose(kernel, (2, 0, 1, 3)).reshape(c, 4 * f4)  # columns (a, b, F')
   y = jnp.einsum("bhwc,cf->bhwf", x, k_all).reshape(b, h, w, 2, 2, f4)
-  # Window (n, m) of the padded input reads x[n + a - 1, m + b - 1] with tap (a, b).
-  return sum(jnp.pad(y[:, :, :, a, bb], ((0, 0), (1, 1), (1, 1), (0, 0)))[
-      :, a:a + h + 1, bb:bb + w + 1] for a in range(2) for bb in range(2))
+  return _shift_and_sum(lambda a, bb: y[:, :, :, a, bb], h, w)
 
 
 def _resolve_impl(impl: str, features: int) -> str:
@@ -208,8 +212,8 @@ class SubpixelConvTranspose(nn.Module):
   names as ``nn.ConvTranspose``'s, so a converted param tree only swaps kernels.
 
   ``impl`` picks how the 2x2 VALID convolution runs: "auto" (default: "col2im" below 16
-  features, else "taps"), "taps" (one dot per tap on a shifted view of the input, summed: no
-  im2col copy, and plain dots for both gradients), "col2im" (one dot of the unpadded input to
+  features, else "taps"), "taps" (forward: one dot per tap on the unpadded input, outputs shifted
+  and summed; gradients: one dot per tap on shifted views: plain dots throughout), "col2im" (one dot of the unpadded input to
   all taps' outputs, shifted and summed: best when ``features`` is small),
   "matmul" (im2col of the four taps and one dot; its kernel gradient is 2-4x faster on XLA:CPU
   than the convolution's) or "conv" (``lax.conv_general_dilated``, for accelerators with native
