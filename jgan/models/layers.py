@@ -113,14 +113,6 @@ def _taps_conv(xp: jax.Array, kernel: jax.Array) -> jax.Array:
              for a in range(2) for b in range(2))
 
 
-def _shifted_taps(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """``_taps_conv`` of x padded by one, computed the other way round: each tap's dot on the
-  unpadded x (H*W rows instead of (H+1)*(W+1), and no copy of shifted views), its output
-  shifted into place (one loop fusion with the sum): [B, H + 1, W + 1, F']."""
-  return _shift_and_sum(
-      lambda a, b: jnp.einsum("bhwc,cf->bhwf", x, kernel[a, b]), x.shape[1], x.shape[2])
-
-
 def _shift_and_sum(tap_output, h: int, w: int) -> jax.Array:
   """Sum over the 2x2 taps of ``tap_output(a, b)`` [B, H, W, F'] (tap (a, b) applied to the
   unpadded input), each shifted to where window (n, m) of the padded input reads it:
@@ -130,30 +122,34 @@ def _shift_and_sum(tap_output, h: int, w: int) -> jax.Array:
              for a in range(2) for b in range(2))
 
 
+def _shift(y: jax.Array, dh: int, dw: int) -> jax.Array:
+  """``out[:, m, n] = y[:, m + dh, n + dw]``, zero outside; dh, dw in {-1, 0, 1}."""
+  _, h, w, _ = y.shape
+  yp = jnp.pad(y, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  return yp[:, 1 + dh:1 + dh + h, 1 + dw:1 + dw + w]
+
+
+def _assemble_phases(tap_output) -> jax.Array:
+  """The upsampled output [B, 2H, 2W, F] straight from the taps' outputs on the unpadded input.
+
+  ``tap_output(a, b)`` is [B, H, W, 4, F]: tap (a, b)'s contribution to each phase
+  (r_h * 2 + r_w). Window n of the padded input reads x[n + a - 1] and phase r of output m is
+  window m + r, so ``out[2m + r_h, 2n + r_w] = sum_ab tap_output(a, b)[m + r_h + a - 1,
+  n + r_w + b - 1, phase]``: shifts, sums and the interleave in one pass over the outputs,
+  instead of padding each tap's output to [B, H + 1, W + 1, 4F] and interleaving after.
+  """
+  taps = {(a, b): tap_output(a, b) for a in range(2) for b in range(2)}
+  bsz, h, w, _, f = taps[0, 0].shape
+  rows = []
+  for rh in range(2):
+    cols = [sum(_shift(taps[a, b][..., rh * 2 + rw, :], rh + a - 1, rw + b - 1)
+                for a in range(2) for b in range(2)) for rw in range(2)]
+    rows.append(jnp.stack(cols, axis=3))  # [B, H, W, 2(r_w), F]
+  return jnp.stack(rows, axis=2).reshape(bsz, 2 * h, 2 * w, f)
+
+
 def _padded_taps(x: jax.Array, kernel: jax.Array) -> jax.Array:
   return _taps_conv(jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))), kernel)
-
-
-@jax.custom_vjp
-def _taps(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """The 2x2 VALID correlation of x padded by one: [B, H + 1, W + 1, F'] (impl "taps").
-
-  Forward as `_shifted_taps` (fewer rows, no input copies: 20-50% faster alone, measured);
-  gradients as `_taps_conv`'s (the shifted form's would move four shifted copies of the
-  output gradient: 2-4x slower here).
-  """
-  return _shifted_taps(x, kernel)
-
-
-def _taps_fwd(x, kernel):
-  return _shifted_taps(x, kernel), (x, kernel)
-
-
-def _taps_bwd(residuals, g):
-  return jax.vjp(_padded_taps, *residuals)[1](g)
-
-
-_taps.defvjp(_taps_fwd, _taps_bwd)
 
 
 def _col2im_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
@@ -162,7 +158,7 @@ def _col2im_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
   output shifted into place and summed (col2im, one loop fusion): [B, H + 1, W + 1, 4F].
 
   The dot has 16F columns instead of 4F: far better for small F (an RGB output layer), and
-  no copy of the input; but its gradient moves four shifted copies of the output gradient.
+  no copy of the input. Impl "col2im" differentiates this form (`_upsample`).
   """
   b, h, w, c = x.shape
   f4 = kernel.shape[-1]
@@ -200,6 +196,55 @@ def depth_to_space_phases(y: jax.Array, features: int) -> jax.Array:
   return out.reshape(b, 2 * h, 2 * w, features)
 
 
+
+def _taps_forward(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """Impl "taps" forward: one dot per tap on the unpadded x (H*W rows, no copies of shifted
+  input views), outputs assembled by `_assemble_phases`: [B, 2H, 2W, F]."""
+  b, h, w, _ = x.shape
+  f = kernel.shape[-1] // 4
+  return _assemble_phases(
+      lambda a, bb: jnp.einsum("bhwc,cf->bhwf", x, kernel[a, bb]).reshape(b, h, w, 4, f))
+
+
+def _col2im_forward(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """Impl "col2im" forward: ONE dot of the unpadded x to all taps' outputs ([C, 4 * 4F]),
+  assembled by `_assemble_phases`: [B, 2H, 2W, F]."""
+  b, h, w, c = x.shape
+  f4 = kernel.shape[-1]
+  k_all = jnp.transpose(kernel, (2, 0, 1, 3)).reshape(c, 4 * f4)  # columns (a, b, F')
+  y = jnp.einsum("bhwc,cf->bhwf", x, k_all).reshape(b, h, w, 2, 2, 4, f4 // 4)
+  return _assemble_phases(lambda a, bb: y[:, :, :, a, bb])
+
+
+def _gradient_form(impl: str):
+  """The form whose gradients `_upsample` uses: "taps" differentiates one dot per tap on
+  shifted views of the padded input (the assembled forward's own gradient moves four
+  shifted copies of the output gradient: 2-4x slower here, measured), "col2im" its one dot."""
+  conv = _col2im_conv if impl == "col2im" else _padded_taps
+  return lambda x, kernel: depth_to_space_phases(conv(x, kernel), kernel.shape[-1] // 4)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _upsample(x: jax.Array, kernel: jax.Array, impl: str) -> jax.Array:
+  """`SubpixelConvTranspose` without bias, impl "taps" or "col2im": [B, 2H, 2W, F].
+
+  Forward: the taps' dots on the unpadded input, shifted, summed and interleaved in one pass
+  (`_assemble_phases`); gradients: those of `_gradient_form`. Same function either way.
+  """
+  return (_col2im_forward if impl == "col2im" else _taps_forward)(x, kernel)
+
+
+def _upsample_fwd(x, kernel, impl):
+  return _upsample(x, kernel, impl), (x, kernel)
+
+
+def _upsample_bwd(impl, residuals, g):
+  return jax.vjp(_gradient_form(impl), *residuals)[1](g)
+
+
+_upsample.defvjp(_upsample_fwd, _upsample_bwd)
+
+
 class SubpixelConvTranspose(nn.Module):
   """x2 upsampling equal to a stride-2, 4x4, 'SAME' transposed convolution.
 
@@ -212,9 +257,10 @@ class SubpixelConvTranspose(nn.Module):
   names as ``nn.ConvTranspose``'s, so a converted param tree only swaps kernels.
 
   ``impl`` picks how the 2x2 VALID convolution runs: "auto" (default: "col2im" below 16
-  features, else "taps"), "taps" (forward: one dot per tap on the unpadded input, outputs shifted
-  and summed; gradients: one dot per tap on shifted views: plain dots throughout), "col2im" (one dot of the unpadded input to
-  all taps' outputs, shifted and summed: best when ``features`` is small),
+  features, else "taps"), "taps" (forward: one dot per tap on the unpadded input, the outputs
+  shifted, summed and interleaved in one pass; gradients: one dot per tap on shifted views:
+  plain dots throughout), "col2im" (forward: one dot of the unpadded input to all taps'
+  outputs, assembled the same way: best when ``features`` is small),
   "matmul" (im2col of the four taps and one dot; its kernel gradient is 2-4x faster on XLA:CPU
   than the convolution's) or "conv" (``lax.conv_general_dilated``, for accelerators with native
   convolutions). All compute the same (``python benchmarks/layers_vs_torch.py`` times them).
@@ -242,10 +288,8 @@ class SubpixelConvTranspose(nn.Module):
         "kernel", self.kernel_init, (2, 2, cin, 4 * self.features), self.param_dtype)
     x = x.astype(self.dtype)
     kernel = kernel.astype(self.dtype)
-    if impl == "col2im":  # pads the outputs, not the input
-      y = _col2im_conv(x, kernel)
-    elif impl == "taps":
-      y = _taps(x, kernel)
+    if impl in ("taps", "col2im"):  # no input padding: the outputs are shifted into place
+      y = _upsample(x, kernel, impl)
     else:
       # Pad explicitly, then VALID: an even kernel with explicit conv padding has a very slow
       # kernel gradient on XLA:CPU (PERF_NOTES.md).
@@ -260,7 +304,7 @@ class SubpixelConvTranspose(nn.Module):
         y = jax.lax.conv_general_dilated(
             x, kernel, window_strides=(1, 1), padding="VALID",
             dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    y = depth_to_space_phases(y, self.features)
+      y = depth_to_space_phases(y, self.features)
     if self.use_bias:
       bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
       y = y + bias.astype(self.dtype)
@@ -276,10 +320,7 @@ def _strided_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
 def _subpixel_apply(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """`SubpixelConvTranspose`'s computation (impl "auto") on x [B, H, W, C] with a
   [2, 2, C, 4F] kernel, no bias: [B, 2H, 2W, F]."""
-  features = kernel.shape[-1] // 4
-  if _resolve_impl("auto", features) == "col2im":
-    return depth_to_space_phases(_col2im_conv(x, kernel), features)
-  return depth_to_space_phases(_taps(x, kernel), features)
+  return _upsample(x, kernel, _resolve_impl("auto", kernel.shape[-1] // 4))
 
 
 @jax.custom_vjp
