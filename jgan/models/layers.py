@@ -105,23 +105,6 @@ def torch_conv_transpose_weight_to_flax(weight: Any) -> np.ndarray:
   return np.ascontiguousarray(w.transpose(2, 3, 0, 1)[::-1, ::-1])
 
 
-def _taps_conv(xp: jax.Array, kernel: jax.Array) -> jax.Array:
-  """2x2 VALID correlation of ``xp`` [B, H', W', C] with ``kernel`` [2, 2, C, F'] as one dot
-  per tap on a shifted view, summed: [B, H' - 1, W' - 1, F']."""
-  _, hp, wp, _ = xp.shape
-  return sum(jnp.einsum("bhwc,cf->bhwf", xp[:, a:a + hp - 1, b:b + wp - 1, :], kernel[a, b])
-             for a in range(2) for b in range(2))
-
-
-def _shift_and_sum(tap_output, h: int, w: int) -> jax.Array:
-  """Sum over the 2x2 taps of ``tap_output(a, b)`` [B, H, W, F'] (tap (a, b) applied to the
-  unpadded input), each shifted to where window (n, m) of the padded input reads it:
-  x[n + a - 1, m + b - 1]. Returns [B, H + 1, W + 1, F']."""
-  pad = ((0, 0), (1, 1), (1, 1), (0, 0))
-  return sum(jnp.pad(tap_output(a, b), pad)[:, a:a + h + 1, b:b + w + 1]
-             for a in range(2) for b in range(2))
-
-
 def _shift(y: jax.Array, dh: int, dw: int) -> jax.Array:
   """``out[:, m, n] = y[:, m + dh, n + dw]``, zero outside; dh, dw in {-1, 0, 1}."""
   _, h, w, _ = y.shape
@@ -146,25 +129,6 @@ def _assemble_phases(tap_output) -> jax.Array:
                 for a in range(2) for b in range(2)) for rw in range(2)]
     rows.append(jnp.stack(cols, axis=3))  # [B, H, W, 2(r_w), F]
   return jnp.stack(rows, axis=2).reshape(bsz, 2 * h, 2 * w, f)
-
-
-def _padded_taps(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  return _taps_conv(jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))), kernel)
-
-
-def _col2im_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """What ``_taps_conv`` computes on x padded by one, as ONE dot of the unpadded ``x``
-  [B, H, W, C] with all four taps' kernels side by side ([C, 4 * 4F]), then each tap's
-  output shifted into place and summed (col2im, one loop fusion): [B, H + 1, W + 1, 4F].
-
-  The dot has 16F columns instead of 4F: far better for small F (an RGB output layer), and
-  no copy of the input. Impl "col2im" differentiates this form (`_upsample`).
-  """
-  b, h, w, c = x.shape
-  f4 = kernel.shape[-1]
-  k_all = jnp.transpose(kernel, (2, 0, 1, 3)).reshape(c, 4 * f4)  # columns (a, b, F')
-  y = jnp.einsum("bhwc,cf->bhwf", x, k_all).reshape(b, h, w, 2, 2, f4)
-  return _shift_and_sum(lambda a, bb: y[:, :, :, a, bb], h, w)
 
 
 def _resolve_impl(impl: str, features: int) -> str:
@@ -196,7 +160,6 @@ def depth_to_space_phases(y: jax.Array, features: int) -> jax.Array:
   return out.reshape(b, 2 * h, 2 * w, features)
 
 
-
 def _taps_forward(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """Impl "taps" forward: one dot per tap on the unpadded x (H*W rows, no copies of shifted
   input views), outputs assembled by `_assemble_phases`: [B, 2H, 2W, F]."""
@@ -216,20 +179,12 @@ def _col2im_forward(x: jax.Array, kernel: jax.Array) -> jax.Array:
   return _assemble_phases(lambda a, bb: y[:, :, :, a, bb])
 
 
-def _gradient_form(impl: str):
-  """The form whose gradients `_upsample` uses: "taps" differentiates one dot per tap on
-  shifted views of the padded input (the assembled forward's own gradient moves four
-  shifted copies of the output gradient: 2-4x slower here, measured), "col2im" its one dot."""
-  conv = _col2im_conv if impl == "col2im" else _padded_taps
-  return lambda x, kernel: depth_to_space_phases(conv(x, kernel), kernel.shape[-1] // 4)
-
-
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def _upsample(x: jax.Array, kernel: jax.Array, impl: str) -> jax.Array:
   """`SubpixelConvTranspose` without bias, impl "taps" or "col2im": [B, 2H, 2W, F].
 
   Forward: the taps' dots on the unpadded input, shifted, summed and interleaved in one pass
-  (`_assemble_phases`); gradients: those of `_gradient_form`. Same function either way.
+  (`_assemble_phases`); gradients: dots on each tap's output gradient (`_tap_gradients`).
   """
   return (_col2im_forward if impl == "col2im" else _taps_forward)(x, kernel)
 
@@ -238,8 +193,36 @@ def _upsample_fwd(x, kernel, impl):
   return _upsample(x, kernel, impl), (x, kernel)
 
 
+def _tap_gradients(g: jax.Array) -> list[jax.Array]:
+  """Each tap's output gradient from the layer's output gradient g [B, 2H, 2W, F]: the
+  adjoint of `_assemble_phases`. Tap (a, b)'s is [B, H, W, 4F], phase (r_h, r_w)'s channels
+  holding ``g[2(m - r_h - a + 1) + r_h, 2(n - r_w - b + 1) + r_w]`` (zero outside)."""
+  b, h2, w2, f = g.shape
+  phases = g.reshape(b, h2 // 2, 2, w2 // 2, 2, f)
+  return [jnp.concatenate([_shift(phases[:, :, rh, :, rw], 1 - rh - a, 1 - rw - bb)
+                           for rh in range(2) for rw in range(2)], axis=-1)
+          for a in range(2) for bb in range(2)]
+
+
 def _upsample_bwd(impl, residuals, g):
-  return jax.vjp(_gradient_form(impl), *residuals)[1](g)
+  # Each tap's output gradient (`_tap_gradients`), then dots: no copies of the input. Faster
+  # than differentiating the taps on shifted views of the padded input (the backward alone,
+  # per DCGAN-64 layer: 1.25-2x, measured): "taps" two dots per tap, "col2im" one dot each for
+  # dx and dkernel over all taps side by side (16F columns: better for small F).
+  x, kernel = residuals
+  grads = _tap_gradients(g)
+  if impl == "col2im":
+    c = x.shape[-1]
+    g_all = jnp.concatenate(grads, axis=-1)  # [B, H, W, (a, b, 4F)]
+    k_all = jnp.transpose(kernel, (0, 1, 3, 2)).reshape(-1, c)  # [(a, b, 4F), C]
+    dx = jnp.einsum("bhwf,fc->bhwc", g_all, k_all)
+    dkernel = jnp.einsum("bhwc,bhwf->cf", x, g_all).reshape(c, 2, 2, -1).transpose(1, 2, 0, 3)
+    return dx, dkernel
+  dx = sum(jnp.einsum("bhwf,cf->bhwc", grads[2 * a + b], kernel[a, b])
+           for a in range(2) for b in range(2))
+  dkernel = jnp.stack([jnp.stack([jnp.einsum("bhwc,bhwf->cf", x, grads[2 * a + b])
+                                  for b in range(2)]) for a in range(2)])
+  return dx, dkernel
 
 
 _upsample.defvjp(_upsample_fwd, _upsample_bwd)
