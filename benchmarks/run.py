@@ -16,8 +16,9 @@ Without --quick, a torch.compile column (the networks compiled, the step eager) 
 torch.compile works on this CPU.
 
 Then (--loop) the whole launch.py loop (data, logging, sample grids, checkpoints at the
-experiment's cadence) against the bare step, and the input pipeline's batches/s against the
-step's steps/s.
+experiment's cadence) against the bare step timed between its runs (up to 3 alternated
+repetitions; the overhead is taken per repetition and printed with its range), and the input
+pipeline's batches/s against the step's steps/s.
 
 --quick: 3 repetitions of 3 steps, no torch.compile. --tiny: tiny widths and batches, no loop
 check (the smoke test; the numbers mean nothing).
@@ -95,19 +96,26 @@ def bench_one(workload, *, tiny: bool, repetitions: int, steps: int, torch_compi
 
 
 def bench_loop(experiment: str, *, short: int, long: int, repetitions: int) -> dict:
-  """launch.py's loop and the input pipeline against the bare step, for one experiment."""
+  """launch.py's loop and the input pipeline against the bare step, for one experiment.
+
+  The bare step is timed right before each repetition's loop runs (alternated), and the
+  overhead is taken per repetition.
+  """
   w = workloads.Workload(experiment, experiment, {}, {}, experiment)
   jg = workloads.build_jgan(w)
-  bare = float(np.median(timing.alternate({"jgan": jg.run}, repetitions=repetitions,
-                                          steps=20)["jgan"]))
-  del jg
-  loop_result = loop.loop_overhead(workloads.config_for(w), short=short, long=long)
+
+  def bare_step_s() -> float:
+    return float(np.median(timing.alternate({"jgan": jg.run}, repetitions=3, steps=20)["jgan"]))
+
   config = workloads.config_for(w)
+  result = loop.loop_overhead(config, short=short, long=long, repetitions=repetitions,
+                              bare_step_s=bare_step_s)
   rate = loop.pipeline_rate(config, batches=200, examples_per_step=config.batch_size)
-  return {"experiment": experiment, "batch": int(config.batch_size), "bare_step_s": bare,
-          "loop_step_s": loop_result["loop_step_s"], "steps": loop_result["steps"],
-          "loop_overhead": loop_result["loop_step_s"] / bare - 1,
-          "pipeline_batches_s": rate, "bare_steps_s": 1 / bare}
+  return {"experiment": experiment, "batch": int(config.batch_size),
+          "bare_step_s": result["bare_step_s"], "loop_step_s": result["loop_step_s"],
+          "steps": result["steps"], "repetitions": repetitions,
+          "loop_overhead": result["overhead"], "loop_overhead_range": result["overhead_range"],
+          "pipeline_batches_s": rate, "bare_steps_s": 1 / result["bare_step_s"]}
 
 
 def print_table(rows: list[dict], file=sys.stdout) -> None:
@@ -184,11 +192,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if experiment not in LOOP_RUNS:
       parser.error(f"--loop: unknown {experiment!r}; available: {', '.join(LOOP_RUNS)}")
     short, long = LOOP_RUNS[experiment]
-    loops.append(bench_loop(experiment, short=short, long=long, repetitions=repetitions))
+    loops.append(bench_loop(experiment, short=short, long=long,
+                            repetitions=min(repetitions, 3)))
     r = loops[-1]
     print(f"launch.py loop, {experiment} (batch {r['batch']}, {r['steps']} steps at the "
           f"experiment's cadence, evaluation off): {1e3 * r['loop_step_s']:.1f} ms/step vs the "
-          f"bare step {1e3 * r['bare_step_s']:.1f} ms: overhead {100 * r['loop_overhead']:+.1f}%; "
+          f"bare step {1e3 * r['bare_step_s']:.1f} ms: overhead {100 * r['loop_overhead']:+.1f}% "
+          f"(range {100 * r['loop_overhead_range'][0]:+.1f}% to "
+          f"{100 * r['loop_overhead_range'][1]:+.1f}%, {r['repetitions']} alternated repetitions); "
           f"input pipeline {r['pipeline_batches_s']:.0f} batches/s vs "
           f"{r['bare_steps_s']:.0f} steps/s", flush=True)
   if args.out:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import ml_collections
+import numpy as np
 from jax.experimental.compilation_cache import compilation_cache
 
 from jgan import data as data_lib
@@ -31,14 +32,21 @@ def _run_for(config: ml_collections.ConfigDict, steps: int, workdir: str) -> flo
 
 
 def loop_overhead(config: ml_collections.ConfigDict, *, short: int, long: int,
-                  root: str | None = None) -> dict[str, Any]:
+                  root: str | None = None, repetitions: int = 1,
+                  bare_step_s: Callable[[], float] | None = None) -> dict[str, Any]:
   """Seconds per step of the whole loop, from runs of ``short`` and ``long`` steps.
 
-  ``config.eval_every`` is set to 0. Returns ``{"loop_step_s", "short_s", "long_s",
-  "steps"}``; compare ``loop_step_s`` with the bare step's time.
+  ``config.eval_every`` is set to 0. Each of ``repetitions`` times: ``bare_step_s()`` (if
+  given: a timing of the bare compiled step, seconds per step), then a short and a long run,
+  so a drift in the machine's load hits the loop and the bare step of one repetition alike
+  and the overhead is taken per repetition. Returns ``{"loop_step_s", "short_s", "long_s",
+  "steps"}`` (medians over repetitions) plus, with ``bare_step_s``, ``"bare_step_s"``
+  (median), ``"overhead"`` (median of the per-repetition loop / bare - 1) and
+  ``"overhead_range"`` (its min, max).
   """
   config = ml_collections.ConfigDict(config.to_dict())
   config.eval_every = 0
+  shorts, longs, bares = [], [], []
   with tempfile.TemporaryDirectory(dir=root) as tmp:
     cache = os.path.join(tmp, "xla_cache")
     saved = (jax.config.jax_compilation_cache_dir,
@@ -47,16 +55,25 @@ def loop_overhead(config: ml_collections.ConfigDict, *, short: int, long: int,
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     try:
       _run_for(config, short, os.path.join(tmp, "warm"))  # fills the compilation cache
-      t_short = _run_for(config, short, os.path.join(tmp, "short"))
-      t_long = _run_for(config, long, os.path.join(tmp, "long"))
+      for r in range(repetitions):
+        if bare_step_s is not None:
+          bares.append(bare_step_s())
+        shorts.append(_run_for(config, short, os.path.join(tmp, f"short{r}")))
+        longs.append(_run_for(config, long, os.path.join(tmp, f"long{r}")))
     finally:
       jax.config.update("jax_compilation_cache_dir", saved[0])
       jax.config.update("jax_persistent_cache_min_compile_time_secs", saved[1])
       # The cache object keeps its directory once made: without a reset, later compiles in
       # this process would write into the deleted temporary one.
       compilation_cache.reset_cache()
-  return {"loop_step_s": (t_long - t_short) / (long - short), "short_s": t_short,
-          "long_s": t_long, "steps": long - short}
+  per_step = [(t_long - t_short) / (long - short) for t_short, t_long in zip(shorts, longs)]
+  result = {"loop_step_s": float(np.median(per_step)), "short_s": float(np.median(shorts)),
+            "long_s": float(np.median(longs)), "steps": long - short}
+  if bares:
+    overheads = [loop_s / bare - 1 for loop_s, bare in zip(per_step, bares)]
+    result.update(bare_step_s=float(np.median(bares)), overhead=float(np.median(overheads)),
+                  overhead_range=(min(overheads), max(overheads)))
+  return result
 
 
 def pipeline_rate(config: ml_collections.ConfigDict, *, batches: int,
