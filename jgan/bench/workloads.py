@@ -17,7 +17,7 @@ import ml_collections
 import numpy as np
 
 from jgan import config as config_lib
-from jgan import tasks
+from jgan import tasks, train
 from jgan.bench import timing
 
 _GREY = {"mnist", "fashion_mnist"}
@@ -128,9 +128,9 @@ def build_jgan(workload: Workload, *, tiny: bool = False, seed: int = 0,
     traces[0] += 1  # runs only when jax traces the step
     return task.step(state, batch, key)
 
-  step = jax.jit(counted, donate_argnums=0)
+  step = jax.jit(counted, donate_argnums=train.state_donation())  # as the launch.py loop
   state = jax.jit(task.init)(jax.random.key(seed))
-  initial_state = jax.device_get(state)  # the step donates (frees) the device copy
+  initial_state = jax.device_get(state)  # before the step (it may donate the device copy)
   key = jax.random.key(seed + 1)
   start = time.perf_counter()
   compiled = step.lower(state, batch, key).compile()
