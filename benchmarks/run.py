@@ -16,7 +16,7 @@ Without --quick, a torch.compile column (the networks compiled, the step eager) 
 torch.compile works on this CPU.
 
 Then (--loop) the whole launch.py loop (data, logging, sample grids, checkpoints at the
-experiment's cadence) against the bare step timed between its runs (up to 3 alternated
+experiment's cadence) against the bare step timed before and after its runs (up to 3 alternated
 repetitions; the overhead is taken per repetition and printed with its range), and the input
 pipeline's batches/s against the step's steps/s.
 
@@ -105,7 +105,7 @@ def bench_loop(experiment: str, *, short: int, long: int, repetitions: int) -> d
   jg = workloads.build_jgan(w)
 
   def bare_step_s() -> float:
-    return float(np.median(timing.alternate({"jgan": jg.run}, repetitions=3, steps=20)["jgan"]))
+    return float(np.median(timing.alternate({"jgan": jg.run}, repetitions=5, steps=20)["jgan"]))
 
   config = workloads.config_for(w)
   result = loop.loop_overhead(config, short=short, long=long, repetitions=repetitions,
@@ -115,6 +115,7 @@ def bench_loop(experiment: str, *, short: int, long: int, repetitions: int) -> d
           "bare_step_s": result["bare_step_s"], "loop_step_s": result["loop_step_s"],
           "steps": result["steps"], "repetitions": repetitions,
           "loop_overhead": result["overhead"], "loop_overhead_range": result["overhead_range"],
+          "loop_overheads": result["overheads"],
           "pipeline_batches_s": rate, "bare_steps_s": 1 / result["bare_step_s"]}
 
 

@@ -62,11 +62,13 @@ def test_ratio_is_paired_per_repetition():
 def test_loop_overhead_and_pipeline_rate_on_a_tiny_run(tmp_path):
   from jgan.bench import loop
   from tests.conftest import tiny_gan_config
-  bares = iter([0.5, 0.25])  # a load drift between repetitions: each has its own bare time
+  # A load drift between repetitions: each has its own bare time, timed before and after.
+  bares = iter([0.5, 0.7, 0.25, 0.15])
   result = loop.loop_overhead(tiny_gan_config(), short=4, long=10, root=str(tmp_path),
                               repetitions=2, bare_step_s=lambda: next(bares))
   assert result["steps"] == 6 and result["long_s"] > 0 and result["short_s"] > 0
-  assert math.isfinite(result["loop_step_s"]) and result["bare_step_s"] == 0.375
+  assert result["bare_steps_s"] == [0.6, 0.2] and result["bare_step_s"] == 0.4
+  assert math.isfinite(result["loop_step_s"]) and len(result["overheads"]) == 2
   low, high = result["overhead_range"]
   assert low < result["overhead"] < high  # two repetitions against 0.5 and 0.25 s differ
   assert not os.listdir(tmp_path)  # its workdirs are temporary

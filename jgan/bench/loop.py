@@ -37,9 +37,10 @@ def loop_overhead(config: ml_collections.ConfigDict, *, short: int, long: int,
   """Seconds per step of the whole loop, from runs of ``short`` and ``long`` steps.
 
   ``config.eval_every`` is set to 0. Each of ``repetitions`` times: ``bare_step_s()`` (if
-  given: a timing of the bare compiled step, seconds per step), then a short and a long run,
-  so a drift in the machine's load hits the loop and the bare step of one repetition alike
-  and the overhead is taken per repetition. Returns ``{"loop_step_s", "short_s", "long_s",
+  given: a timing of the bare compiled step, seconds per step), a short and a long run, then
+  ``bare_step_s()`` again; the repetition's bare time is the mean of the two, so a drift in
+  the machine's load hits the loop and the bare step of one repetition alike and the
+  overhead is taken per repetition. Returns ``{"loop_step_s", "short_s", "long_s",
   "steps"}`` (medians over repetitions) plus, with ``bare_step_s``, ``"bare_step_s"``
   (median), ``"overhead"`` (median of the per-repetition loop / bare - 1) and
   ``"overhead_range"`` (its min, max).
@@ -56,10 +57,11 @@ def loop_overhead(config: ml_collections.ConfigDict, *, short: int, long: int,
     try:
       _run_for(config, short, os.path.join(tmp, "warm"))  # fills the compilation cache
       for r in range(repetitions):
-        if bare_step_s is not None:
-          bares.append(bare_step_s())
+        before = bare_step_s() if bare_step_s is not None else None
         shorts.append(_run_for(config, short, os.path.join(tmp, f"short{r}")))
         longs.append(_run_for(config, long, os.path.join(tmp, f"long{r}")))
+        if bare_step_s is not None:
+          bares.append((before + bare_step_s()) / 2)
     finally:
       jax.config.update("jax_compilation_cache_dir", saved[0])
       jax.config.update("jax_persistent_cache_min_compile_time_secs", saved[1])
@@ -72,7 +74,8 @@ def loop_overhead(config: ml_collections.ConfigDict, *, short: int, long: int,
   if bares:
     overheads = [loop_s / bare - 1 for loop_s, bare in zip(per_step, bares)]
     result.update(bare_step_s=float(np.median(bares)), overhead=float(np.median(overheads)),
-                  overhead_range=(min(overheads), max(overheads)))
+                  overhead_range=(min(overheads), max(overheads)), overheads=overheads,
+                  loop_steps_s=per_step, bare_steps_s=bares)
   return result
 
 
