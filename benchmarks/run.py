@@ -161,6 +161,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if not_gan:
       parser.error(f"--compute_dtype={args.compute_dtype} applies to the GAN workloads only; "
                    f"leave out {', '.join(not_gan)}")
+  for flag in ("repetitions", "steps"):
+    if getattr(args, flag) is not None and getattr(args, flag) < 1:
+      parser.error(f"--{flag}={getattr(args, flag)}: must be at least 1")
   quick = args.quick or args.tiny
   repetitions = args.repetitions or (3 if quick else 7)
   steps = args.steps or (3 if quick else 5)

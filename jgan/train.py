@@ -38,7 +38,7 @@ def state_donation() -> tuple[int, ...]:
   """``donate_argnums`` for a jitted ``step(state, ...)``: the state on GPU/TPU (its buffers
   are reused for the new state: half the memory), nothing on CPU. There XLA copies every
   donated parameter the step still reads before updating it in place (20 MB per MLP GAN
-  step, 36 MB per DCGAN-64 step); without donation the step is 1-16% faster (measured,
+  step, 36 MB per DCGAN-64 step); without donation the step is 0.5-16% faster (measured,
   benchmarks/README.md) and host memory is plentiful."""
   return () if jax.default_backend() == "cpu" else (0,)
 

@@ -43,6 +43,8 @@ def test_unknown_workload_is_named():
   proc = _run("--workloads", "dcgan_128")
   assert proc.returncode == 2
   assert "dcgan_128" in proc.stderr and "mlp_gan_b64" in proc.stderr
+  proc = _run("--repetitions", "-1")
+  assert proc.returncode == 2 and "--repetitions=-1: must be at least 1" in proc.stderr
 
 
 def test_every_workload_names_an_experiment():
@@ -67,11 +69,13 @@ def test_loop_overhead_and_pipeline_rate_on_a_tiny_run(tmp_path):
   result = loop.loop_overhead(tiny_gan_config(), short=4, long=10, root=str(tmp_path),
                               repetitions=2, bare_step_s=lambda: next(bares))
   assert result["steps"] == 6 and result["long_s"] > 0 and result["short_s"] > 0
-  assert result["bare_steps_s"] == [0.6, 0.2] and result["bare_step_s"] == 0.4
+  assert result["bare_step_s_per_rep"] == [0.6, 0.2] and result["bare_step_s"] == 0.4
   assert math.isfinite(result["loop_step_s"]) and len(result["overheads"]) == 2
   low, high = result["overhead_range"]
   assert low < result["overhead"] < high  # two repetitions against 0.5 and 0.25 s differ
   assert not os.listdir(tmp_path)  # its workdirs are temporary
+  with pytest.raises(ValueError, match="repetitions=0"):
+    loop.loop_overhead(tiny_gan_config(), short=4, long=10, repetitions=0)
   assert loop.pipeline_rate(tiny_gan_config(), batches=20, examples_per_step=8) > 0
 
 

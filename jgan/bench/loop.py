@@ -45,6 +45,9 @@ def loop_overhead(config: ml_collections.ConfigDict, *, short: int, long: int,
   (median), ``"overhead"`` (median of the per-repetition loop / bare - 1) and
   ``"overhead_range"`` (its min, max).
   """
+  if repetitions < 1 or long <= short:
+    raise ValueError(f"loop_overhead needs repetitions >= 1 and long > short, got "
+                     f"repetitions={repetitions}, short={short}, long={long}")
   config = ml_collections.ConfigDict(config.to_dict())
   config.eval_every = 0
   shorts, longs, bares = [], [], []
@@ -75,7 +78,7 @@ def loop_overhead(config: ml_collections.ConfigDict, *, short: int, long: int,
     overheads = [loop_s / bare - 1 for loop_s, bare in zip(per_step, bares)]
     result.update(bare_step_s=float(np.median(bares)), overhead=float(np.median(overheads)),
                   overhead_range=(min(overheads), max(overheads)), overheads=overheads,
-                  loop_steps_s=per_step, bare_steps_s=bares)
+                  loop_step_s_per_rep=per_step, bare_step_s_per_rep=bares)
   return result
 
 

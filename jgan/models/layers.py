@@ -233,20 +233,23 @@ class SubpixelConvTranspose(nn.Module):
 
   Computes exactly ``nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding='SAME')``
   (= PyTorch ``ConvTranspose2d(C_in, features, 4, 2, 1)``) given the kernel mapped by
-  `conv_transpose_kernel_to_subpixel`, as: ``jnp.pad`` by one pixel, 2x2 VALID convolution to
-  ``4 * features`` channels (no bias), depth-to-space of the four phases, then a [features] bias.
+  `conv_transpose_kernel_to_subpixel`, as a 2x2 VALID convolution of the input padded by one
+  pixel to ``4 * features`` channels (no bias), depth-to-space of the four phases, then a
+  [features] bias ("taps" and "col2im" skip the padding and assemble the phases directly).
 
   Params: ``kernel`` [2, 2, C_in, 4 * features], ``bias`` [features] (if ``use_bias``); the same
   names as ``nn.ConvTranspose``'s, so a converted param tree only swaps kernels.
 
   ``impl`` picks how the 2x2 VALID convolution runs: "auto" (default: "col2im" below 16
   features, else "taps"), "taps" (forward: one dot per tap on the unpadded input, the outputs
-  shifted, summed and interleaved in one pass; gradients: one dot per tap on shifted views:
-  plain dots throughout), "col2im" (forward: one dot of the unpadded input to all taps'
-  outputs, assembled the same way: best when ``features`` is small),
+  shifted, summed and interleaved in one pass; gradients: dots on each tap's output gradient,
+  gathered in one pass: plain dots throughout), "col2im" (forward: one dot of the unpadded
+  input to all taps' outputs, assembled the same way: best when ``features`` is small),
   "matmul" (im2col of the four taps and one dot; its kernel gradient is 2-4x faster on XLA:CPU
   than the convolution's) or "conv" (``lax.conv_general_dilated``, for accelerators with native
   convolutions). All compute the same (``python benchmarks/layers_vs_torch.py`` times them).
+  "taps" and "col2im" define their gradients by hand (``jax.custom_vjp``): reverse mode only,
+  like `StridedConv4x4`; use "matmul" or "conv" for forward-mode autodiff (``jax.jvp``).
 
   Shapes: x [B, H, W, C_in] -> [B, 2H, 2W, features] in ``dtype``.
 
