@@ -98,7 +98,7 @@ def bench_one(workload, *, tiny: bool, repetitions: int, steps: int, torch_compi
 def bench_loop(experiment: str, *, short: int, long: int, repetitions: int) -> dict:
   """launch.py's loop and the input pipeline against the bare step, for one experiment.
 
-  The bare step is timed right before each repetition's loop runs (alternated), and the
+  The bare step is timed before and after each repetition's loop runs (alternated), and the
   overhead is taken per repetition.
   """
   w = workloads.Workload(experiment, experiment, {}, {}, experiment)
