@@ -42,7 +42,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from jgan.data.offline import data_root
+from jgan.paths import data_root
 
 log = logging.getLogger("jgan.text")
 

@@ -7,12 +7,12 @@ batch pipeline.
     it = make_iterator(batches, start_step=0)          # it.get_state() goes in the checkpoint
 """
 
+from jgan.data.base import SPLITS, ArrayDataset, CorruptDatasetError, DatasetNotFoundError
 from jgan.data.offline import read_idx
 from jgan.data.pipeline import (NO_LABEL, image_spec, make_batches, make_index_batches,
                                 make_iterator)
-from jgan.data.sources import (DATASET_OPTIONS, DATASETS, DEFAULT_SOURCES, SOURCES, SPLITS,
-                               ArrayDataset, CorruptDatasetError, DatasetNotFoundError,
-                               load_dataset, make_synthetic)
+from jgan.data.sources import (DATASET_OPTIONS, DATASETS, DEFAULT_SOURCES, SOURCES, load_dataset,
+                               make_synthetic)
 from jgan.data.transforms import resize_images
 
 _FOLDER_DATASETS = ("image_folder", "celeb_a")

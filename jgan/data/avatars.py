@@ -94,8 +94,8 @@ from typing import Any
 
 import numpy as np
 
-from jgan.data.offline import data_root
-from jgan.data.sources import ArrayDataset, DatasetNotFoundError, logger
+from jgan.data.base import ArrayDataset, DatasetNotFoundError, logger
+from jgan.paths import data_root
 
 SPLITS = ("train", "test")
 DEFAULT_STYLE = "avataaars"

@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from jgan.data.sources import ArrayDataset, DatasetNotFoundError, logger
+from jgan.data.base import ArrayDataset, DatasetNotFoundError, logger
 
 CAPTIONED_DATASETS = ("avatars", "oxford_flowers102")
 

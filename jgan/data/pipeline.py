@@ -41,7 +41,7 @@ import sys
 import grain
 import numpy as np
 
-from jgan.data.sources import ArrayDataset
+from jgan.data.base import ArrayDataset
 
 NO_LABEL = -1
 

@@ -104,9 +104,9 @@ import numpy as np
 import PIL
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, features
 
-from jgan.data.offline import data_root
-from jgan.data.sources import (INSTALL_HINT, SPLITS, ArrayDataset, CorruptDatasetError,
-                               DatasetNotFoundError, logger)
+from jgan.data.base import (INSTALL_HINT, SPLITS, ArrayDataset, CorruptDatasetError,
+                            DatasetNotFoundError, logger)
+from jgan.paths import data_root
 
 NAME = "printed_digits"
 NUM_CLASSES = 10

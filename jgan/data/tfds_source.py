@@ -30,7 +30,7 @@ import os
 
 import numpy as np
 
-from jgan.data.sources import ArrayDataset, CorruptDatasetError, SourceUnavailable, logger
+from jgan.data.base import ArrayDataset, CorruptDatasetError, SourceUnavailable, logger
 
 # jgan dataset name -> TFDS builder name (an explicit table; add entries here).
 TFDS_NAMES = {"mnist": "mnist", "fashion_mnist": "fashion_mnist", "celeb_a": "celeb_a",
