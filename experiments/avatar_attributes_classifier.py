@@ -2,19 +2,16 @@
 
     python launch.py --experiment avatar_attributes_classifier
 
-The convnet of avatars_classifier, with one softmax head per captioned attribute of the
-32x32 avatars of t2i_avatars (jgan.data.captioned.AVATAR_ATTRIBUTES: hair style group 4, hair
-colour 6, glasses 4, mouth 3, facial hair 2; a hair colour under a head covering is -1, not
-given, and skipped). It trains on every rendered avatar, held-out combinations included
-(data.hold_out=False): it judges images, it is not the generator. The captioned dataset is
-what carries the attribute labels; its "hash" text encoder is instant and the embeddings are
-unused. t2i runs train it on their first evaluation when runs/avatar_attributes_classifier
-has no checkpoint (config.eval.classifier). Adam 1e-3, batch 64, 1,500 steps.
+The convnet of avatars_classifier with one softmax head per captioned attribute of
+t2i_avatars' 32x32 avatars, trained on every rendered avatar (held-out combinations included).
+t2i runs train it on their first evaluation when runs/avatar_attributes_classifier has no
+checkpoint. Adam 1e-3, batch 64, 1,500 steps.
 
-Metrics (test split, 1,000 avatars): test_acc/<attribute>, test_accuracy (their mean; the
-best checkpoint's metric) and test_all_correct.
+Expected result (measured, README "Text to image"): mean attribute accuracy 0.988,
+all five right 0.945 on the 1,000 test avatars (54 s of training).
 
-Expected result: not measured yet.
+The attributes, the metrics and why it sees every combination:
+docs/experiments/avatar_attributes_classifier.md.
 """
 
 from experiments import avatars_classifier

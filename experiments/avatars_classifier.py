@@ -7,7 +7,8 @@ predicting the hair/head-wear style (`top`, 34 classes, exact labels from the re
 its `features` layer is the feature network of FID/KID/precision-recall for avatar GANs
 (`--config.eval.classifier=avatars_classifier`). Adam 1e-3, batch 64.
 
-Expected result: not measured yet (see the README's Measured section).
+Expected result (measured, README "The classifiers"): 96.3% test accuracy on 1,000 held-out
+avatars after 1,500 steps (97.1% at step 1,000, kept as best); 5 min 8 s on shared CPU cores.
 """
 
 from jgan.tasks import classifier

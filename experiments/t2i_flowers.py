@@ -3,18 +3,16 @@
     python launch.py --experiment t2i_flowers --config.data.data_dir=TFDS_DIR \
         --config.data.captions_dir=CAPTIONS_DIR
 
-Needs TFDS ``oxford_flowers102`` prepared in array_record format in ``data.data_dir`` and the
-captions of Reed et al. 2016 (``cvpr2016_flowers.tar.gz`` of github.com/reedscot/icml2016:
-``text_c10/class_00001/image_06734.txt``, ten captions an image) in ``data.captions_dir``;
-without them it stops and says how to get them (neither is installable offline; the offline
-default is t2i_avatars). The seed's recipe: a sentence vector (here all-MiniLM-L6-v2, 384-d,
-offline; ``--config.data.text_encoder=roberta-large`` for the seed's 1024-d RoBERTa-large when
-its weights can be downloaded) and 100-d noise -> DCGAN G -> 64x64; D -> real/fake + one of 102
-classes; GAN-CLS matching-aware D loss + AC-GAN class loss. Batch 64, 20,000 steps.
+Needs TFDS ``oxford_flowers102`` (array_record) in ``data.data_dir`` and Reed et al.'s
+captions (``text_c10/``) in ``data.captions_dir``; without them it stops and says how to get
+them (the offline default is t2i_avatars). MiniLM sentence vectors + 100-d noise -> DCGAN G ->
+64x64; D: GAN-CLS real/fake + one of 102 classes (AC-GAN). Batch 64, 20,000 steps.
 
 Expected result: not measured here (the data is not available offline); an end-to-end test
 runs it on a tiny locally built flowers-like TFDS dataset with captions
 (tests/test_t2i_task.py).
+
+The data and the recipe in full: docs/experiments/t2i_flowers.md.
 """
 
 from jgan.tasks import t2i

@@ -2,17 +2,16 @@
 
     python launch.py --experiment wgan_gp_avatars
 
-wgan_gp_celeba's loss, critic and optimiser (Gulrajani et al.: gradient penalty 10, n_critic 5,
-Adam 1e-4 betas (0, 0.9), layer-norm critic) on the avatars of dcgan_avatars, sized for a 2-core
-CPU: DCGAN width 32 instead of 64 (a quarter of the FLOPs: 3.0 s a step here instead of 9.8 s)
-and 1,000 generator steps, plus an EMA 0.99 of G's weights (evaluated, and drawn in
-samples_ema/). The paper's width: --config.model.generator.width=64
---config.model.discriminator.width=64.
+wgan_gp_celeba's loss, critic and optimiser on the avatars of dcgan_avatars, at DCGAN width 32
+(the paper's: --config.model.generator.width=64 --config.model.discriminator.width=64), 1,000
+generator steps and an EMA 0.99 of G's weights (evaluated, and drawn in samples_ema/).
 
 Expected result (measured 2026-11-24, README "DCGAN and WGAN-GP at 64x64"): about 3 s a step
 alone on the 2-core CPU (1,000 steps took 65 min on shared cores); recognisable but blurred
 avatar faces; FID of the EMA generator 89 / 60 / 51 at steps 500 / 750 / 1,000 under
 avatars_classifier features (real vs real 0.75).
+
+Why width 32 and EMA 0.99: docs/experiments/wgan_gp_avatars.md.
 """
 
 from experiments import dcgan_avatars
