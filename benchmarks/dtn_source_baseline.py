@@ -15,7 +15,7 @@ import argparse
 import jax
 import numpy as np
 
-from jgan import batching, imaging
+from jgan import batching, catalog, imaging, runs
 from jgan import config as config_lib
 from jgan import data as data_lib
 from jgan.tasks import dtn
@@ -26,11 +26,11 @@ def main() -> None:
   parser.add_argument("--experiment", default="dtn_digits")
   args, rest = parser.parse_known_args()
   _, overrides = config_lib.split_overrides(rest)
-  config = config_lib.load_experiment(args.experiment)
+  config = catalog.load_experiment(args.experiment)
   config_lib.apply_overrides(config, overrides)
   e = config.eval
-  judge, images, labels, _ = dtn._judge_and_data(  # pylint: disable=protected-access
-      e.to_json(), config.source_data.to_json(), config.data.to_json())
+  judge = runs.resolve_prerequisites(config, start=False)["judge"]
+  judge, images, labels, _ = dtn.judge_and_data(judge, config)
   classify = jax.jit(lambda x: judge.apply(imaging.to_float(x))["logits"])
   logits = batching.map_in_batches(classify, images, batch_size=e.batch_size)
   raw = float(np.mean(np.argmax(logits, -1) == labels))

@@ -3,9 +3,9 @@
     python benchmarks/layers_vs_torch.py [--resolution 64] [--width 64] [--batch 64]
 
 For every layer of the DCGAN generator and discriminator at the given size (jgan's flax
-layer and the torch layer of the reference, jgan.bench.torch_gan), times one forward and one
-forward + backward (gradients for the input and the weights) alternately, and prints each
-layer's times, FLOPs (XLA's cost analysis of the jax forward + backward), the ratio and the
+layer and the torch layer of the reference, benchmarks.torch_ref.torch_gan), times one forward
+and one forward + backward (gradients for the input and the weights) alternately, and prints
+each layer's times, FLOPs (XLA's cost analysis of the jax forward + backward), the ratio and the
 share of the whole step. Convolutions only: the normalisations and activations are fused
 into them by XLA and cost little.
 """

@@ -16,11 +16,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import jax
 
-from jgan.bench import profile, torch_steps, workloads
+from jgan.bench import profile, workloads
+
+if __name__ == "__main__" and not __package__:
+  # `python benchmarks/profile_step.py` puts benchmarks/ on sys.path, not the repo root above it.
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# pylint: disable-next=wrong-import-position
+from benchmarks.torch_ref import torch_profile, torch_steps
 
 
 def profile_one(workload, *, steps: int, tiny: bool = False) -> dict:
@@ -33,7 +40,7 @@ def profile_one(workload, *, steps: int, tiny: bool = False) -> dict:
   jg.run()
   return {"workload": workload.name,
           "jgan": profile.profile_jax(jg.run, jg.compiled.as_text(), steps=steps),
-          "torch": profile.profile_torch(ref, steps=steps)}
+          "torch": torch_profile.profile_torch(ref, steps=steps)}
 
 
 def print_profile(result: dict, *, top: int, file=sys.stdout) -> None:

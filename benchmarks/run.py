@@ -5,8 +5,8 @@
 
 For each workload (jgan.bench.workloads.WORKLOADS) it builds jgan's real step (the one
 launch.py compiles, from the experiment's config) and the PyTorch reference of the same step
-(jgan.bench.torch_gan / torch_dtn, started from the same weights; tests/test_bench_torch_*.py
-prove the two compute the same thing), warms both up, then alternates timed repetitions and
+(benchmarks/torch_ref/, started from the same weights; tests/test_bench_torch_*.py prove
+the two compute the same thing), warms both up, then alternates timed repetitions and
 prints: images/s of each, the throughput ratio jgan/torch (median and range over the
 repetition pairs), jgan's compile time and retraces, the step's FLOPs (XLA's cost analysis)
 and the achieved FLOP/s as a fraction of a 4096x4096 float32 matmul measured in the same run,
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -36,7 +37,13 @@ import jax
 import numpy as np
 import torch
 
-from jgan.bench import loop, timing, torch_steps, workloads
+from jgan.bench import loop, timing, workloads
+
+if __name__ == "__main__" and not __package__:
+  # `python benchmarks/run.py` puts benchmarks/ on sys.path, not the repo root above it.
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# pylint: disable-next=wrong-import-position
+from benchmarks.torch_ref import torch_steps
 
 # The loop check: experiment -> (short, long) run lengths. long - short spans the experiment's
 # own cadence (gan_mnist: 20 logs, 2 sample grids, 1 checkpoint per 2,000 steps).

@@ -18,6 +18,7 @@ import time
 import jax
 import numpy as np
 
+from jgan import catalog
 from jgan import config as config_lib
 from jgan import tasks, train
 from jgan.bench import timing, workloads
@@ -31,7 +32,7 @@ def main():
   parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="config override, as launch.py's --config.KEY=VALUE (repeatable)")
   args = parser.parse_args()
-  config = config_lib.load_experiment(args.experiment)
+  config = catalog.load_experiment(args.experiment)
   overrides = [tuple(kv.split("=", 1)) for kv in args.set]
   if bad := [kv for kv, o in zip(args.set, overrides) if len(o) != 2]:
     parser.error(f"--set takes KEY=VALUE, got {bad}")

@@ -1,4 +1,4 @@
-"""jgan.bench.profile: HLO classification, trace parsing, and benchmarks/profile_step.py."""
+"""jgan.bench.profile (HLO classification, trace parsing), its torch side, profile_step.py."""
 
 import gzip
 import json
@@ -89,12 +89,13 @@ def test_thunk_times_sums_events_per_name(tmp_path):
 
 
 def test_torch_categories():
-  assert profile.torch_category("aten::convolution_backward") == profile.MATMUL
-  assert profile.torch_category("aten::addmm") == profile.MATMUL
-  assert profile.torch_category("aten::native_batch_norm") == profile.NORM
-  assert profile.torch_category("aten::copy_") == profile.MOVE
-  assert profile.torch_category("aten::leaky_relu") == profile.ELEMENTWISE
-  assert profile.torch_category("ProfilerStep*") == profile.OTHER
+  from benchmarks.torch_ref import torch_profile  # the torch side: imports torch
+  assert torch_profile.torch_category("aten::convolution_backward") == profile.MATMUL
+  assert torch_profile.torch_category("aten::addmm") == profile.MATMUL
+  assert torch_profile.torch_category("aten::native_batch_norm") == profile.NORM
+  assert torch_profile.torch_category("aten::copy_") == profile.MOVE
+  assert torch_profile.torch_category("aten::leaky_relu") == profile.ELEMENTWISE
+  assert torch_profile.torch_category("ProfilerStep*") == profile.OTHER
 
 
 def test_profile_jax_attributes_a_matmul_step():

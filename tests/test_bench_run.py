@@ -56,11 +56,11 @@ def test_nonpositive_repetitions_are_refused(capsys):
 
 
 def test_every_workload_names_an_experiment():
-  from jgan import config as config_lib
+  from jgan import catalog
   for w in workloads.WORKLOADS.values():
     config = workloads.config_for(w, tiny=True)
     assert config.batch_size == w.tiny_overrides["batch_size"], w.name
-    assert w.experiment in config_lib.experiment_names(), w.name
+    assert w.experiment in catalog.experiment_names(), w.name
 
 
 def test_ratio_is_paired_per_repetition():

@@ -1,4 +1,4 @@
-"""jgan.bench.torch_dtn computes what jgan's DTN and text-to-image steps compute.
+"""benchmarks.torch_ref.torch_dtn computes what jgan's DTN and text-to-image steps compute.
 
 One jgan step (state from the task's init, the task's own step) and one torch step from the
 same initial weights, batch and random draws, for tiny versions (widths 4-8, 32x32, batch 4)
@@ -27,9 +27,9 @@ import ml_collections
 import numpy as np
 import torch
 
+from benchmarks.torch_ref import torch_dtn
+from benchmarks.torch_ref.torch_gan import DCGANDiscriminator, DCGANGenerator, load_flax_params
 from jgan import losses, models, tasks
-from jgan.bench import torch_dtn
-from jgan.bench.torch_gan import DCGANDiscriminator, DCGANGenerator, load_flax_params
 from jgan.tasks import dtn
 from tests.conftest import set_dotted
 

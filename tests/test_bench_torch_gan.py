@@ -1,4 +1,4 @@
-"""jgan.bench.torch_gan computes what jgan computes: same forward passes, same train steps.
+"""benchmarks.torch_ref.torch_gan computes what jgan computes: same forward passes and steps.
 
 Each step test starts jgan and the PyTorch reference from the same weights, feeds both the
 same uint8 batch and the same random draws (jgan's, reproduced by ``jgan_random_draws``) and
@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks.torch_ref import torch_gan
 from jgan import imaging, losses, models, tasks
-from jgan.bench import torch_gan
 from jgan.tasks import gan
 from tests.conftest import set_dotted
 

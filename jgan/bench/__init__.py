@@ -1,1 +1,4 @@
-"""Benchmark helpers; torch_gan needs the optional `bench` extra (torch)."""
+"""Benchmark helpers: timing, workloads, the train loop's overhead, jgan's step profile.
+
+Torch-free; the PyTorch references the benchmarks compare against live in benchmarks/torch_ref/.
+"""

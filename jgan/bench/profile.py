@@ -1,10 +1,11 @@
-"""Where a step's time goes: jgan's per XLA thunk, PyTorch's per aten op, in shared categories.
+"""Where a jgan step's time goes: per XLA thunk, in categories shared with the PyTorch side.
 
 jax.profiler records one event per executed XLA:CPU thunk (a fusion, a dot, a copy, a loop),
 named after its HLO instruction; the compiled module's text says what each instruction is
-(its ops, and the Flax module and direction in its ``op_name`` metadata). torch.profiler's
-self times split PyTorch's step the same way. Both sum to (nearly) the step time, so a
-category's difference is where the gap lives.
+(its ops, and the Flax module and direction in its ``op_name`` metadata). The PyTorch
+reference's self times per aten op (``benchmarks/torch_ref/torch_profile.py``, outside jgan:
+it imports torch) fill the same `Profile` in the same categories. Both sum to (nearly) the
+step time, so a category's difference is where the gap lives.
 """
 
 from __future__ import annotations
@@ -157,44 +158,3 @@ def profile_jax(run: Callable[[], Any], compiled_text: str, *, steps: int = 3) -
     by_op.append((name, op.category, op.layer, t))
   by_op.sort(key=lambda r: -r[3])
   return Profile(wall / steps, by_category, dict(by_layer), by_op)
-
-
-_TORCH_MATMUL = ("convolution", "addmm", "aten::mm", "aten::bmm", "aten::matmul", "linear")
-_TORCH_NORM = ("batch_norm", "group_norm", "layer_norm", "aten::sum", "aten::mean", "aten::var",
-               "aten::std", "norm")
-_TORCH_MOVE = ("copy_", "aten::cat", "pad", "clone", "contiguous", "aten::roll", "aten::index",
-               "aten::stack", "aten::fill_", "aten::zero_", "aten::zeros", "aten::empty")
-
-
-def torch_category(op: str) -> str:
-  """The category of an aten op name (self time)."""
-  if any(k in op for k in _TORCH_MATMUL):
-    return MATMUL
-  if any(k in op for k in _TORCH_NORM):
-    return NORM
-  if any(k in op for k in _TORCH_MOVE):
-    return MOVE
-  if op.startswith("aten::") or op.startswith("Optimizer"):
-    return ELEMENTWISE
-  return OTHER
-
-
-def profile_torch(run: Callable[[], Any], *, steps: int = 3) -> Profile:
-  """torch.profiler over ``steps`` calls of ``run``; self CPU time by category and op."""
-  import torch  # pylint: disable=import-outside-toplevel  (the optional bench extra)
-  with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-    start = time.perf_counter()
-    for _ in range(steps):
-      run()
-    wall = time.perf_counter() - start
-  by_category = dict.fromkeys(CATEGORIES, 0.0)
-  by_op = []
-  for ev in prof.key_averages():
-    t = ev.self_cpu_time_total * 1e-6 / steps
-    if t <= 0:
-      continue
-    cat = torch_category(ev.key)
-    by_category[cat] += t
-    by_op.append((ev.key, cat, "", t))
-  by_op.sort(key=lambda r: -r[3])
-  return Profile(wall / steps, by_category, {}, by_op)

@@ -16,6 +16,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from jgan import catalog
 from jgan import config as config_lib
 from jgan import tasks, train
 from jgan.bench import timing
@@ -61,7 +62,7 @@ def config_for(workload: Workload, *, tiny: bool = False,
                extra: dict[str, Any] | None = None) -> ml_collections.ConfigDict:
   """The experiment's config with the workload's (and, if tiny, the smoke test's) overrides,
   then ``extra``."""
-  config = config_lib.load_experiment(workload.experiment)
+  config = catalog.load_experiment(workload.experiment)
   overrides = {**workload.overrides, **(workload.tiny_overrides if tiny else {}), **(extra or {})}
   config_lib.apply_overrides(config, [(k, str(v)) for k, v in overrides.items()])
   return config

@@ -1,8 +1,8 @@
 """The PyTorch reference step of each workload, started from jgan's initial weights.
 
 Needs the optional ``bench`` extra (torch). The references are eager PyTorch mirrors of jgan's
-steps (:mod:`jgan.bench.torch_gan`, :mod:`jgan.bench.torch_dtn`); tests/test_bench_torch_*.py
-prove each computes what jgan's step computes.
+steps (:mod:`benchmarks.torch_ref.torch_gan`, :mod:`benchmarks.torch_ref.torch_dtn`);
+tests/test_bench_torch_*.py prove each computes what jgan's step computes.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from jgan.bench import torch_dtn, torch_gan, workloads
+from benchmarks.torch_ref import torch_dtn, torch_gan
+from jgan.bench import workloads
 
 
 def _nchw(images: Any) -> torch.Tensor:

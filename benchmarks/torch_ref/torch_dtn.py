@@ -16,8 +16,8 @@ compute the same numbers from the same weights and random draws:
   step makes from its key, so torch can be fed the same ones.
 
 Tensors are NCHW float32, images in [-1, 1]. The DCGAN trunks and the flax -> torch weight
-copy come from :mod:`jgan.bench.torch_gan`; this module adds f, the text-conditional heads,
-the losses and the steps.
+copy come from :mod:`benchmarks.torch_ref.torch_gan`; this module adds f, the text-conditional
+heads, the losses and the steps.
 
 Where jgan and PyTorch differ by design (documented, not mirrored): PyTorch's batch norm
 updates ``running_var`` with the unbiased batch variance, flax with the biased one; the
@@ -41,8 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jgan.bench import torch_gan
-from jgan.bench.torch_gan import (
+from benchmarks.torch_ref import torch_gan
+from benchmarks.torch_ref.torch_gan import (
     DCGANDiscriminator,
     DCGANGenerator,
     load_flax_params,
@@ -237,7 +237,7 @@ class ConvClassifier(nn.Module):
   4x4 stride-2 conv on an even size is one pixel each side), global average pool, Linear
   ``feature_dim`` + ReLU ("features"), dropout, Linear ``num_classes`` ("logits"). Children
   carry jgan's names (``conv{i}``, ``bn{i}``, ``features``, ``logits``) so
-  :func:`jgan.bench.torch_gan.load_flax_params` loads jgan's variables into it.
+  :func:`benchmarks.torch_ref.torch_gan.load_flax_params` loads jgan's variables into it.
 
   Shapes: x [B, C, H, W] -> {"features": [B, feature_dim], "logits": [B, num_classes]}.
   """
