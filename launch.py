@@ -47,32 +47,34 @@ def main(argv: list[str] | None = None) -> int:
   quiet = ("absl", "jax._src.xla_bridge")
   for handler in logging.getLogger().handlers:
     handler.addFilter(lambda r: r.name not in quiet or r.levelno >= logging.WARNING)
-  from jgan import config as config_lib  # after argument errors, which need no jax
+  from jgan import catalog  # after argument errors; light: no jax
+  from jgan import config as config_lib
 
   try:
     if args.list:
-      rows = config_lib.describe_experiments()
+      rows = catalog.describe_experiments()
       width = max(len(name) for name, _ in rows)
       for name, description in rows:
         print(f"{name:<{width}}  {description}")
       return 0
     if args.experiment:
-      config, name = config_lib.load_experiment(args.experiment), args.experiment
+      config, name = catalog.load_experiment(args.experiment), args.experiment
     else:
       config = config_lib.load_config_file(args.config_file)
       name = config_lib.experiment_name_of_file(args.config_file)
     config_lib.apply_overrides(config, overrides)
     config_lib.validate(config)
-    config_lib.check_task_keys(config, args.config_file or args.experiment)
+    from jgan import tasks  # jax: only once the arguments are good
+    tasks.check_task_keys(config, args.config_file or args.experiment)
   except config_lib.ConfigError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
 
-  from jgan import checkpoint, data, preemption, train
+  from jgan import checkpoint, data, preemption, runs, train
 
   workdir = args.workdir or f"runs/{name}"
   try:
-    result = train.run(config, workdir, progress=not args.no_progress)
+    result = runs.train(config, workdir, progress=not args.no_progress)
   except preemption.TrainingStopped as e:
     # Preempted or Ctrl-C: the checkpoint is saved; exit as a signal-killed program would
     # (128 + signal number), so `launch.py && next` does not go on as if training had finished.

@@ -1,8 +1,10 @@
-"""Experiment configs: the base config, loading by name or path, overrides, validation.
+"""Experiment configs: the base config, loading from a path, overrides, validation.
 
 An experiment is a Python file with ``get_config() -> ml_collections.ConfigDict`` (see
 ``experiments/``). Configs are locked, so a misspelt key fails before training and the
-error names the valid keys.
+error names the valid keys. The bottom of jgan's layers: every module may import it, it imports
+no other layer (built-in experiments by name: :mod:`jgan.catalog`; a task's keys:
+:func:`jgan.tasks.check_task_keys`).
 """
 
 from __future__ import annotations
@@ -66,35 +68,10 @@ def base_config() -> ml_collections.ConfigDict:
   return c
 
 
-def _suggest(bad: str, allowed: Iterable[str]) -> str:
+def suggest(bad: str, allowed: Iterable[str]) -> str:
+  """" Did you mean 'x'?" for the allowed value closest to ``bad`` ("" if none is close)."""
   close = difflib.get_close_matches(bad, list(allowed), n=1)
   return f" Did you mean {close[0]!r}?" if close else ""
-
-
-def experiment_names() -> list[str]:
-  """The names of the built-in experiments (``experiments.EXPERIMENTS``), sorted."""
-  from experiments import EXPERIMENTS  # the explicit registry of built-in experiments
-  return sorted(EXPERIMENTS)
-
-
-def describe_experiments() -> list[tuple[str, str]]:
-  """(name, one-line description) of every built-in experiment, from its docstring."""
-  from experiments import EXPERIMENTS
-  out = []
-  for name in sorted(EXPERIMENTS):
-    module = importlib.import_module(EXPERIMENTS[name])
-    doc = (module.__doc__ or "").strip().splitlines()
-    out.append((name, doc[0] if doc else ""))
-  return out
-
-
-def load_experiment(name: str) -> ml_collections.ConfigDict:
-  """The config of a built-in experiment, by name."""
-  from experiments import EXPERIMENTS
-  if name not in EXPERIMENTS:
-    raise ConfigError(f"Unknown experiment {name!r}.{_suggest(name, EXPERIMENTS)} Available: "
-                      f"{', '.join(sorted(EXPERIMENTS))} (python launch.py --list).")
-  return _checked(importlib.import_module(EXPERIMENTS[name]).get_config(), name)
 
 
 def load_config_file(path: str) -> ml_collections.ConfigDict:
@@ -123,7 +100,7 @@ def load_config_file(path: str) -> ml_collections.ConfigDict:
       raise
     raise ConfigError(f"get_config() of {path!r} raised {type(e).__name__}: {e} "
                       "(JGAN_DEBUG=1 shows the traceback).") from e
-  return _checked(config, path)
+  return checked(config, path)
 
 
 _USER_MODULE_PREFIX = "jgan_user_"
@@ -215,7 +192,7 @@ def resolve_function(ref: str, *, key: str = "a function reference") -> Callable
     if not hasattr(obj, part):
       public = sorted(n for n in dir(module) if not n.startswith("_")
                       and callable(getattr(module, n)))
-      raise ConfigError(f"config.{key} = {ref!r}: {where!r} has no {attr!r}.{_suggest(attr, public)}"
+      raise ConfigError(f"config.{key} = {ref!r}: {where!r} has no {attr!r}.{suggest(attr, public)}"
                         f" Its functions: {', '.join(public) or 'none'}.")
     obj = getattr(obj, part)
   if not callable(obj):
@@ -223,7 +200,12 @@ def resolve_function(ref: str, *, key: str = "a function reference") -> Callable
   return obj
 
 
-def _checked(config: Any, origin: str) -> ml_collections.ConfigDict:
+def checked(config: Any, origin: str) -> ml_collections.ConfigDict:
+  """``config``, locked, after checking it is a ConfigDict with the required keys.
+
+  Raises:
+    ConfigError: naming ``origin`` and what is wrong.
+  """
   if not isinstance(config, ml_collections.ConfigDict):
     raise ConfigError(f"get_config() of {origin} returned {type(config).__name__}, not an "
                       "ml_collections.ConfigDict.")
@@ -277,7 +259,7 @@ def apply_overrides(config: ml_collections.ConfigDict,
         valid = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
         raise ConfigError(
             f"Unknown config key {key!r}: {where} has no key {part!r}."
-            f"{_suggest(part, valid)} Valid keys there: {', '.join(valid)}.")
+            f"{suggest(part, valid)} Valid keys there: {', '.join(valid)}.")
       if depth < len(parts) - 1:
         node = node[part]
     current = node[parts[-1]]
@@ -309,53 +291,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
                       f"{', '.join(writers.WANDB_MODES)}.")
   if config.get("keep_checkpoints", 1) < 1:
     raise ConfigError(f"config.keep_checkpoints must be >= 1, got {config.keep_checkpoints}.")
-
-
-def _missing_keys(default: ml_collections.ConfigDict, config: ml_collections.ConfigDict,
-                  prefix: str = "") -> list[str]:
-  missing = []
-  for key in default.keys():
-    if key not in config:
-      missing.append(prefix + key)
-    elif (isinstance(default[key], ml_collections.ConfigDict)
-          and isinstance(config[key], ml_collections.ConfigDict)):
-      missing += _missing_keys(default[key], config[key], f"{prefix}{key}.")
-  return missing
-
-
-def check_task_keys(config: ml_collections.ConfigDict, origin: str = "the experiment") -> None:
-  """Checks that ``config`` has its task's keys and that its function references resolve.
-
-  Compares with the task's default config (e.g. :func:`jgan.tasks.gan.default_config`); a
-  function reference is a non-empty string under a key ending in ``_fn``.
-
-  Imports :mod:`jgan.tasks` (and so jax); ``launch.py`` calls it before training starts.
-
-  Raises:
-    ConfigError: naming the unknown task, the missing keys (with the function that makes a
-      complete config), or the reference that does not resolve.
-  """
-  from jgan import tasks  # pylint: disable=import-outside-toplevel  (jax: only when needed)
-  task = config.get("task")
-  if task not in tasks.DEFAULT_CONFIGS:
-    raise ConfigError(f"config.task of {origin} is {task!r}; known tasks: "
-                      f"{', '.join(sorted(tasks.DEFAULT_CONFIGS))}.")
-  missing = _missing_keys(tasks.DEFAULT_CONFIGS[task](), config)
-  if missing:
-    raise ConfigError(
-        f"The config of {origin} is missing required key(s) for task {task!r}: "
-        f"{', '.join(missing)} (start from jgan.tasks.{task}.default_config(), which has them "
-        "all).")
-
-  def check_refs(node: ml_collections.ConfigDict, prefix: str) -> None:
-    for key in node.keys():
-      value = node[key]
-      if isinstance(value, ml_collections.ConfigDict):
-        check_refs(value, f"{prefix}{key}.")
-      elif key.endswith("_fn") and isinstance(value, str) and value:
-        resolve_function(value, key=prefix + key)
-
-  check_refs(config, "")
 
 
 def experiment_name_of_file(path: str) -> str:

@@ -24,6 +24,7 @@ from jgan import config as config_lib
 from jgan import data as data_lib
 from jgan import runs
 from jgan.evaluation import features, generative
+from jgan.tasks import gan as gan_task
 
 
 def _baselines(run: runs.Run, network: features.FeatureNetwork, real: dict[str, np.ndarray],
@@ -75,13 +76,13 @@ def evaluate(workdir: str, *, num_samples: int | None = None, metrics: tuple[str
   if metrics:
     overrides = [*(overrides or []), ("eval.metrics", repr(generative.check_metrics(metrics)))]
   config_lib.apply_overrides(config, overrides or [])
-  run = runs.load_run(workdir, best=best, config=config)
+  run = runs.load_run(workdir, best=best, config=config, prerequisites=True)
   start = time.perf_counter()
   result = {"workdir": run.workdir, "step": run.step, "checkpoint": run.checkpoint_dir,
             "task": run.config.task}
   if run.config.task == "gan":
     e = run.config.eval
-    network = features.from_config(e)
+    network = gan_task.eval_network(e, run.prerequisites)
     real = features.real_features(network, data_lib.from_config(run.config.data, split=e.split),
                                   num=e.num_real, batch_size=e.batch_size)
     rows = {f"{run.config.data.name} step {run.step} ({e.num_samples} samples)":

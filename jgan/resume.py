@@ -130,7 +130,7 @@ def check_config(step: int, directory: str, *, saved_config: dict[str, Any],
   return None
 
 
-def _short(error: BaseException) -> str:
+def short_error(error: BaseException) -> str:
   """The error's type and first line, without tensorstore's dump of its whole spec."""
   text = (str(error).strip().splitlines() or [""])[0].split(" See full TensorStore details")[0]
   return f"{type(error).__name__}: {text[:300]}"
@@ -170,7 +170,7 @@ def restore_newest(checkpointer: Checkpointer, template: Any, *, config: dict[st
       if note and not saved_shapes:  # the config change may be the cause: leave it in place
         raise ResumeConfigError(
             f"Cannot restore the checkpoint at step {step} in {checkpointer.directory} "
-            f"({_short(e)}).\n{note}\nIf the change is the cause, re-run with the checkpoint's "
+            f"({short_error(e)}).\n{note}\nIf the change is the cause, re-run with the checkpoint's "
             "values (in the workdir's config.json), or train the new config in a new "
             "--workdir.") from e
       notes.append(_damaged(checkpointer, step, e, workdir, is_main))
@@ -189,7 +189,7 @@ def _or_empty(read: Callable[[int], dict[str, Any]], step: int) -> dict[str, Any
 
 def _damaged(checkpointer: Checkpointer, step: int, error: BaseException, workdir: str,
              is_main: bool) -> str:
-  reason = _short(error)
+  reason = short_error(error)
   destination = os.path.join(workdir, DAMAGED_DIR)
   moved = os.path.join(destination, f"{step}-*")
   if is_main:

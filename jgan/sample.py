@@ -30,6 +30,9 @@ def export_samples(workdir: str, *, num: int, out: str, seed: int = 0, best: boo
     raise ValueError(f"--num must be >= 1, got {num}.")
   run = runs.load_run(workdir, best=best)
   sample = jax.jit(run.task.sample)
+  if run.task.translate is not None:  # a DTN translates given images; it has no noise input
+    raise ValueError(f"The {run.config.task!r} run in {workdir} draws no samples from noise: "
+                     "translate images with python -m jgan.translate.")
   images = []
   for start in range(0, num, batch_size):
     inputs = run.task.sample_inputs(jax.random.fold_in(jax.random.key(seed), start), batch_size)

@@ -1,4 +1,5 @@
-"""The train loop: ``run(config, workdir)``, used by launch.py and by the tests.
+"""The train loop: ``run(config, workdir)``, called by :func:`jgan.runs.train` (which resolves
+the runs a config needs first) and by the tests.
 
 Writes under ``workdir``: ``checkpoints/`` (orbax), ``samples/`` (PNG grids of a fixed
 input batch), ``metrics.jsonl``, ``tensorboard/`` event files, ``config.json`` and, at the
@@ -27,6 +28,7 @@ from jgan import data as data_lib
 from jgan import imaging, preemption, sharding, tasks, writers
 from jgan import resume as resume_lib
 from jgan.checkpoint import Checkpointer
+from jgan.tasks import base as tasks_base
 
 log = logging.getLogger("jgan.train")
 
@@ -129,9 +131,29 @@ def _close_all(closers: list[Any], directory: str, error: BaseException | None) 
     raise failures[0]
 
 
-def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = True) -> RunResult:
-  """Trains ``config`` in ``workdir`` until ``config.total_steps``, resuming if possible."""
+def _check_prerequisites(config: ml_collections.ConfigDict, given: dict[str, Any], *,
+                         fresh: bool) -> None:
+  """Fails before training when the task needs a prerequisite run it was not given."""
+  needed = {tasks_base.AT_START: fresh, tasks_base.FOR_EVALUATION: bool(config.eval_every)}
+  missing = {role: p for role, p in tasks.prerequisites(config).items()
+             if needed.get(p.when, True) and role not in given}
+  if missing:
+    raise config_lib.ConfigError(
+        "The run needs " + ", ".join(f"{p.purpose} ({role!r}: the run {p.workdir!r} of "
+                                     f"experiment {p.experiment!r})" for role, p in missing.items())
+        + "; train through jgan.runs.train (launch.py does), which trains or opens it first.")
+
+
+def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = True,
+        prerequisites: dict[str, Any] | None = None) -> RunResult:
+  """Trains ``config`` in ``workdir`` until ``config.total_steps``, resuming if possible.
+
+  ``prerequisites``: what the task needs from other runs, by role, as
+  :func:`jgan.runs.resolve_prerequisites` gives it (a DTN's f to start, the evaluation's
+  feature network); checked before the first step.
+  """
   config_lib.validate(config)
+  prerequisites = dict(prerequisites or {})
   workdir = os.path.abspath(workdir)  # orbax needs absolute paths
   sharding.maybe_initialize_distributed()
   is_main = jax.process_index() == 0
@@ -153,7 +175,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
     data_spec[f"{name}_shape"] = [int(v) for v in ds.images.shape[1:]]
   source_shape = tuple(data_spec["source_shape"]) if "source_shape" in data_spec else None
   task = tasks.build_task(config, image_shape=tuple(data_spec["image_shape"]),
-                          num_classes=dataset.num_classes, source_shape=source_shape)
+                          num_classes=dataset.num_classes, source_shape=source_shape,
+                          prerequisites=prerequisites)
   sharding.check_batch_size(task.examples_per_step, mesh)
   log.info("%s; %d device(s), %d process(es).", task.describe, mesh.devices.size,
            jax.process_count())
@@ -176,6 +199,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
   restored = resume_lib.restore_newest(checkpointer, state, config=config_json, workdir=workdir,
                                        is_main=is_main)
   resumed_from = restored.step
+  _check_prerequisites(config, prerequisites, fresh=resumed_from is None)
   messages = list(restored.notes)
   if resumed_from is None:
     if task.load_pretrained is not None:

@@ -54,3 +54,32 @@ def run_python(code: str, *, env_extra: dict[str, str] | None = None, timeout: i
   env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
   return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                         env=env, timeout=timeout, cwd=REPO)
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory):
+  """A tiny classifier of 32x32 RGB images trained for two steps, shared by the session: a DTN's
+  encoder f and, fed the grey targets tiled to RGB, the judge of its translations. Tests that
+  change it work on a copy."""
+  import jax  # pylint: disable=import-outside-toplevel
+  from jgan import train  # pylint: disable=import-outside-toplevel
+  from tests.test_dtn import _FAST_PRNG, SOURCE, _classifier_config  # pylint: disable=import-outside-toplevel
+  workdir = str(tmp_path_factory.mktemp("tiny_encoder") / "classifier")
+  with jax.default_prng_impl(_FAST_PRNG):
+    train.run(_classifier_config(SOURCE), workdir, progress=False)
+  return workdir
+
+
+@pytest.fixture(scope="session")
+def tiny_dtn_run(tmp_path_factory, tiny_encoder):
+  """A tiny DTN trained for two steps (checkpoints 1 and 2) on :func:`tiny_encoder`, shared by
+  the demo, translate and reliability tests; tests that change it work on a copy."""
+  import jax  # pylint: disable=import-outside-toplevel
+  from jgan import runs  # pylint: disable=import-outside-toplevel
+  from tests.test_dtn import _FAST_PRNG, _dtn_config  # pylint: disable=import-outside-toplevel
+  workdir = str(tmp_path_factory.mktemp("tiny_dtn") / "dtn")
+  config = _dtn_config({"encoder": tiny_encoder, "judge": tiny_encoder}, total_steps=2,
+                       checkpoint_every=1, log_every=1, eval_every=0, sample_every=1000)
+  with jax.default_prng_impl(_FAST_PRNG):
+    runs.train(config, workdir, progress=False)
+  return {"dtn": workdir, "encoder": tiny_encoder}

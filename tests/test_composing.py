@@ -13,7 +13,7 @@ import optax
 import pytest
 
 from jgan import config as config_lib
-from jgan import imaging, models, steps
+from jgan import imaging, models, steps, tasks
 from tests.conftest import REPO, tiny_gan_config
 from tests.test_launch import TINY, launch
 
@@ -114,7 +114,7 @@ def test_builtin_composed_experiment():
   assert c.loss.discriminator_fn == "experiments.hinge_r1_fashion_mnist32:hinge_with_drift"
   assert (c.loss.name, c.penalty.name, c.penalty.weight, c.ema_decay) == ("hinge", "r1", 10.0,
                                                                           0.999)
-  config_lib.check_task_keys(c)
+  tasks.check_task_keys(c)
   d_real, d_fake = jnp.array([2.0, 0.5]), jnp.array([-2.0, 0.0])
   # hinge 0.25 + 0.5, drift 1e-3 * (4 + 0.25) / 2
   assert float(exp.hinge_with_drift(d_real, d_fake, {})) == pytest.approx(0.75 + 2.125e-3)

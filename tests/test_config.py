@@ -2,13 +2,14 @@
 
 import pytest
 
+from jgan import catalog
 from jgan import config as config_lib
 from experiments import EXPERIMENTS
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
 def test_every_experiment_has_required_keys_and_a_command(name):
-  config = config_lib.load_experiment(name)
+  config = catalog.load_experiment(name)
   for key in config_lib.REQUIRED_KEYS:
     assert key in config
   import importlib
@@ -17,20 +18,20 @@ def test_every_experiment_has_required_keys_and_a_command(name):
 
 
 def test_describe_lists_every_experiment_with_a_description():
-  rows = dict(config_lib.describe_experiments())
+  rows = dict(catalog.describe_experiments())
   assert set(rows) == set(EXPERIMENTS)
   assert all(len(desc) > 10 for desc in rows.values())
 
 
 def test_unknown_experiment_names_the_available_ones():
   with pytest.raises(config_lib.ConfigError) as e:
-    config_lib.load_experiment("gan_mnsit")
+    catalog.load_experiment("gan_mnsit")
   assert "gan_mnsit" in str(e.value) and "gan_mnist" in str(e.value)
   assert "Did you mean 'gan_mnist'" in str(e.value)
 
 
 def test_overrides_are_typed_like_the_current_values():
-  c = config_lib.load_experiment("gan_mnist")
+  c = catalog.load_experiment("gan_mnist")
   config_lib.apply_overrides(c, [("optim.g_lr", "1e-4"), ("batch_size", "32"),
                                  ("loss.name", "hinge"), ("data.sources", "('offline',)"),
                                  ("ema_decay", "0.999"), ("data.data_dir", "/tmp/x")])
@@ -43,7 +44,7 @@ def test_overrides_are_typed_like_the_current_values():
 
 
 def test_misspelt_key_names_the_valid_keys():
-  c = config_lib.load_experiment("gan_mnist")
+  c = catalog.load_experiment("gan_mnist")
   with pytest.raises(config_lib.ConfigError) as e:
     config_lib.apply_overrides(c, [("optim.g_lrr", "1e-4")])
   msg = str(e.value)
@@ -54,14 +55,14 @@ def test_misspelt_key_names_the_valid_keys():
 
 
 def test_bad_value_type_is_explained():
-  c = config_lib.load_experiment("gan_mnist")
+  c = catalog.load_experiment("gan_mnist")
   with pytest.raises(config_lib.ConfigError) as e:
     config_lib.apply_overrides(c, [("batch_size", "lots")])
   assert "batch_size" in str(e.value) and "lots" in str(e.value)
 
 
 def test_validate_rejects_non_positive_counts():
-  c = config_lib.load_experiment("gan_mnist")
+  c = catalog.load_experiment("gan_mnist")
   config_lib.apply_overrides(c, [("total_steps", "0")])
   with pytest.raises(config_lib.ConfigError, match="total_steps"):
     config_lib.validate(c)

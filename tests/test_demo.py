@@ -28,14 +28,14 @@ CHROMIUM_HINT = ("Debian: apt-get install -y chromium (as root; bash .ci/run and
 @pytest.fixture(scope="module")
 def dtn_workdir(tmp_path_factory):
   """A DTN trained for one step: f a tiny 32x32 RGB classifier, g drawing 32x32 grey images."""
-  from jgan import train  # pylint: disable=import-outside-toplevel
+  from jgan import runs, train  # pylint: disable=import-outside-toplevel
   root = tmp_path_factory.mktemp("demo_run")
   nets = {"encoder": str(root / "encoder"), "judge": str(root / "encoder")}
   with jax.default_prng_impl(_FAST_PRNG):
     train.run(_classifier_config(SOURCE), nets["encoder"], progress=False)
     config = _dtn_config(nets, total_steps=1, checkpoint_every=1, log_every=1, eval_every=0,
                          sample_every=1000)
-    train.run(config, str(root / "dtn"), progress=False)
+    runs.train(config, str(root / "dtn"), progress=False)
   return {"dtn": str(root / "dtn"), "encoder": nets["encoder"]}
 
 

@@ -492,7 +492,7 @@ def test_dtn_task_end_to_end(trained_nets, tmp_path):
   from jgan import runs, train  # pylint: disable=import-outside-toplevel
   workdir = str(tmp_path / "dtn")
   with jax.default_prng_impl(_FAST_PRNG):
-    result = train.run(_dtn_config(trained_nets), workdir, progress=False)
+    result = runs.train(_dtn_config(trained_nets), workdir, progress=False)
   assert result.step == 4 and result.resumed_from is None and result.step_traces == 1
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2", "4"]
   assert os.listdir(os.path.join(workdir, "checkpoints_best"))
@@ -513,7 +513,7 @@ def test_dtn_task_end_to_end(trained_nets, tmp_path):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # f: the trained encoder, frozen
 
   with jax.default_prng_impl(_FAST_PRNG):
-    again = train.run(_dtn_config(trained_nets), workdir, progress=False)
+    again = runs.train(_dtn_config(trained_nets), workdir, progress=False)
   assert again.resumed_from == 4 and again.step == 4
   for a, b in zip(jax.tree.leaves(result.state), jax.tree.leaves(again.state)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
@@ -532,32 +532,32 @@ def test_dtn_task_end_to_end(trained_nets, tmp_path):
 
 
 def test_dtn_task_needs_a_source_dataset(trained_nets, tmp_path):
-  from jgan import train  # pylint: disable=import-outside-toplevel
+  from jgan import runs  # pylint: disable=import-outside-toplevel
   from jgan.tasks import dtn  # pylint: disable=import-outside-toplevel
   c = _dtn_config(trained_nets)
   del c["source_data"]
   with pytest.raises(ValueError, match="source"):
-    train.run(c, str(tmp_path / "no_source"), progress=False)
+    runs.train(c, str(tmp_path / "no_source"), progress=False)
   with pytest.raises(ValueError, match="source_data"):
     dtn.build(_dtn_config(trained_nets), image_shape=TARGET)
 
 
 def test_dtn_encoder_must_be_a_classifier_run(trained_nets, tmp_path):
-  from jgan import train  # pylint: disable=import-outside-toplevel
+  from jgan import runs, train  # pylint: disable=import-outside-toplevel
   gan_dir = str(tmp_path / "gan")
   with jax.default_prng_impl(_FAST_PRNG):
     train.run(tiny_gan_config(total_steps=1, checkpoint_every=1, log_every=1), gan_dir,
               progress=False)
   c = _dtn_config(trained_nets, **{"encoder.workdir": gan_dir})
   with pytest.raises(ValueError, match="'gan' run.*classifier"):
-    train.run(c, str(tmp_path / "dtn"), progress=False)
+    runs.train(c, str(tmp_path / "dtn"), progress=False)
 
 
 def test_dtn_encoder_architecture_mismatch_names_the_keys(trained_nets, tmp_path):
-  from jgan import train  # pylint: disable=import-outside-toplevel
+  from jgan import runs  # pylint: disable=import-outside-toplevel
   c = _dtn_config(trained_nets, **{"encoder.feature_dim": 16})
   with pytest.raises(ValueError, match=r"--config.encoder.feature_dim=8 \(config says 16\)"):
-    train.run(c, str(tmp_path / "dtn"), progress=False)
+    runs.train(c, str(tmp_path / "dtn"), progress=False)
 
 
 def test_translate_cli_is_self_contained_and_reports_bad_files(trained_nets, tmp_path):
@@ -565,14 +565,14 @@ def test_translate_cli_is_self_contained_and_reports_bad_files(trained_nets, tmp
   run opens without the encoder's run (f is in the checkpoint)."""
   import shutil  # pylint: disable=import-outside-toplevel
   from PIL import Image  # pylint: disable=import-outside-toplevel
-  from jgan import train, translate  # pylint: disable=import-outside-toplevel
+  from jgan import runs, translate  # pylint: disable=import-outside-toplevel
   encoder_copy = str(tmp_path / "encoder")
   shutil.copytree(trained_nets["encoder"], encoder_copy)
   workdir = str(tmp_path / "dtn")
   c = _dtn_config(trained_nets, **{"encoder.workdir": encoder_copy, "eval_every": 0,
                                    "total_steps": 2})
   with jax.default_prng_impl(_FAST_PRNG):
-    train.run(c, workdir, progress=False)
+    runs.train(c, workdir, progress=False)
   shutil.rmtree(encoder_copy)
 
   inputs = tmp_path / "in"
@@ -611,7 +611,7 @@ def test_standardized_encoder_statistics_are_kept_with_f(trained_nets, tmp_path)
                                    "eval.retrieval_splits": ("train", "test"),
                                    "eval.best_metric": "retrieval_top1"})
   with jax.default_prng_impl(_FAST_PRNG):
-    result = train.run(c, workdir, progress=False)
+    result = runs.train(c, workdir, progress=False)
   f_vars = result.state.f_variables
   assert set(f_vars) == {"network", "mean", "std"}
   encoder = dtn.build_encoder(c.encoder)

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jgan import catalog
 from jgan import config as config_lib
 from jgan import data, imaging
 from jgan.data import lfw
@@ -142,7 +143,7 @@ def test_retrieval_is_invariant_to_a_consistent_permutation():
 
 def _face_config(**overrides):
   """dtn_bitmoji32 on tiny data: 32x32 synthetic RGB targets, LFW sources at 32x32."""
-  c = config_lib.load_experiment("dtn_bitmoji32")
+  c = catalog.load_experiment("dtn_bitmoji32")
   c.data.name = "synthetic"
   c.data.synthetic_shape = (32, 32, 3)
   c.data.synthetic_examples = 16
@@ -159,7 +160,7 @@ def test_dtn_bitmoji_configs_build_and_validate():
   from experiments import dtn_bitmoji  # pylint: disable=import-outside-toplevel
   from jgan.tasks import dtn  # pylint: disable=import-outside-toplevel
   for name, size in (("dtn_bitmoji", 64), ("dtn_bitmoji32", 32)):
-    c = config_lib.load_experiment(name)
+    c = catalog.load_experiment(name)
     config_lib.validate(c)
     assert c.task == "dtn" and c.encoder.name == "dlib_resnet"
     assert c.source_data.name == "lfw_faces" and c.data.name == "avatars"

@@ -7,8 +7,10 @@ import os
 import numpy as np
 import pytest
 
+from jgan import catalog
 from jgan import config as config_lib
 from jgan import evaluate as evaluate_cli
+from jgan import runs
 from jgan import sample as sample_cli
 from jgan import train
 from jgan.evaluation import features
@@ -58,7 +60,7 @@ def _gan_config(classifier_dir, **overrides):
 
 def test_gan_run_logs_metrics_named_by_network_and_keeps_the_best(classifier_dir, tmp_path):
   workdir = str(tmp_path / "gan")
-  train.run(_gan_config(classifier_dir), workdir, progress=False)
+  runs.train(_gan_config(classifier_dir), workdir, progress=False)
   net = f"classifier:{os.path.basename(classifier_dir)}:features"
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     records = [json.loads(l) for l in f]
@@ -101,10 +103,10 @@ def test_command_errors_are_clear(tmp_path, capsys):
 
 
 def test_missing_classifier_is_trained_first(tmp_path, monkeypatch):
-  monkeypatch.setattr(config_lib, "load_experiment", lambda name: tiny_classifier_config())
+  monkeypatch.setattr(catalog, "load_experiment", lambda name: tiny_classifier_config())
   workdir = str(tmp_path / "auto_clf")
-  features.ensure_classifier("tiny", workdir)
-  network = features.classifier_network(workdir)
+  runs.ensure_trained("tiny", workdir)
+  network = runs.classifier_network(workdir)
   out = features.extract(network, np.zeros((3, 8, 8, 1), np.uint8), batch_size=2)
   assert out["features"].shape == (3, 16) and out["logits"].shape == (3, 10)
 

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from jgan import catalog
 from jgan import config as config_lib
 from jgan import evaluate as evaluate_cli
-from jgan import sample, train
+from jgan import runs, sample, train
 from jgan.data import captioned
 from jgan.evaluation import attributes, features
 from jgan.tasks import t2i
@@ -108,7 +109,7 @@ def test_interpolation_inputs_mix_the_embeddings_with_fixed_noise():
 
 
 def _tiny_classifier(**overrides):
-  c = config_lib.load_experiment("avatar_attributes_classifier")
+  c = catalog.load_experiment("avatar_attributes_classifier")
   c.data.num_examples = 48
   c.model.widths = (4, 8)
   c.model.feature_dim = 8
@@ -123,7 +124,7 @@ def _tiny_classifier(**overrides):
 
 def _tiny_t2i(classifier_workdir, **overrides):
   """t2i_avatars at test_t2i_task's tiny sizes, evaluated every 2 steps by a tiny judge."""
-  c = tiny_t2i(config_lib.load_experiment("t2i_avatars"))
+  c = tiny_t2i(catalog.load_experiment("t2i_avatars"))
   c.data.num_examples = 48
   c.data.captions_per_image = 2
   c.eval_every = 2
@@ -144,10 +145,10 @@ def test_t2i_attribute_evaluation_end_to_end(tmp_path, monkeypatch, capsys):
     asked.append(name)
     return clf_config
 
-  monkeypatch.setattr(config_lib, "load_experiment", load_experiment)
+  monkeypatch.setattr(catalog, "load_experiment", load_experiment)
   workdir = str(tmp_path / "t2i")
   with jax.default_prng_impl("rbg"):
-    result = train.run(config, workdir, progress=False)
+    result = runs.train(config, workdir, progress=False)
   assert asked == ["avatar_attributes_classifier"] and result.step == 2
 
   # The judge: one head per attribute, evaluated per attribute on the test split.
@@ -156,7 +157,7 @@ def test_t2i_attribute_evaluation_end_to_end(tmp_path, monkeypatch, capsys):
   for name in captioned.AVATAR_ATTRIBUTES:
     assert 0.0 <= clf_record[f"eval/test_acc/{name}"] <= 1.0
   assert 0.0 <= clf_record["eval/test_all_correct"] <= clf_record["eval/test_accuracy"] <= 1.0
-  judge = features.classifier_network(clf_dir)
+  judge = runs.classifier_network(clf_dir)
   out = features.extract(judge, np.zeros((3, 32, 32, 3), np.uint8), batch_size=2)
   assert out["logits"].shape == (3, 4 + 6 + 4 + 3 + 2) and out["features"].shape == (3, 8)
 
@@ -184,8 +185,7 @@ def test_t2i_attribute_evaluation_end_to_end(tmp_path, monkeypatch, capsys):
     assert row[key] == pytest.approx(record[f"eval/{key}"], abs=1e-6), key
 
   # Generation + judging compile once per run, however many evaluations.
-  from jgan import runs  # pylint: disable=import-outside-toplevel
-  run = runs.load_run(workdir)
+  run = runs.load_run(workdir, prerequisites=True)
   traces, apply = [0], t2i._apply  # pylint: disable=protected-access
 
   def counted(*args, **kwargs):
@@ -231,7 +231,7 @@ def test_t2i_evaluation_config_errors():
     t2i.make_t2i_evaluate(c, generator=None, image_shape=(32, 32, 3))
   c.eval.metrics = ()
   assert t2i.make_t2i_evaluate(c, generator=None, image_shape=(32, 32, 3)) is None
-  flowers = config_lib.load_experiment("t2i_flowers")
+  flowers = catalog.load_experiment("t2i_flowers")
   assert t2i.make_t2i_evaluate(flowers, generator=None, image_shape=(64, 64, 3)) is None
   flowers.eval.metrics = ("attributes",)
   with pytest.raises(ValueError, match="captioned avatars"):

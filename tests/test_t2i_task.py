@@ -230,8 +230,8 @@ def tiny(c, **overrides):
 
 
 def test_t2i_avatars_end_to_end_and_sampling_from_text(tmp_path):
-  from jgan import config as config_lib, sample, train  # pylint: disable=import-outside-toplevel
-  c = tiny(config_lib.load_experiment("t2i_avatars"),
+  from jgan import catalog, sample, train  # pylint: disable=import-outside-toplevel
+  c = tiny(catalog.load_experiment("t2i_avatars"),
             **{"data.num_examples": 48, "data.captions_per_image": 2})
   workdir = str(tmp_path / "t2i")
   with jax.default_prng_impl("rbg"):
@@ -303,9 +303,9 @@ def _tiny_flowers(tmp_path):
 
 
 def test_t2i_flowers_end_to_end_on_a_tiny_local_dataset(tmp_path):
-  from jgan import config as config_lib, train  # pylint: disable=import-outside-toplevel
+  from jgan import catalog, train  # pylint: disable=import-outside-toplevel
   data_dir, captions_dir = _tiny_flowers(tmp_path)
-  c = tiny(config_lib.load_experiment("t2i_flowers"),
+  c = tiny(catalog.load_experiment("t2i_flowers"),
             **{"data.data_dir": data_dir, "data.captions_dir": captions_dir})
   ds = data.from_config(c.data)
   assert len(ds) == 10 and ds.images.shape[1:] == (32, 32, 3)  # TFDS train + test
@@ -323,8 +323,8 @@ def test_t2i_flowers_end_to_end_on_a_tiny_local_dataset(tmp_path):
 
 
 def test_t2i_flowers_without_data_says_how_to_get_it(tmp_path):
-  from jgan import config as config_lib  # pylint: disable=import-outside-toplevel
-  c = tiny(config_lib.load_experiment("t2i_flowers"),
+  from jgan import catalog  # pylint: disable=import-outside-toplevel
+  c = tiny(catalog.load_experiment("t2i_flowers"),
             **{"data.data_dir": str(tmp_path / "none"), "data.captions_dir": ""})
   with pytest.raises(data.DatasetNotFoundError, match=r"oxford_flowers102.*t2i_avatars"):
     data.from_config(c.data)

@@ -2,10 +2,11 @@
 
 Two kinds (``config.eval.feature_network``):
 
-* ``"classifier"``: a jgan-trained domain classifier (``experiments/*_classifier.py``), loaded
-  from its workdir; its ``features`` layer (128-d) by default. Offline, and the right judge
-  for digits, clothes or avatars, where ImageNet features mean little. If the classifier has
-  not been trained yet, it is trained first (a minute or two on CPU), and the log says so.
+* ``"classifier"``: a jgan-trained domain classifier (``experiments/*_classifier.py``); its
+  ``features`` layer (128-d) by default. Offline, and the right judge for digits, clothes or
+  avatars, where ImageNet features mean little. It is a prerequisite run of the task: the top
+  layer (:func:`jgan.runs.classifier_network`) opens it, training it first if missing, and
+  hands the task its :class:`FeatureNetwork`; this module never opens runs.
 * ``"inception_v3"``: the standard FID Inception (pytorch-fid's port of the TF 2015 graph),
   2048-d ``pool3`` features and 1008 logits. Its weights file is not installable offline:
   pass its path as ``eval.inception_weights``.
@@ -24,7 +25,6 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from jgan import batching, imaging
@@ -49,29 +49,6 @@ class FeatureNetwork:
   cache_key: str
 
 
-def classifier_network(workdir: str, *, layer: str = "features") -> FeatureNetwork:
-  """A trained jgan classifier (its best checkpoint if it kept one, else the latest)."""
-  from jgan import runs  # pylint: disable=import-outside-toplevel  (runs imports the tasks)
-  from jgan.tasks import classifier as classifier_task  # pylint: disable=import-outside-toplevel
-  best = os.path.isdir(runs.checkpoint_dir(workdir, best=True))
-  run = runs.load_run(workdir, best=best)
-  if run.config.task != "classifier":
-    raise ValueError(f"{workdir} holds a {run.config.task!r} run, not a classifier.")
-  if layer not in ("features", "logits"):
-    raise ValueError(f"Unknown classifier layer {layer!r}; allowed: 'features', 'logits'.")
-  model = classifier_task.build_model(run.config, run.num_classes)
-  variables = run.state.variables
-  shape = run.image_shape
-
-  def apply(images: jax.Array) -> dict[str, jax.Array]:
-    out = model.apply(variables, imaging.adapt_images(images, shape), train=False)
-    return {"features": out[layer], "logits": out["logits"]}
-
-  name = f"classifier:{os.path.basename(os.path.normpath(workdir))}:{layer}"
-  return FeatureNetwork(name=name, apply=apply,
-                        cache_key=f"{name}:{os.path.abspath(workdir)}:{run.step}:{best}")
-
-
 def inception_network(weights_path: str) -> FeatureNetwork:
   """The FID Inception-v3 with pytorch-fid's weights file (``pt_inception-2015-12-05-*.pth``)."""
   from jgan.models import inception  # pylint: disable=import-outside-toplevel
@@ -94,30 +71,6 @@ def inception_network(weights_path: str) -> FeatureNetwork:
   return FeatureNetwork(name="inception_v3:pool3", apply=apply,
                         cache_key=f"inception_v3:{os.path.abspath(weights_path)}:"
                                   f"{stat.st_size}:{stat.st_mtime_ns}")
-
-
-def ensure_classifier(experiment: str, workdir: str) -> None:
-  """Trains the built-in classifier ``experiment`` in ``workdir`` unless it is there."""
-  from jgan import config as config_lib, runs, train  # pylint: disable=import-outside-toplevel
-  if runs.has_checkpoint(workdir):
-    return
-  log.warning("The feature network needs the classifier %r, which is not trained yet in %s: "
-              "training it now (python launch.py --experiment %s --workdir %s).", experiment,
-              workdir, experiment, workdir)
-  train.run(config_lib.load_experiment(experiment), workdir, progress=False)
-
-
-def from_config(eval_config: ml_collections.ConfigDict) -> FeatureNetwork:
-  """The feature network ``eval_config.feature_network`` names."""
-  kind = eval_config.feature_network
-  if kind == "classifier":
-    workdir = eval_config.classifier_workdir or os.path.join("runs", eval_config.classifier)
-    ensure_classifier(eval_config.classifier, workdir)
-    return classifier_network(workdir, layer=eval_config.feature_layer)
-  if kind == "inception_v3":
-    return inception_network(eval_config.inception_weights)
-  raise ValueError(f"Unknown eval.feature_network {kind!r}; allowed: 'classifier', "
-                   "'inception_v3'.")
 
 
 def extract(network: FeatureNetwork, images: np.ndarray, *,

@@ -10,8 +10,9 @@ builders ``encoder_config -> Encoder`` (add FaceNet or any other frozen embeddin
 builder there):
 
 * ``"classifier"``: a trained jgan classifier's feature layer (``config.encoder.experiment``,
-  e.g. ``digits_encoder``, trained on the source domain, as in the paper), trained first when
-  its workdir has none;
+  e.g. ``digits_encoder``, trained on the source domain, as in the paper): the prerequisite run
+  ``"encoder"`` (:func:`prerequisites`), which :mod:`jgan.runs` trains first when its workdir
+  has none and hands to the task;
 * ``"dlib_resnet"``: dlib's face-recognition ResNet (:mod:`jgan.models.dlib_resnet`; 128-d
   descriptors of 150x150 RGB faces, every input adapted to that size), with the weights of
   ``config.encoder.weights`` (default: the file pip ``face-recognition-models`` installs).
@@ -49,7 +50,6 @@ import dataclasses
 import functools
 import json
 import logging
-import os
 from typing import Any, Callable
 
 import jax
@@ -61,6 +61,7 @@ from jgan import augment, batching, imaging, losses, models, optim, steps
 from jgan import config as config_lib
 from jgan import data as data_lib
 from jgan.evaluation import features, generative, retrieval
+from jgan.tasks import base
 from jgan.tasks.base import Task
 
 log = logging.getLogger("jgan.dtn")
@@ -126,8 +127,23 @@ def default_config() -> ml_collections.ConfigDict:
   return c
 
 
-def _workdir(explicit: str, experiment: str) -> str:
-  return explicit or os.path.join("runs", experiment)
+def prerequisites(config: ml_collections.ConfigDict) -> dict[str, base.Prerequisite]:
+  """The runs a DTN needs: ``"encoder"`` (f, a classifier run, when ``encoder.name`` is
+  "classifier"; only to start) and ``"judge"`` (the target-domain classifier of the accuracy
+  and FID evaluation)."""
+  out = {}
+  e = config.encoder
+  if e.name == "classifier":
+    out["encoder"] = base.Prerequisite(
+        experiment=e.experiment, workdir=base.default_workdir(e.workdir, e.experiment),
+        kind=base.TRAINED_MODEL, purpose="the DTN encoder f", when=base.AT_START)
+  if set(config.eval.metrics) & {"accuracy", "fid"}:
+    out["judge"] = base.Prerequisite(
+        experiment=config.eval.classifier,
+        workdir=base.default_workdir(config.eval.classifier_workdir, config.eval.classifier),
+        kind=base.FEATURE_NETWORK, purpose="the DTN's target-domain judge",
+        when=base.FOR_EVALUATION)
+  return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +156,8 @@ class Encoder:
       go in as they are).
     init: ``key -> variables``, randomly initialised, with the structure of the pretrained
       ones (the shapes the state and checkpoints are built with).
-    load: ``() -> variables``, the pretrained weights (read when training starts).
+    load: ``prerequisites -> variables``, the pretrained weights (read when training starts;
+      ``prerequisites`` is the task's mapping of resolved runs, see :func:`prerequisites`).
     feature_dim: F.
     input_shape: (H, W, C) of the network.
     name: f in the log, e.g. ``"classifier:digits_encoder:features"``.
@@ -148,7 +165,7 @@ class Encoder:
 
   apply: Callable[[PyTree, jax.Array], jax.Array]
   init: Callable[[jax.Array], PyTree]
-  load: Callable[[], PyTree]
+  load: Callable[[dict[str, Any] | None], PyTree]
   feature_dim: int
   input_shape: tuple[int, int, int]
   name: str
@@ -197,7 +214,8 @@ def _dlib_resnet_encoder(e: ml_collections.ConfigDict) -> Encoder:
   def init(key):
     return model.init(key, jnp.zeros((1, *shape), jnp.float32))
 
-  def load():
+  def load(prerequisites):  # pylint: disable=redefined-outer-name
+    del prerequisites  # a weights file, not a run
     path = e.weights or dlib_resnet.default_dlib_face_resnet_path()
     variables = dlib_resnet.load_dlib_face_resnet(path)
     log.info("DTN encoder f: dlib's face-recognition ResNet from %s.", path)
@@ -228,19 +246,13 @@ def build_encoder(encoder_config: ml_collections.ConfigDict) -> Encoder:
   return ENCODERS[name](encoder_config)
 
 
-def load_encoder_variables(encoder_config: ml_collections.ConfigDict) -> PyTree:
-  """f's pretrained variables for ``config.encoder`` (``build_encoder(...).load()``)."""
-  return build_encoder(encoder_config).load()
-
-
-def _load_classifier_variables(e: ml_collections.ConfigDict) -> PyTree:
-  """f's trained variables from the classifier run ``encoder.workdir`` (trained first if it has
-  no checkpoint), checked against the architecture the config names."""
-  from jgan import runs  # pylint: disable=import-outside-toplevel  (runs imports the tasks)
-  workdir = _workdir(e.workdir, e.experiment)
-  features.ensure_classifier(e.experiment, workdir)
-  best = os.path.isdir(runs.checkpoint_dir(workdir, best=True))
-  run = runs.load_run(workdir, best=best)
+def _load_classifier_variables(e: ml_collections.ConfigDict,
+                               prerequisites: dict[str, Any] | None) -> PyTree:  # pylint: disable=redefined-outer-name
+  """f's trained variables from the prerequisite run ``"encoder"`` (a
+  :class:`~jgan.tasks.base.TrainedModel`), checked against the architecture the config names."""
+  run = base.prerequisite(prerequisites, "encoder",
+                          "The DTN encoder f (config.encoder.name='classifier')")
+  workdir = run.workdir
   if run.config.task != "classifier":
     raise ValueError(f"config.encoder.workdir={workdir!r} holds a {run.config.task!r} run; the "
                      "DTN encoder must be a classifier run (e.g. --experiment digits_encoder).")
@@ -254,8 +266,8 @@ def _load_classifier_variables(e: ml_collections.ConfigDict) -> PyTree:
     raise ValueError(f"The encoder run in {workdir} does not match config.encoder; to use it "
                      f"set {diff}.")
   log.info("DTN encoder f: the %r layer of the classifier in %s (step %d%s).", e.layer, workdir,
-           run.step, ", best checkpoint" if best else "")
-  return run.state.variables
+           run.step, ", best checkpoint" if run.best else "")
+  return run.variables
 
 
 def _pairs(left: jax.Array, right: jax.Array) -> jax.Array:
@@ -265,8 +277,14 @@ def _pairs(left: jax.Array, right: jax.Array) -> jax.Array:
 
 def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int],
           num_classes: int | None = None,
-          source_shape: tuple[int, int, int] | None = None) -> Task:
-  """The Task for a DTN described by ``config`` (see :func:`default_config`)."""
+          source_shape: tuple[int, int, int] | None = None,
+          prerequisites: dict[str, Any] | None = None) -> Task:  # pylint: disable=redefined-outer-name
+  """The Task for a DTN described by ``config`` (see :func:`default_config`).
+
+  ``prerequisites``: the resolved runs of :func:`prerequisites` (``"encoder"``: a
+  :class:`~jgan.tasks.base.TrainedModel`, needed by ``load_pretrained``; ``"judge"``: a
+  :class:`~jgan.evaluation.features.FeatureNetwork`, needed by the evaluation).
+  """
   del num_classes
   if source_shape is None:
     raise ValueError("The dtn task needs a source dataset: set config.source_data.")
@@ -310,7 +328,7 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
         image_shape=image_shape)
 
   def load_pretrained(state):
-    variables = f.load()
+    variables = f.load(prerequisites)
     expected = state.f_variables["network"] if standardize else state.f_variables
     shapes = lambda tree: jax.tree.map(lambda x: tuple(np.shape(x)), tree)
     if (jax.tree.structure(variables) != jax.tree.structure(expected)
@@ -358,8 +376,11 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
     results = {}
     metrics = set(config.eval.metrics)
     if metrics & {"accuracy", "fid"}:
-      judge, images, labels, real = _judge_and_data(
-          config.eval.to_json(), config.source_data.to_json(), config.data.to_json())
+      if "judge_data" not in compiled:
+        compiled["judge_data"] = judge_and_data(
+            base.prerequisite(prerequisites, "judge", "The DTN's accuracy/FID evaluation"),
+            config)
+      judge, images, labels, real = compiled["judge_data"]
       if "judge" not in compiled:  # state is an argument: compiled once per run, not per call
         compiled["judge"] = jax.jit(
             lambda state, x: judge.apply(translate(state, imaging.to_float(x))))
@@ -405,22 +426,19 @@ def feature_statistics(apply: Callable[[PyTree, jax.Array], jax.Array], variable
   return mean.astype(np.float32), std.astype(np.float32)
 
 
-@functools.cache
-def _judge_and_data(eval_json: str, source_json: str, target_json: str):
-  """The target-domain classifier, held-out source images/labels and real target features."""
-  e = ml_collections.ConfigDict(json.loads(eval_json))
-  workdir = _workdir(e.classifier_workdir, e.classifier)
-  features.ensure_classifier(e.classifier, workdir)
-  judge = features.classifier_network(workdir, layer="features")
-  source = data_lib.from_config(ml_collections.ConfigDict(json.loads(source_json)), split="test")
+def judge_and_data(judge: features.FeatureNetwork, config: ml_collections.ConfigDict):
+  """(judge, held-out source images, their labels, real target features) of the transfer
+  accuracy / FID evaluation: ``eval.num_examples`` seeded source test images, and the judge's
+  features of the target test split when "fid" is measured."""
+  e = config.eval
+  source = data_lib.from_config(config.source_data, split="test")
   if source.labels is None and "accuracy" in e.metrics:
     raise ValueError(f"DTN transfer accuracy needs a labelled source test split; {source.name!r} "
                      "has no labels (set --config.eval.metrics=fid, or retrieval).")
   keep = _held_out(len(source), e.num_examples)
   real = None
   if "fid" in e.metrics:
-    target = data_lib.from_config(ml_collections.ConfigDict(json.loads(target_json)),
-                                  split="test")
+    target = data_lib.from_config(config.data, split="test")
     real = features.real_features(judge, target, num=len(target), batch_size=e.batch_size)
   labels = None if source.labels is None else source.labels[keep]
   return judge, source.images[keep], labels, real

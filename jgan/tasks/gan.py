@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-import json
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +13,7 @@ from jgan import config as config_lib
 from jgan import data as data_lib
 from jgan import augment, losses, models, optim, penalties, steps
 from jgan.evaluation import features, generative
+from jgan.tasks import base
 from jgan.tasks.base import Task
 
 
@@ -116,9 +117,38 @@ def _custom_losses(config, g_loss, d_loss, image_shape):
   return g_loss, d_loss, f" (custom {' '.join(names)})"
 
 
+def prerequisites(config: ml_collections.ConfigDict) -> dict[str, base.Prerequisite]:
+  """The evaluation's feature network, when it is a jgan classifier run (``"features"``)."""
+  e = config.eval
+  if e.feature_network != "classifier" or not tuple(e.metrics):
+    return {}
+  return {"features": base.Prerequisite(
+      experiment=e.classifier, workdir=base.default_workdir(e.classifier_workdir, e.classifier),
+      kind=base.FEATURE_NETWORK, purpose="the evaluation's feature network",
+      layer=e.feature_layer, when=base.FOR_EVALUATION)}
+
+
+def eval_network(eval_config: ml_collections.ConfigDict,
+                 prerequisites: dict[str, Any] | None) -> features.FeatureNetwork:
+  """The feature network ``eval_config.feature_network`` names: the classifier prerequisite
+  (``"features"``) or the FID Inception from its weights file."""
+  kind = eval_config.feature_network
+  if kind == "classifier":
+    return base.prerequisite(prerequisites, "features", "The GAN evaluation")
+  if kind == "inception_v3":
+    return features.inception_network(eval_config.inception_weights)
+  raise ValueError(f"Unknown eval.feature_network {kind!r}; allowed: 'classifier', "
+                   "'inception_v3'.")
+
+
 def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int],
-          num_classes: int | None = None) -> Task:
-  """The Task for an unconditional GAN described by ``config`` (see :func:`default_config`)."""
+          num_classes: int | None = None,
+          prerequisites: dict[str, Any] | None = None) -> Task:  # pylint: disable=redefined-outer-name
+  """The Task for an unconditional GAN described by ``config`` (see :func:`default_config`).
+
+  ``prerequisites``: ``{"features": FeatureNetwork}`` for an evaluation under a classifier
+  (:func:`prerequisites`), resolved by :mod:`jgan.runs`.
+  """
   del num_classes  # unconditional
   g_name, g_kwargs = _model_kwargs(config.model.generator)
   d_name, d_kwargs = _model_kwargs(config.model.discriminator)
@@ -154,7 +184,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
 
   generative.check_metrics(config.eval.metrics)
   evaluate = functools.partial(_evaluate, config=config, generator=generator,
-                               latent_dim=latent_dim)
+                               latent_dim=latent_dim, real_cache={},
+                               network_fn=lambda: eval_network(config.eval, prerequisites))
 
   return Task(
       init=init, step=step, sample=steps.make_sample_fn(generator), sample_inputs=sample_inputs,
@@ -164,21 +195,18 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
                 f"ema={ema_decay or 'off'}"))
 
 
-@functools.cache
-def _network_and_real(eval_config_json: str, data_config_json: str):
-  """The feature network and the real features (once per process and configuration)."""
-  eval_config = ml_collections.ConfigDict(json.loads(eval_config_json))
-  network = features.from_config(eval_config)
-  real = data_lib.from_config(ml_collections.ConfigDict(json.loads(data_config_json)),
-                              split=eval_config.split)
-  return network, features.real_features(network, real, num=eval_config.num_real,
-                                         batch_size=eval_config.batch_size)
+def _evaluate(state, *, config, generator, latent_dim, real_cache, network_fn
+              ) -> dict[str, float]:
+  """FID/KID/precision-recall of ``eval.num_samples`` samples (fixed latents) vs real data.
 
-
-def _evaluate(state, *, config, generator, latent_dim) -> dict[str, float]:
-  """FID/KID/precision-recall of ``eval.num_samples`` samples (fixed latents) vs real data."""
+  The feature network and the real features are made at the first call (``real_cache``)."""
   e = config.eval
-  network, real = _network_and_real(e.to_json(), config.data.to_json())
+  if not real_cache:
+    network = network_fn()
+    real = data_lib.from_config(config.data, split=e.split)
+    real_cache.update(network=network, real=features.real_features(
+        network, real, num=e.num_real, batch_size=e.batch_size))
+  network, real = real_cache["network"], real_cache["real"]
   params = state.ema_g_params if e.use_ema and state.ema_g_params is not None else state.g_params
   variables = {"params": params}
   if state.g_batch_stats:

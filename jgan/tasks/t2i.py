@@ -41,7 +41,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 from typing import Any, Callable
 
 import flax.linen as nn
@@ -58,6 +57,7 @@ from jgan.data import captioned
 from jgan.evaluation import attributes as attributes_lib
 from jgan.evaluation import features, generative
 from jgan.state import GANState, split_variables
+from jgan.tasks import base
 from jgan.tasks.base import Task
 
 log = logging.getLogger("jgan.t2i")
@@ -296,9 +296,23 @@ def grid_inputs(key: jax.Array, n: int, *, caption_embeddings: np.ndarray,
           "text": jnp.asarray(caption_embeddings[rows], jnp.float32)}
 
 
+def prerequisites(config: ml_collections.ConfigDict) -> dict[str, base.Prerequisite]:
+  """``"judge"``: the attribute classifier of the evaluation (when it has metrics)."""
+  e = config.eval
+  if not tuple(e.get("metrics", ())) or config.data.name != "avatars":
+    return {}
+  return {"judge": base.Prerequisite(
+      experiment=e.classifier, workdir=base.default_workdir(e.classifier_workdir, e.classifier),
+      kind=base.FEATURE_NETWORK, purpose="the t2i attribute judge", when=base.FOR_EVALUATION)}
+
+
 def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int],
-          num_classes: int | None = None) -> Task:
-  """The Task of a text-to-image GAN described by ``config`` (see :func:`default_config`)."""
+          num_classes: int | None = None,
+          prerequisites: dict[str, Any] | None = None) -> Task:  # pylint: disable=redefined-outer-name
+  """The Task of a text-to-image GAN described by ``config`` (see :func:`default_config`).
+
+  ``prerequisites``: ``{"judge": FeatureNetwork}`` for the evaluation (:func:`prerequisites`).
+  """
   del num_classes  # the attribute spec comes from the captioned dataset
   encoder = config.data.get("text_encoder", "")
   if not encoder:
@@ -335,7 +349,9 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
   return Task(
       init=init, step=step, sample=make_t2i_sample_fn(generator), sample_inputs=sample_inputs,
       examples_per_step=config.batch_size,
-      evaluate=make_t2i_evaluate(config, generator=generator, image_shape=image_shape),
+      evaluate=make_t2i_evaluate(config, generator=generator, image_shape=image_shape,
+                                 judge_fn=lambda: base.prerequisite(
+                                     prerequisites, "judge", "The t2i evaluation")),
       describe=(f"T2I: G={g_name}({g_kwargs.get('conditioning', 'projection')}) D={d_name} "
                 f"text={encoder} ({text_dim}-d) GAN-CLS wrong_weight={config.loss.wrong_weight}"
                 f" class_weight={config.loss.class_weight} attributes={counts}"))
@@ -406,18 +422,13 @@ def _eval_data(data_json: str, eval_json: str):
   return embeddings, labels, mask, test
 
 
-@functools.cache
-def _judge(eval_json: str, image_shape: tuple[int, int, int], num_logits: int
-           ) -> features.FeatureNetwork:
-  """The attribute classifier ``eval.classifier`` (trained first if its workdir has none)."""
-  e = ml_collections.ConfigDict(json.loads(eval_json))
-  workdir = e.classifier_workdir or os.path.join("runs", e.classifier)
-  features.ensure_classifier(e.classifier, workdir)
-  judge = features.classifier_network(workdir, layer="features")
+def _check_judge(judge: features.FeatureNetwork, image_shape: tuple[int, int, int],
+                 num_logits: int) -> features.FeatureNetwork:
+  """The attribute classifier, checked to have one head per captioned attribute."""
   out = jax.eval_shape(judge.apply, jax.ShapeDtypeStruct((1, *image_shape), jnp.float32))
   if out["logits"].shape[-1] != num_logits:
     raise ValueError(
-        f"The classifier in {workdir} has {out['logits'].shape[-1]} outputs; the t2i "
+        f"The classifier {judge.name} has {out['logits'].shape[-1]} outputs; the t2i "
         f"attribute evaluation needs an attribute classifier with {num_logits} (one head per "
         "captioned attribute, e.g. --config.eval.classifier=avatar_attributes_classifier).")
   log.info("T2I evaluation judge: %s.", judge.name)
@@ -425,11 +436,13 @@ def _judge(eval_json: str, image_shape: tuple[int, int, int], num_logits: int
 
 
 def make_t2i_evaluate(config: ml_collections.ConfigDict, *, generator: nn.Module,
-                      image_shape: tuple[int, int, int]
+                      image_shape: tuple[int, int, int],
+                      judge_fn: Callable[[], features.FeatureNetwork] | None = None
                       ) -> Callable[[GANState], dict[str, float]] | None:
   """``evaluate(state) -> {metric: float}`` (see the module docstring); None without metrics.
 
-  The host data and the judge are loaded on the first call; the generate-and-judge function
+  ``judge_fn() -> FeatureNetwork`` gives the attribute classifier (the task's prerequisite
+  ``"judge"``). The host data and the judge are loaded on the first call; the generate-and-judge function
   is jitted once (the state is an argument), its noise and captions fixed by ``eval.seed``.
   """
   e = config.eval
@@ -460,7 +473,9 @@ def make_t2i_evaluate(config: ml_collections.ConfigDict, *, generator: nn.Module
 
   def setup():
     embeddings, labels, mask, test = _eval_data(data_json, eval_json)
-    judge = _judge(eval_json, tuple(image_shape), sum(counts))
+    judge = (judge_fn() if judge_fn is not None
+             else base.prerequisite(None, "judge", "The t2i evaluation"))
+    judge = _check_judge(judge, tuple(image_shape), sum(counts))
     rng = np.random.default_rng([e.seed, 3])
     z = rng.standard_normal((len(labels), latent_dim)).astype(np.float32)
     batch = min(e.batch_size, len(labels))
