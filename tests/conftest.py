@@ -9,6 +9,32 @@ import ml_collections
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_CACHE_ENV = ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")
+
+
+def pytest_configure(config):
+  """One XLA compilation cache for the whole session, in-process and in the subprocesses the
+  tests start (they inherit the environment): the suite compiles the same tiny steps many
+  times, and a cached compile is read back instead of compiled again. Set before jax is
+  imported, which reads these variables; a fresh temporary directory per session (and per
+  pytest-xdist controller, shared by its workers), so a run never depends on an earlier one.
+  """
+  if os.environ.get("PYTEST_XDIST_WORKER") or os.environ.get(_CACHE_ENV[0]):
+    return  # a worker (the controller set it up) or a cache chosen by the caller
+  import tempfile  # pylint: disable=import-outside-toplevel
+  directory = tempfile.mkdtemp(prefix="jgan_test_xla_cache_")
+  config._jgan_xla_cache = directory  # pylint: disable=protected-access
+  os.environ[_CACHE_ENV[0]] = directory
+  os.environ[_CACHE_ENV[1]] = "0"
+
+
+def pytest_unconfigure(config):
+  directory = getattr(config, "_jgan_xla_cache", None)
+  if directory:
+    import shutil  # pylint: disable=import-outside-toplevel
+    shutil.rmtree(directory, ignore_errors=True)
+    for name in _CACHE_ENV:
+      os.environ.pop(name, None)
 
 
 def set_dotted(c: ml_collections.ConfigDict, overrides: dict) -> ml_collections.ConfigDict:

@@ -20,6 +20,7 @@ def _run(*args, timeout=900):
                         capture_output=True, text=True, timeout=timeout, cwd=REPO)
 
 
+@pytest.mark.slow
 def test_tiny_run_of_each_reference_kind(tmp_path):
   """One workload per kind of reference (GAN, DTN, text-to-image)."""
   out = tmp_path / "results.json"

@@ -60,6 +60,7 @@ def _metrics(workdir):
     return [json.loads(line) for line in f]
 
 
+@pytest.mark.slow
 def test_experiment_file_outside_the_repo_trains_resumes_with_its_own_losses(tmp_path):
   path = tmp_path / "elsewhere" / "my_exp.py"
   path.parent.mkdir()
@@ -130,6 +131,7 @@ def _code_blocks(markdown: str) -> list[tuple[str, str]]:
   return re.findall(r"```(\w+)\n(.*?)```", markdown, re.S)
 
 
+@pytest.mark.slow
 def test_tutorial_code_blocks_run(tmp_path):
   """docs/composing.md: its experiment file, launch command and Python blocks, on tiny data."""
   with open(os.path.join(REPO, "docs", "composing.md")) as f:

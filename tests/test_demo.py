@@ -19,24 +19,16 @@ import skimage.data as skimage_data  # pip scikit-image, a jgan dependency
 from PIL import Image
 
 from jgan import demo
-from tests.test_dtn import _FAST_PRNG, SOURCE, _classifier_config, _dtn_config
 
 CHROMIUM_HINT = ("Debian: apt-get install -y chromium (as root; bash .ci/run and "
                  "scripts/install.sh do it), or set JGAN_CHROMIUM=/path/to/chromium")
 
 
 @pytest.fixture(scope="module")
-def dtn_workdir(tmp_path_factory):
-  """A DTN trained for one step: f a tiny 32x32 RGB classifier, g drawing 32x32 grey images."""
-  from jgan import runs, train  # pylint: disable=import-outside-toplevel
-  root = tmp_path_factory.mktemp("demo_run")
-  nets = {"encoder": str(root / "encoder"), "judge": str(root / "encoder")}
-  with jax.default_prng_impl(_FAST_PRNG):
-    train.run(_classifier_config(SOURCE), nets["encoder"], progress=False)
-    config = _dtn_config(nets, total_steps=1, checkpoint_every=1, log_every=1, eval_every=0,
-                         sample_every=1000)
-    runs.train(config, str(root / "dtn"), progress=False)
-  return {"dtn": str(root / "dtn"), "encoder": nets["encoder"]}
+def dtn_workdir(tiny_dtn_run):
+  """A DTN trained for two steps (conftest's, shared by the session): f a tiny 32x32 RGB
+  classifier, g drawing 32x32 grey images."""
+  return tiny_dtn_run
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +76,7 @@ def test_face_photo_gives_an_avatar(translator, astronaut, tmp_path):
   translate = jax.jit(translator.run.task.translate)
   expected = imaging.to_uint8(translate(translator.run.state, imaging.to_float(chip[None])))[0]
   np.testing.assert_array_equal(translator(astronaut)[1][::8, ::8, :1], expected)
-  assert "step **1**" in translator.description
+  assert "step **2**" in translator.description
   assert "32x32 grey avatars" in translator.description
 
 

@@ -416,6 +416,7 @@ _SHARDED = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_eight_devices_equal_one():
   # LLVM optimisation off halves the two compiles; the SPMD partitioning under test is the same.
   flags = "--xla_force_host_platform_device_count=8 --xla_backend_optimization_level=0"
@@ -448,15 +449,11 @@ def _classifier_config(shape):
   return c
 
 
-@pytest.fixture(scope="module")
-def trained_nets(tmp_path_factory):
-  """A classifier of 32x32 RGB images: the encoder f of the sources and, fed the grey targets
-  tiled to RGB, the judge of the translations (one training run for both, to save time)."""
-  from jgan import train  # pylint: disable=import-outside-toplevel
-  workdir = str(tmp_path_factory.mktemp("dtn_nets") / "classifier")
-  with jax.default_prng_impl(_FAST_PRNG):
-    train.run(_classifier_config(SOURCE), workdir, progress=False)
-  return {"encoder": workdir, "judge": workdir}
+@pytest.fixture
+def trained_nets(tiny_encoder):
+  """A classifier of 32x32 RGB images (conftest's, shared by the session): the encoder f of the
+  sources and, fed the grey targets tiled to RGB, the judge of the translations."""
+  return {"encoder": tiny_encoder, "judge": tiny_encoder}
 
 
 def _dtn_config(nets, **overrides):

@@ -190,6 +190,7 @@ def test_dtn_bitmoji_configs_build_and_validate():
               source_shape=(32, 32, 3))
 
 
+@pytest.mark.slow
 def test_dlib_encoder_in_the_dtn_task_is_loaded_and_frozen():
   """Real weights: f_variables equal load_dlib_face_resnet() after load_pretrained and after
   two steps; g and D change; the retrieval evaluation runs on the 20 held-out faces."""

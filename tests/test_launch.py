@@ -104,6 +104,7 @@ def test_missing_dataset_says_how_to_get_it(tmp_path):
   assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("experiment", ["dcgan_celeba", "wgan_gp_celeba", "dcgan_portraits"])
 def test_celeba_and_portrait_experiments_run_on_an_image_folder(experiment, tmp_path):
   from PIL import Image
@@ -139,6 +140,7 @@ def test_bad_model_setting_is_an_error_message_not_a_traceback(tmp_path):
   assert "mlpp" in proc.stderr and "dcgan" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_dtn_digits_pipeline_end_to_end(tmp_path):
   """The three DTN-digits experiments through launch.py on tiny settings, then jgan.translate."""
   if not _mnist_installed():

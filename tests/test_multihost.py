@@ -11,6 +11,7 @@ import textwrap
 
 import jax
 import numpy as np
+import pytest
 
 from jgan import train
 from tests.conftest import REPO, tiny_gan_config
@@ -34,6 +35,7 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one_process(tmp_path):
   workdir, out = str(tmp_path / "multi"), str(tmp_path / "params.npz")
   port = _free_port()

@@ -203,6 +203,7 @@ def mlp_reference(tmp_path_factory, xla_cache):
   return {"config": config_file, "workdir": run.workdir, "env": _env(xla_cache)}
 
 
+@pytest.mark.slow
 def test_mlp_survives_kill9_and_sigterm_at_random_moments(mlp_reference, tmp_path):
   """kill -9 during a checkpoint write, SIGTERM, kill -9 at a random moment, each followed by
   the same command: the final params, the logged losses and the data order equal an
@@ -261,14 +262,11 @@ _DTN_STEPS = 40
 
 
 @pytest.fixture(scope="module")
-def dtn_setup(tmp_path_factory, xla_cache):
-  """A tiny encoder f (trained in-process), a DTN experiment file and its uninterrupted run."""
-  # pylint: disable-next=import-outside-toplevel
-  from tests.test_dtn import _FAST_PRNG, SOURCE, _classifier_config
+def dtn_setup(tmp_path_factory, xla_cache, tiny_encoder):
+  """A tiny encoder f (conftest's), a DTN experiment file and its uninterrupted run."""
+  from tests.test_dtn import _FAST_PRNG  # pylint: disable=import-outside-toplevel
   root = tmp_path_factory.mktemp("dtn")
-  encoder = str(root / "encoder")
-  with jax.default_prng_impl(_FAST_PRNG):
-    train.run(_classifier_config(SOURCE), encoder, progress=False)
+  encoder = tiny_encoder
   config_file = _config_file(str(root), f"""
       from tests.test_dtn import _dtn_config
       def get_config():
@@ -282,6 +280,7 @@ def dtn_setup(tmp_path_factory, xla_cache):
   return {"config": config_file, "env": env, "reference": reference.workdir}
 
 
+@pytest.mark.slow
 def test_dtn_survives_kill9_during_a_checkpoint_write(dtn_setup, tmp_path):
   rng = random.Random(SEED + 1)
   workdir = str(tmp_path / "run")

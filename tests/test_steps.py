@@ -152,6 +152,7 @@ _SHARDED = textwrap.dedent("""
      "model.generator": {"name": "dcgan", "width": 4},
      "model.discriminator": {"name": "dcgan", "width": 4}},
 ], ids=["mlp", "dcgan_bn"])
+@pytest.mark.slow
 def test_eight_devices_equal_one(overrides):
   code = _SHARDED.replace("{OVERRIDES}", repr(overrides))
   proc = run_python(code, env_extra={"XLA_FLAGS": "--xla_force_host_platform_device_count=8",

@@ -135,6 +135,7 @@ def _tiny_t2i(classifier_workdir, **overrides):
   return set_dotted(c, overrides)
 
 
+@pytest.mark.slow
 def test_t2i_attribute_evaluation_end_to_end(tmp_path, monkeypatch, capsys):
   # The judge is missing: the first evaluation trains it (a tiny stand-in for the experiment).
   asked, clf_config = [], _tiny_classifier()
