@@ -1,6 +1,6 @@
 """Where jgan's step and the PyTorch reference spend their time, side by side.
 
-    python benchmarks/profile_step.py [--workloads dcgan64,dcgan32] [--steps 3] [--top 12]
+    python -m benchmarks.profile_step [--workloads dcgan64,dcgan32] [--steps 3] [--top 12]
         [--out profile.json]
 
 For each workload (jgan.bench.workloads): jgan's real compiled step under jax.profiler (one
@@ -23,11 +23,13 @@ import jax
 
 from jgan.bench import profile, workloads
 
-if __name__ == "__main__" and not __package__:
-  # `python benchmarks/profile_step.py` puts benchmarks/ on sys.path, not the repo root above it.
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# pylint: disable-next=wrong-import-position
-from benchmarks.torch_ref import torch_profile, torch_steps
+try:
+  from benchmarks.torch_ref import torch_profile, torch_steps
+except ModuleNotFoundError as e:
+  if e.name != "benchmarks":
+    raise
+  raise SystemExit("Run it from the repository root as a module: python -m benchmarks.profile_step "
+                   "(the PyTorch references are the package benchmarks.torch_ref).") from None
 
 
 def profile_one(workload, *, steps: int, tiny: bool = False) -> dict:

@@ -1,7 +1,7 @@
 """jgan vs PyTorch, side by side: every workload's train step, same architecture and batch.
 
     pip install -e '.[bench]'            # torch (CPU build), the reference's only need
-    python benchmarks/run.py [--quick] [--out results.json] [--workloads a,b]
+    python -m benchmarks.run [--quick] [--out results.json] [--workloads a,b]
 
 For each workload (jgan.bench.workloads.WORKLOADS) it builds jgan's real step (the one
 launch.py compiles, from the experiment's config) and the PyTorch reference of the same step
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 import time
@@ -39,11 +38,13 @@ import torch
 
 from jgan.bench import loop, timing, workloads
 
-if __name__ == "__main__" and not __package__:
-  # `python benchmarks/run.py` puts benchmarks/ on sys.path, not the repo root above it.
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# pylint: disable-next=wrong-import-position
-from benchmarks.torch_ref import torch_steps
+try:
+  from benchmarks.torch_ref import torch_steps
+except ModuleNotFoundError as e:
+  if e.name != "benchmarks":
+    raise
+  raise SystemExit("Run it from the repository root as a module: python -m benchmarks.run "
+                   "(the PyTorch references are the package benchmarks.torch_ref).") from None
 
 # The loop check: experiment -> (short, long) run lengths. long - short spans the experiment's
 # own cadence (gan_mnist: 20 logs, 2 sample grids, 1 checkpoint per 2,000 steps).

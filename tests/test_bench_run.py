@@ -16,7 +16,7 @@ KEYS = {"workload", "batch", "jgan_img_s", "torch_img_s", "ratio", "compile_s",
 
 
 def _run(*args, timeout=900):
-  return subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "run.py"), *args],
+  return subprocess.run([sys.executable, "-m", "benchmarks.run", *args],
                         capture_output=True, text=True, timeout=timeout, cwd=REPO)
 
 
@@ -38,6 +38,12 @@ def test_tiny_run_of_each_reference_kind(tmp_path):
     assert r["retraces"] == 0, r  # no recompile after the first step
     assert r["ceiling_ratio"] == pytest.approx(1 / r["torch_peak_fraction"])
   assert "| mlp_gan_b64 | 8 |" in proc.stdout  # the table
+
+
+def test_run_as_a_file_says_how_to_run_it():
+  proc = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "run.py"), "--help"],
+                        capture_output=True, text=True, timeout=120, cwd=REPO)
+  assert proc.returncode == 1 and "python -m benchmarks.run" in proc.stderr
 
 
 def test_unknown_workload_is_named():
