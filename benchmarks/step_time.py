@@ -8,6 +8,8 @@ from XLA's cost analysis, and the achieved FLOP/s as a fraction of a 4096x4096 f
 measured in the same run (the machine's practical peak). Synthetic uint8 batches of the
 experiment's image shape are used, so no data is needed. Two-domain experiments (DTN) get a
 synthetic source batch too; their encoder f keeps its random initial weights (same cost).
+With ``--set encoder.cache=true`` the batch carries f's cached outputs instead (random
+descriptors of the right shapes), as a run with the feature cache feeds the step.
 """
 
 from __future__ import annotations

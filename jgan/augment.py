@@ -68,6 +68,29 @@ def augment(images: jax.Array, key: jax.Array, *, flip: bool = False,
   return images
 
 
+def variant_grid(c, *, rotations: int) -> tuple[tuple[bool, float], ...]:
+  """The fixed (flip, degrees) variants that stand for an augment config group's random ones:
+  no flip (and a flip, with ``c.flip``) times ``rotations`` angles evenly spaced over
+  [-c.rotation, c.rotation] (just 0 without rotation). For computing a frozen network's
+  outputs once, on every variant, instead of on a fresh random one each step."""
+  if rotations < 1:
+    raise ValueError(f"rotations must be >= 1, got {rotations}.")
+  degrees = float(c.rotation)
+  angles = [0.0] if not degrees or rotations == 1 else [
+      -degrees + 2 * degrees * i / (rotations - 1) for i in range(rotations)]
+  return tuple((flip, angle) for flip in ((False, True) if c.flip else (False,))
+               for angle in angles)
+
+
+def apply_variant(images: jax.Array, *, flip: bool, degrees: float) -> jax.Array:
+  """One fixed variant of :func:`variant_grid` applied to every image of [B, H, W, C]."""
+  if flip:
+    images = images[:, :, ::-1, :]
+  if degrees:
+    images = rotate(images, jnp.full((images.shape[0],), math.radians(degrees)))
+  return images
+
+
 def from_config(c) -> Callable[[jax.Array, jax.Array], jax.Array] | None:
   """``(images, key) -> images`` for an augment config group (``flip``, ``rotation`` degrees),
   or None when it asks for nothing (the step then skips augmentation entirely)."""

@@ -42,11 +42,72 @@ def apply_gradients(optimizer: optax.GradientTransformation, grads: PyTree, opt_
   return optax.apply_updates(params, updates), opt_state, optax.global_norm(grads)
 
 
-def update_ema(ema_params: PyTree | None, params: PyTree, *, decay: float | None) -> PyTree | None:
-  """``decay * ema + (1 - decay) * params`` (None stays None: the run keeps no EMA)."""
+def ema_decay_at(step: jax.Array | int, decay: float) -> jax.Array:
+  """The EMA decay after ``step`` completed updates, warmed up: ``min(decay, (1+t)/(10+t))``.
+
+  A fixed decay of 0.999 still holds 37% of the random initial weights after 1,000 steps; the
+  warm-up lets the average follow the early, fast-moving weights (0.1 at the first update,
+  0.5 at t=8, 0.9 at t=80) and reaches ``decay`` after about 9 / (1 - decay) steps.
+
+  References:
+    The warm-up of TensorFlow's ``tf.train.ExponentialMovingAverage(num_updates=t)``; used for
+    generators' weight averages as in Yazici et al., "The Unusual Effectiveness of Averaging in
+    GAN Training", ICLR 2019.
+  """
+  t = jnp.asarray(step, jnp.float32)
+  return jnp.minimum(jnp.float32(decay), (1.0 + t) / (10.0 + t))
+
+
+def update_ema(ema_params: PyTree | None, params: PyTree, *, decay: float | None,
+               step: jax.Array | int | None = None) -> PyTree | None:
+  """``d * ema + (1 - d) * params`` with ``d = ema_decay_at(step, decay)`` (the warm-up), or
+  ``d = decay`` when ``step`` is None. None stays None: the run keeps no EMA."""
   if ema_params is None:
     return None
-  return optax.incremental_update(params, ema_params, step_size=1.0 - (decay or 0.0))
+  d = jnp.float32(decay or 0.0) if step is None else ema_decay_at(step, decay or 0.0)
+  return jax.tree.map(lambda e, p: (d * e + (1.0 - d) * p).astype(e.dtype), ema_params, params)
+
+
+def standing_batch_stats(apply_train: Callable[[PyTree, Any], PyTree], batch_stats: PyTree,
+                         batches: Any) -> PyTree:
+  """Batch-norm statistics of a network as its weights are now ("standing statistics").
+
+  The running statistics a generator keeps in training belong to its raw weights; its EMA
+  weights make other activations, so sampling the EMA generator with them skews every
+  normalised layer. This recomputes them for the given weights: the mean over ``batches`` of
+  each batch's moments. Works for any batch-norm momentum m: a train-mode pass from statistics
+  0 gives ``a = (1 - m) * moment`` and from statistics 1 gives ``b = m + (1 - m) * moment``,
+  so ``moment = a / (1 - (b - a))``.
+
+  Args:
+    apply_train: ``(batch_stats, inputs) -> new batch_stats``: one train-mode forward pass
+      (the weights closed over), returning the updated ``batch_stats`` collection.
+    batch_stats: the current statistics (their structure; {} returns {}).
+    batches: a pytree of inputs with a leading axis of K batches.
+
+  References:
+    Brock, Donahue & Simonyan, "Large Scale GAN Training for High Fidelity Natural Image
+    Synthesis" (BigGAN), ICLR 2019, Sec. 3.1 / App. C ("standing statistics").
+  """
+  if not batch_stats:
+    return batch_stats
+  zeros = jax.tree.map(jnp.zeros_like, batch_stats)
+  ones = jax.tree.map(jnp.ones_like, batch_stats)
+
+  def moments(inputs):
+    a, b = apply_train(zeros, inputs), apply_train(ones, inputs)
+    return jax.tree.map(lambda a, b: a / (1.0 - (b - a)), a, b)
+
+  return jax.tree.map(lambda x: jnp.mean(x, axis=0), jax.lax.map(moments, batches))
+
+
+def ema_generator_batch_stats(generator: nn.Module, ema_params: PyTree, batch_stats: PyTree,
+                              inputs: jax.Array) -> PyTree:
+  """The EMA generator's own batch-norm statistics over ``inputs`` [B, ...] (one batch):
+  :func:`standing_batch_stats` of ``generator`` with ``ema_params``."""
+  return standing_batch_stats(
+      lambda bs, z: _apply(generator, ema_params, bs, z, train=True)[1], batch_stats,
+      inputs[None])
 
 
 def _apply(module: nn.Module, params: PyTree, batch_stats: PyTree, x: jax.Array, *,
@@ -206,7 +267,7 @@ def make_gan_step(
         g_params, g_bs, d_params, d_bs, g_key, jax.tree.map(lambda x: x[0], parts))
     g_params, g_opt_state, g_metrics["g_grad_norm"] = apply_gradients(
         g_optimizer, grads, state.g_opt_state, g_params)
-    ema = update_ema(state.ema_g_params, g_params, decay=ema_decay)
+    ema = update_ema(state.ema_g_params, g_params, decay=ema_decay, step=state.step)
     new_state = state.replace(
         step=state.step + 1, g_params=g_params, d_params=d_params, g_batch_stats=g_bs,
         d_batch_stats=d_bs, g_opt_state=g_opt_state, d_opt_state=d_opt_state,
@@ -222,9 +283,9 @@ def make_sample_fn(generator: nn.Module) -> Callable[[GANState, jax.Array], dict
   def sample(state: GANState, z: jax.Array) -> dict[str, jax.Array]:
     out = {"samples": _apply(generator, state.g_params, state.g_batch_stats, z,
                              train=False)[0]}
-    if state.ema_g_params is not None:
-      out["samples_ema"] = _apply(generator, state.ema_g_params, state.g_batch_stats, z,
-                                  train=False)[0]
+    if state.ema_g_params is not None:  # with its own statistics, not the raw G's
+      ema_bs = ema_generator_batch_stats(generator, state.ema_g_params, state.g_batch_stats, z)
+      out["samples_ema"] = _apply(generator, state.ema_g_params, ema_bs, z, train=False)[0]
     return out
 
   return sample
@@ -287,6 +348,12 @@ def make_dtn_step(
   targets from f's features (L_TID, L_GAN) before L_CONST pulls on it (a strong L_CONST from
   the start drives g to f-adversarial noise).
 
+  f is frozen, so its outputs on fixed inputs may come with the batch instead (the dtn task's
+  ``precompute``, ``config.encoder.cache``): ``batch["target_features"]`` [B, F] is used for
+  f(target), and ``batch["source_features"]`` [B, V, F], f on V fixed augmentations of each
+  source image, gives f(source) by one variant per example drawn with the step's key (then
+  ``source_augment_fn`` is not used). The step then runs f only on g's outputs (L_CONST).
+
   Returns:
     ``step(state, batch, key) -> (state, metrics)``; metrics: d_loss, g_loss (the total),
     g_gan, const, tid, tv (unweighted terms), d_accuracy (ternary accuracy of D on its three
@@ -338,12 +405,20 @@ def make_dtn_step(
 
   def step(state: DTNState, batch: dict[str, jax.Array], key: jax.Array):
     real_t = imaging.to_float(batch["image"])
-    source = imaging.to_float(batch["source_image"])
-    if source_augment_fn is not None:  # otherwise deterministic: g is driven by f's features
-      source = source_augment_fn(source, key)
     b = real_t.shape[0]
-    f_s = jax.lax.stop_gradient(encoder(state.f_variables, source))
-    f_t = jax.lax.stop_gradient(encoder(state.f_variables, real_t))
+    if "source_features" in batch:  # f cached on fixed variants [B, V, F]: one per example
+      cached = batch["source_features"]
+      pick = jax.random.randint(jax.random.fold_in(key, 1), (b,), 0, cached.shape[1])
+      f_s = jnp.take_along_axis(cached, pick[:, None, None], axis=1)[:, 0]
+    else:
+      source = imaging.to_float(batch["source_image"])
+      if source_augment_fn is not None:  # otherwise deterministic: g is driven by f's features
+        source = source_augment_fn(source, key)
+      f_s = jax.lax.stop_gradient(encoder(state.f_variables, source))
+    if "target_features" in batch:  # f(target) cached
+      f_t = batch["target_features"]
+    else:
+      f_t = jax.lax.stop_gradient(encoder(state.f_variables, real_t))
 
     fake, g_bs = translate(state.g_params, state.g_batch_stats, jnp.concatenate([f_s, f_t]))
     fake = jax.lax.stop_gradient(fake)

@@ -181,12 +181,6 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
   log.info("%s; %d device(s), %d process(es).", task.describe, mesh.devices.size,
            jax.process_count())
 
-  batches = data_lib.make_batches(
-      dataset, batch_size=sharding.per_process_batch_size(task.examples_per_step),
-      seed=config.seed, process_index=jax.process_index(), process_count=jax.process_count(),
-      extra=extra)
-  data_iter = data_lib.make_iterator(batches)
-
   root = jax.random.key(config.seed)
   # Compiled: an eager init dispatches (and compiles) every op of every layer one by one.
   state = jax.jit(task.init)(jax.random.fold_in(root, _INIT))
@@ -207,6 +201,16 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
     messages.append(_fresh_start_message(workdir))
   else:
     state = restored.state
+  if task.precompute is not None:  # a frozen part's outputs, once per run (cached on disk)
+    datasets = task.precompute(state, {"": dataset, **extra},
+                               os.path.join(workdir, "feature_cache"))
+    dataset, extra = datasets.pop(""), datasets
+  batches = data_lib.make_batches(
+      dataset, batch_size=sharding.per_process_batch_size(task.examples_per_step),
+      seed=config.seed, process_index=jax.process_index(), process_count=jax.process_count(),
+      extra=extra)
+  data_iter = data_lib.make_iterator(batches)
+  if resumed_from is not None:
     data_iter.set_state(restored.data_state)
     msg = f"Resuming from the checkpoint at step {resumed_from} in {workdir}."
     if resumed_from >= config.total_steps:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -13,6 +14,7 @@ import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 import pytest
@@ -637,3 +639,73 @@ def test_standardized_encoder_statistics_are_kept_with_f(trained_nets, tmp_path)
   direct = g_module.apply({"params": run.state.g_params, "batch_stats": run.state.g_batch_stats},
                           jnp.asarray(expected_input, jnp.float32), train=False)
   np.testing.assert_allclose(generator, direct, atol=1e-4)
+
+
+def test_cached_f_gives_the_same_step_as_running_f(trained_nets):
+  """encoder.cache: f's outputs on the batch, precomputed, give the step run f would give."""
+  from jgan import runs  # pylint: disable=import-outside-toplevel
+  from jgan.tasks import dtn  # pylint: disable=import-outside-toplevel
+  c = _dtn_config(trained_nets)
+  prerequisites = runs.resolve_prerequisites(c, evaluation=False)
+  task = dtn.build(c, image_shape=TARGET, source_shape=SOURCE, prerequisites=prerequisites)
+  state = task.load_pretrained(jax.jit(task.init)(jax.random.key(0)))
+  rng = np.random.default_rng(0)
+  batch = {"image": rng.integers(0, 256, (8, *TARGET), dtype=np.uint8),
+           "source_image": rng.integers(0, 256, (8, *SOURCE), dtype=np.uint8)}
+  encoder = dtn.build_encoder(c.encoder)
+  cached = dict(batch)
+  cached["target_features"] = encoder.apply(state.f_variables, imaging.to_float(batch["image"]))
+  cached["source_features"] = encoder.apply(
+      state.f_variables, imaging.to_float(batch["source_image"]))[:, None]  # V = 1
+  step = jax.jit(task.step)
+  a, metrics_a = step(state, batch, jax.random.key(3))
+  b, metrics_b = step(state, cached, jax.random.key(3))
+  for name in ("g_loss", "d_loss", "const", "tid"):
+    np.testing.assert_allclose(metrics_a[name], metrics_b[name], rtol=1e-5, err_msg=name)
+  chex.assert_trees_all_close(a.g_params, b.g_params, atol=1e-6)
+
+
+def test_precompute_features_is_cached_and_keyed(trained_nets, tmp_path):
+  from jgan import augment  # pylint: disable=import-outside-toplevel
+  from jgan.tasks import dtn  # pylint: disable=import-outside-toplevel
+  c = _dtn_config(trained_nets)
+  encoder = dtn.build_encoder(c.encoder)
+  variables = encoder.init(jax.random.key(0))
+  target = data.make_synthetic(image_shape=TARGET, num_examples=20, num_classes=None, seed=1)
+  source = data.make_synthetic(image_shape=SOURCE, num_examples=12, num_classes=None, seed=2)
+  variants = augment.variant_grid(ml_collections.ConfigDict({"flip": True, "rotation": 5.0}),
+                                  rotations=3)
+  assert variants == ((False, -5.0), (False, 0.0), (False, 5.0), (True, -5.0), (True, 0.0),
+                      (True, 5.0))
+  out = dtn.precompute_features(encoder.apply, variables, {"": target, "source": source},
+                                variants=variants, cache_dir=str(tmp_path), batch_size=8)
+  f_t, f_s = out[""].extras["target_features"], out["source"].extras["features"]
+  chex.assert_shape(f_t, (20, 8))
+  chex.assert_shape(f_s, (12, 6, 8))
+  flipped = encoder.apply(variables, imaging.to_float(source.images[:, :, ::-1]))
+  np.testing.assert_allclose(f_s[:, 4], flipped, rtol=1e-4, atol=1e-5)  # (True, 0.0)
+  assert len(os.listdir(tmp_path)) == 1
+  again = dtn.precompute_features(  # read back, not computed
+      lambda v, x: pytest.fail("f ran again"), variables, {"": target, "source": source},
+      variants=variants, cache_dir=str(tmp_path), batch_size=8)
+  np.testing.assert_array_equal(again["source"].extras["features"], f_s)
+  other = dataclasses.replace(source, images=source.images[::-1].copy())  # other data: new key
+  dtn.precompute_features(encoder.apply, variables, {"": target, "source": other},
+                          variants=variants, cache_dir=str(tmp_path), batch_size=8)
+  assert len(os.listdir(tmp_path)) == 2
+
+
+def test_cached_run_resumes_exactly(trained_nets, tmp_path):
+  from jgan import runs  # pylint: disable=import-outside-toplevel
+  overrides = {"encoder.cache": True, "encoder.cache_rotations": 3, "source_augment.flip": True,
+               "source_augment.rotation": 5.0, "eval_every": 0, "total_steps": 4,
+               "checkpoint_every": 2}
+  with jax.default_prng_impl(_FAST_PRNG):
+    straight = runs.train(_dtn_config(trained_nets, **overrides), str(tmp_path / "a"),
+                          progress=False)
+    runs.train(_dtn_config(trained_nets, **{**overrides, "total_steps": 2}),
+               str(tmp_path / "b"), progress=False)
+    resumed = runs.train(_dtn_config(trained_nets, **overrides), str(tmp_path / "b"),
+                         progress=False)
+  assert resumed.resumed_from == 2 and len(os.listdir(tmp_path / "b" / "feature_cache")) == 1
+  chex.assert_trees_all_close(straight.state.g_params, resumed.state.g_params, atol=1e-6)

@@ -5,10 +5,12 @@ import textwrap
 import chex
 import jax
 import jax.numpy as jnp
+import flax.linen as nn
+import ml_collections
 import numpy as np
 import pytest
 
-from jgan import tasks
+from jgan import models, steps, tasks
 from tests.conftest import run_python, tiny_gan_config
 
 
@@ -83,7 +85,8 @@ def test_ema_tracks_the_generator():
   task = _task(ema_decay=0.9)
   state = task.init(jax.random.key(0))
   new, _ = jax.jit(task.step)(state, _batch(8), jax.random.key(1))
-  expected = jax.tree.map(lambda e, p: 0.9 * e + 0.1 * p, state.ema_g_params, new.g_params)
+  # Warmed up: the first update's decay is min(0.9, 1/10) = 0.1.
+  expected = jax.tree.map(lambda e, p: 0.1 * e + 0.9 * p, state.ema_g_params, new.g_params)
   chex.assert_trees_all_close(new.ema_g_params, expected, atol=1e-6)
   assert set(task.sample(new, task.sample_inputs(jax.random.key(2), 2))) == {
       "samples", "samples_ema"}
@@ -181,3 +184,60 @@ def test_augmentation_changes_what_d_sees_but_is_seeded():
 def test_unknown_compute_dtype_is_named():
   with pytest.raises(ValueError, match="float16.*bfloat16"):
     _task(compute_dtype="float16")
+
+
+def test_ema_decay_warms_up_to_the_configured_decay():
+  got = [float(steps.ema_decay_at(t, 0.999)) for t in (0, 8, 80, 10_000)]
+  np.testing.assert_allclose(got, [0.1, 0.5, 0.9, 0.999], rtol=1e-6)
+  assert float(steps.ema_decay_at(5, 0.2)) == pytest.approx(0.2)  # capped by the decay
+  e, p = {"w": jnp.ones(3)}, {"w": jnp.zeros(3)}
+  chex.assert_trees_all_close(steps.update_ema(e, p, decay=0.99, step=0), {"w": jnp.full(3, 0.1)})
+  chex.assert_trees_all_close(steps.update_ema(e, p, decay=0.99), {"w": jnp.full(3, 0.99)})
+  assert steps.update_ema(None, p, decay=0.99, step=3) is None
+
+
+class _DenseBN(nn.Module):
+  momentum: float = 0.9
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    x = nn.Dense(3, kernel_init=nn.initializers.constant(0.5))(x)
+    return nn.BatchNorm(use_running_average=not train, momentum=self.momentum)(x)
+
+
+@pytest.mark.parametrize("momentum", [0.9, 0.99])
+def test_standing_batch_stats_are_the_mean_batch_moments(momentum):
+  """Golden: one Dense (all weights 0.5, bias 0) then BN; the statistics of two batches."""
+  module = _DenseBN(momentum=momentum)
+  batches = jnp.asarray([[[1.0, 1.0], [3.0, 1.0]], [[0.0, 0.0], [2.0, 2.0]]])  # [K=2, B=2, 2]
+  variables = module.init(jax.random.key(0), batches[0], train=False)
+  stale = jax.tree.map(lambda x: x + 7.0, variables["batch_stats"])
+
+  def apply_train(batch_stats, x):
+    _, updates = module.apply({"params": variables["params"], "batch_stats": batch_stats}, x,
+                              train=True, mutable=["batch_stats"])
+    return updates["batch_stats"]
+
+  out = steps.standing_batch_stats(apply_train, stale, batches)["BatchNorm_0"]
+  # Dense outputs: batch 1 -> 1.0 and 2.0 (mean 1.5, var 0.25); batch 2 -> 0 and 2 (1, 1).
+  np.testing.assert_allclose(out["mean"], np.full(3, 1.25), rtol=1e-5)
+  np.testing.assert_allclose(out["var"], np.full(3, 0.625), rtol=1e-5)
+  assert steps.standing_batch_stats(apply_train, {}, batches) == {}
+
+
+def test_ema_samples_use_the_ema_generators_own_statistics():
+  """samples_ema: the EMA weights normalised by their own batch moments (as a train-mode pass
+  over the batch gives), not by the raw G's running statistics."""
+  c = tiny_gan_config(ema_decay=0.9, **{"data.synthetic_shape": (28, 28, 1)})
+  c.model.generator = ml_collections.ConfigDict({"name": "dcgan", "width": 4})
+  task = tasks.build_task(c, image_shape=(28, 28, 1), num_classes=None)
+  state = task.init(jax.random.key(0))
+  state = state.replace(ema_g_params=jax.tree.map(lambda x: 1.5 * x, state.ema_g_params))
+  z = task.sample_inputs(jax.random.key(2), 8)
+  out = task.sample(state, z)
+  generator = models.build_generator("dcgan", image_shape=(28, 28, 1), width=4)
+  variables = {"params": state.ema_g_params, "batch_stats": state.g_batch_stats}
+  direct = generator.apply(variables, z, train=True, mutable=["batch_stats"])[0]
+  np.testing.assert_allclose(out["samples_ema"], direct, atol=1e-4)
+  stale = generator.apply(variables, z, train=False)
+  assert np.abs(np.asarray(out["samples_ema"]) - np.asarray(stale)).max() > 1e-2

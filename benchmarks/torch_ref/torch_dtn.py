@@ -646,6 +646,7 @@ class T2IStep:
                                              self.d.parameters())
     self.ema = ([p.detach().clone() for p in self.g.parameters()]
                 if self.ema_decay is not None else None)
+    self.ema_updates = 0  # t of the EMA's warm-up
 
   @classmethod
   def from_state(cls, config: Any, state: Any, *, image_shape: Sequence[int], text_dim: int,
@@ -728,9 +729,12 @@ class T2IStep:
     metrics["g_grad_norm"] = _grad_norm(g_params)
     self.g_opt.step()
     if self.ema is not None:
-      with torch.no_grad():  # optax.incremental_update with step size 1 - decay
+      # jgan.steps.update_ema: the decay warmed up, min(decay, (1 + t) / (10 + t)).
+      decay = min(self.ema_decay, (1.0 + self.ema_updates) / (10.0 + self.ema_updates))
+      self.ema_updates += 1
+      with torch.no_grad():
         for e, p in zip(self.ema, g_params):
-          e.mul_(self.ema_decay).add_(p, alpha=1.0 - self.ema_decay)
+          e.mul_(decay).add_(p, alpha=1.0 - decay)
     return metrics
 
 

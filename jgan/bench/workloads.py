@@ -87,6 +87,13 @@ def synthetic_batch(config: ml_collections.ConfigDict, task, *, seed: int = 0) -
     source = image_shape(config.source_data)
     batch["source_image"] = rng.integers(0, 256, (n, *source), dtype=np.uint8)
     batch["source_label"] = rng.integers(0, 10, (n,), dtype=np.int32)
+    if config.encoder.get("cache", False):  # f's outputs come with the batch (precompute)
+      from jgan import augment  # pylint: disable=import-outside-toplevel
+      variants = len(augment.variant_grid(config.source_augment,
+                                          rotations=config.encoder.cache_rotations))
+      dim = config.encoder.feature_dim
+      batch["target_features"] = rng.standard_normal((n, dim)).astype(np.float32)
+      batch["source_features"] = rng.standard_normal((n, variants, dim)).astype(np.float32)
   if config.task == "t2i":
     from jgan import text  # pylint: disable=import-outside-toplevel
     from jgan.data import captioned  # pylint: disable=import-outside-toplevel

@@ -105,6 +105,13 @@ class Task:
       checkpoint holds them), and ``jgan.runs`` never does (None: nothing pretrained).
     translate: two-domain tasks only (dtn): ``(state, images) -> translated images``, both
       float in [-1, 1], the inputs shaped like the source data; used by ``jgan.translate``.
+    precompute: ``(state, datasets, cache_dir) -> datasets``: adds to the datasets' extras
+      what a frozen part of the model gives on fixed inputs (a DTN's f on every target image
+      and on fixed augmentations of every source image), so the step need not run it again;
+      ``datasets`` maps "" to the main dataset and the other names to the extra ones
+      (``{"": target, "source": source}``). Called by the loop once the state holds the
+      pretrained weights, before batching, and again when a run resumes (the arrays are kept
+      in ``cache_dir``, keyed by the weights, the data and the settings). None: nothing.
   """
 
   init: Callable[[jax.Array], PyTree]
@@ -116,3 +123,4 @@ class Task:
   describe: str = ""
   load_pretrained: Callable[[PyTree], PyTree] | None = None
   translate: Callable[[PyTree, jax.Array], jax.Array] | None = None
+  precompute: Callable[[PyTree, dict[str, Any], str], dict[str, Any]] | None = None

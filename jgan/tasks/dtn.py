@@ -48,14 +48,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import logging
+import os
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from tqdm.auto import tqdm
 
 from jgan import augment, batching, imaging, losses, models, optim, steps
 from jgan import config as config_lib
@@ -102,6 +105,11 @@ def default_config() -> ml_collections.ConfigDict:
   # and spread 0.04 a dimension, so unrelated faces are 0.004 apart in mean_squared).
   c.encoder.standardize = False
   c.encoder.standardize_examples = 2000  # source training images the statistics use (seeded)
+  # f is frozen: compute it once per run on every target image and on fixed augmentations of
+  # every source image (source_augment's flips x cache_rotations angles over its range), kept
+  # in WORKDIR/feature_cache; the step then runs f only on g's outputs (L_CONST).
+  c.encoder.cache = False
+  c.encoder.cache_rotations = 5
   c.model = ml_collections.ConfigDict()
   c.model.generator = ml_collections.ConfigDict({"name": "dcgan", "width": 64})
   c.model.discriminator = ml_collections.ConfigDict(
@@ -352,6 +360,14 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       source_augment_fn=augment.from_config(config.get("source_augment", _NO_AUGMENT)),
       const_warmup_steps=config.loss.get("const_warmup_steps", 0))
   translate = steps.make_translate_fn(generator, encoder)
+  precompute = None
+  if config.encoder.get("cache", False):
+    variants = augment.variant_grid(config.get("source_augment", _NO_AUGMENT),
+                                    rotations=config.encoder.cache_rotations)
+
+    def precompute(state, datasets, cache_dir):
+      return precompute_features(encoder, state.f_variables, datasets, variants=variants,
+                                 cache_dir=cache_dir, batch_size=config.eval.batch_size)
 
   def sample_inputs(key: jax.Array, n: int) -> dict[str, jax.Array]:
     del key  # fixed held-out images: a seeded subset of each test split
@@ -402,12 +418,76 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
   return Task(
       init=init, step=step, sample=sample, sample_inputs=sample_inputs,
       examples_per_step=config.batch_size, evaluate=evaluate, translate=translate,
-      load_pretrained=load_pretrained,
+      load_pretrained=load_pretrained, precompute=precompute,
       describe=(f"DTN: f={f.name} ({feature_dim}-d, input {f.input_shape}"
-                f"{', standardised' if standardize else ''}) "
+                f"{', standardised' if standardize else ''}"
+                f"{', cached' if precompute else ''}) "
                 f"g={config.model.generator.name} "
                 f"D={config.model.discriminator.name}(3 outputs) alpha={config.loss.const_weight}"
                 f" beta={config.loss.tid_weight} gamma={config.loss.tv_weight}"))
+
+
+def _fingerprint(*parts: Any) -> str:
+  """A hash of arrays (their bytes, shapes and dtypes) and plain values."""
+  h = hashlib.sha1()
+  for part in parts:
+    for leaf in jax.tree.leaves(part):
+      a = np.ascontiguousarray(np.asarray(leaf))
+      h.update(f"{a.dtype}{a.shape}".encode())
+      h.update(a.tobytes())
+  return h.hexdigest()[:16]
+
+
+def precompute_features(encoder: Callable[[PyTree, jax.Array], jax.Array], f_variables: PyTree,
+                        datasets: dict[str, data_lib.ArrayDataset], *,
+                        variants: tuple[tuple[bool, float], ...], cache_dir: str,
+                        batch_size: int) -> dict[str, data_lib.ArrayDataset]:
+  """f on fixed inputs, added to the datasets' extras: ``target_features`` [N, F] of every
+  target image (``datasets[""]``) and ``features`` [N, V, F] of every source image
+  (``datasets["source"]``, batched as ``source_features``) under the V fixed ``variants``
+  ((flip, degrees), :func:`jgan.augment.variant_grid`).
+
+  The arrays are kept in ``cache_dir`` under a hash of f's variables, both datasets' images and
+  the variants: a change of any of them computes them again, a resumed run reads the same
+  arrays back. A progress bar with the time left shows while they are computed.
+  """
+  target, source = datasets[""], datasets["source"]
+  f_variables = jax.device_get(f_variables)
+  key = _fingerprint(f_variables, target.images, source.images, np.asarray(variants, np.float64))
+  path = os.path.join(cache_dir, f"f_{key}.npz")
+  out = None
+  if os.path.exists(path):
+    try:
+      with np.load(path) as cached:
+        out = {"target": cached["target"], "source": cached["source"]}
+      log.info("DTN: f's outputs read from %s.", path)
+    except (OSError, ValueError, KeyError) as e:  # cut short: compute again
+      log.warning("Ignoring the unreadable feature cache %s (%s).", path, e)
+  if out is None:
+    embed = jax.jit(lambda x: encoder(f_variables, imaging.to_float(x)))
+    variant_fns = [jax.jit(lambda x, flip=flip, degrees=degrees: encoder(
+        f_variables, augment.apply_variant(imaging.to_float(x), flip=flip, degrees=degrees)))
+                   for flip, degrees in variants]
+    jobs = [(embed, target.images)] + [(fn, source.images) for fn in variant_fns]
+    total = sum(-(-len(images) // batch_size) for _, images in jobs)
+    results = []
+    with tqdm(total=total, desc="f on fixed inputs (once per run)", unit="batch",
+              dynamic_ncols=True) as bar:
+      for fn, images in jobs:
+        parts = []
+        for start in range(0, len(images), batch_size):
+          parts.append(np.asarray(fn(images[start:start + batch_size]), np.float32))
+          bar.update(1)
+        results.append(np.concatenate(parts))
+    out = {"target": results[0], "source": np.stack(results[1:], axis=1)}
+    os.makedirs(cache_dir, exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}.npz"
+    np.savez(tmp, **out)
+    os.replace(tmp, path)  # atomic: a kill leaves the old file or none
+  return {**datasets,
+          "": dataclasses.replace(target, extras={**target.extras, "target_features": out["target"]}),
+          "source": dataclasses.replace(source, extras={**source.extras,
+                                                        "features": out["source"]})}
 
 
 def feature_statistics(apply: Callable[[PyTree, jax.Array], jax.Array], variables: PyTree,

@@ -207,10 +207,16 @@ def _evaluate(state, *, config, generator, latent_dim, real_cache, network_fn
     real_cache.update(network=network, real=features.real_features(
         network, real, num=e.num_real, batch_size=e.batch_size))
   network, real = real_cache["network"], real_cache["real"]
-  params = state.ema_g_params if e.use_ema and state.ema_g_params is not None else state.g_params
+  use_ema = e.use_ema and state.ema_g_params is not None
+  params = state.ema_g_params if use_ema else state.g_params
+  batch_stats = state.g_batch_stats
+  if use_ema and batch_stats:  # the EMA generator's own statistics, over one fixed batch
+    z = jax.random.normal(jax.random.key(config.seed + 7920), (e.batch_size, latent_dim))
+    batch_stats = jax.jit(steps.ema_generator_batch_stats, static_argnums=0)(
+        generator, params, batch_stats, z)
   variables = {"params": params}
-  if state.g_batch_stats:
-    variables["batch_stats"] = state.g_batch_stats
+  if batch_stats:
+    variables["batch_stats"] = batch_stats
 
   def generate(key):
     z = jax.random.normal(key, (e.batch_size, latent_dim), jnp.float32)

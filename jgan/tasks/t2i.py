@@ -256,7 +256,7 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
         state.g_params, g_bs, d_params, d_bs, jax.random.fold_in(key, 2), text_emb, labels)
     g_params, g_opt_state, g_metrics["g_grad_norm"] = steps.apply_gradients(
         g_optimizer, grads, state.g_opt_state, state.g_params)
-    ema = steps.update_ema(state.ema_g_params, g_params, decay=ema_decay)
+    ema = steps.update_ema(state.ema_g_params, g_params, decay=ema_decay, step=state.step)
     new_state = state.replace(
         step=state.step + 1, g_params=g_params, d_params=d_params, g_batch_stats=g_bs,
         d_batch_stats=d_bs, g_opt_state=g_opt_state, d_opt_state=d_opt_state, ema_g_params=ema)
@@ -265,14 +265,26 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
   return step
 
 
+def ema_batch_stats(generator: nn.Module, state: GANState, z: jax.Array,
+                    text: jax.Array) -> PyTree:
+  """The EMA generator's own batch-norm statistics over one batch of (noise, sentence)
+  (:func:`jgan.steps.standing_batch_stats`; conditioning augmentation, if on, sampled with a
+  fixed key)."""
+  def apply_train(batch_stats, inputs):
+    return _apply(generator, state.ema_g_params, batch_stats, *inputs, train=True,
+                  rngs={"condition": jax.random.key(0)})[1]
+  return steps.standing_batch_stats(apply_train, state.g_batch_stats, (z[None], text[None]))
+
+
 def make_t2i_sample_fn(generator: nn.Module):
   """``sample(state, {"z": [n, L], "text": [n, E]}) -> {"samples"[, "samples_ema"]}``, eval mode."""
 
   def sample(state: GANState, inputs: dict[str, jax.Array]) -> dict[str, jax.Array]:
     out = {"samples": _apply(generator, state.g_params, state.g_batch_stats, inputs["z"],
                              inputs["text"], train=False)[0]}
-    if state.ema_g_params is not None:
-      out["samples_ema"] = _apply(generator, state.ema_g_params, state.g_batch_stats,
+    if state.ema_g_params is not None:  # with its own statistics, not the raw G's
+      ema_bs = ema_batch_stats(generator, state, inputs["z"], inputs["text"])
+      out["samples_ema"] = _apply(generator, state.ema_g_params, ema_bs,
                                   inputs["z"], inputs["text"], train=False)[0]
     return out
 
@@ -466,8 +478,12 @@ def make_t2i_evaluate(config: ml_collections.ConfigDict, *, generator: nn.Module
 
   def judge_generated(judge, state: GANState, inputs: jax.Array) -> dict[str, jax.Array]:
     """inputs [B, L + E] (noise, sentence embedding) -> the judge on G's images."""
-    params = state.ema_g_params if state.ema_g_params is not None else state.g_params
-    images = _apply(generator, params, state.g_batch_stats, inputs[:, :latent_dim],
+    params, batch_stats = state.g_params, state.g_batch_stats
+    if state.ema_g_params is not None:  # the EMA generator with its own statistics
+      params = state.ema_g_params
+      batch_stats = ema_batch_stats(generator, state, inputs[:, :latent_dim],
+                                    inputs[:, latent_dim:])
+    images = _apply(generator, params, batch_stats, inputs[:, :latent_dim],
                     inputs[:, latent_dim:], train=False)[0]
     return judge.apply(images)
 
