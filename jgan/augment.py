@@ -91,6 +91,28 @@ def apply_variant(images: jax.Array, *, flip: bool, degrees: float) -> jax.Array
   return images
 
 
+def apply_variants(images: jax.Array, flip: jax.Array, degrees: jax.Array) -> jax.Array:
+  """:func:`apply_variant` with the variant as traced scalars (one compile for every variant):
+  ``flip`` bool, ``degrees`` float. Angle 0 leaves the image exactly as it is."""
+  images = jnp.where(flip, images[:, :, ::-1, :], images)
+  angle = jnp.deg2rad(jnp.asarray(degrees, jnp.float32))
+  return rotate(images, jnp.full((images.shape[0],), angle))
+
+
+def gaussian_blur(images: jax.Array, *, sigma: float) -> jax.Array:
+  """Blurs [B, H, W, C] with a Gaussian of ``sigma`` pixels (separable, truncated at 3 sigma,
+  normalised to sum 1; edge pixels repeated outside)."""
+  if sigma <= 0:
+    raise ValueError(f"sigma must be > 0 pixels, got {sigma}.")
+  radius = max(1, int(math.ceil(3 * sigma)))
+  taps = jnp.exp(-0.5 * (jnp.arange(-radius, radius + 1, dtype=jnp.float32) / sigma) ** 2)
+  taps = taps / jnp.sum(taps)
+  padded = jnp.pad(images, ((0, 0), (radius, radius), (radius, radius), (0, 0)), mode="edge")
+  h, w = images.shape[1:3]
+  rows = sum(taps[i] * padded[:, i:i + h, :, :] for i in range(2 * radius + 1))
+  return sum(taps[i] * rows[:, :, i:i + w, :] for i in range(2 * radius + 1))
+
+
 def from_config(c) -> Callable[[jax.Array, jax.Array], jax.Array] | None:
   """``(images, key) -> images`` for an augment config group (``flip``, ``rotation`` degrees),
   or None when it asks for nothing (the step then skips augmentation entirely)."""

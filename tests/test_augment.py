@@ -45,3 +45,33 @@ def test_augment_is_seeded_and_keeps_shape_and_range():
 def test_negative_rotation_is_rejected():
   with pytest.raises(ValueError, match="max_rotation"):
     augment.augment(_images(), jax.random.key(0), max_rotation=-1.0)
+
+
+def test_gaussian_blur_golden():
+  """sigma 1: taps exp(-x^2/2) over [-3, 3], normalised; an impulse spreads to their outer
+  product; a constant image stays constant (edges repeated)."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from jgan import augment  # pylint: disable=import-outside-toplevel
+  taps = np.exp(-0.5 * np.arange(-3, 4) ** 2)
+  taps /= taps.sum()
+  impulse = np.zeros((1, 9, 9, 1), np.float32)
+  impulse[0, 4, 4, 0] = 1.0
+  out = np.asarray(augment.gaussian_blur(impulse, sigma=1.0))[0, :, :, 0]
+  np.testing.assert_allclose(out[1:8, 1:8], np.outer(taps, taps), rtol=1e-5, atol=1e-7)
+  assert abs(out.sum() - 1.0) < 1e-5
+  flat = np.full((2, 6, 5, 3), 0.25, np.float32)
+  np.testing.assert_allclose(augment.gaussian_blur(flat, sigma=1.0), flat, atol=1e-6)
+  with pytest.raises(ValueError, match="sigma"):
+    augment.gaussian_blur(flat, sigma=0.0)
+
+
+def test_variants_traced_equal_fixed_variants():
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from jgan import augment  # pylint: disable=import-outside-toplevel
+  x = np.random.default_rng(0).uniform(-1, 1, (2, 8, 8, 3)).astype(np.float32)
+  for flip, degrees in ((False, 0.0), (True, 0.0), (True, 5.0), (False, -5.0)):
+    np.testing.assert_allclose(
+        augment.apply_variants(x, jnp.asarray(flip), jnp.asarray(degrees)),
+        augment.apply_variant(x, flip=flip, degrees=degrees), atol=1e-5)
+  np.testing.assert_array_equal(augment.apply_variants(x, jnp.asarray(False), jnp.asarray(0.0)),
+                                x)  # angle 0 is exact

@@ -709,3 +709,25 @@ def test_cached_run_resumes_exactly(trained_nets, tmp_path):
                          progress=False)
   assert resumed.resumed_from == 2 and len(os.listdir(tmp_path / "b" / "feature_cache")) == 1
   chex.assert_trees_all_close(straight.state.g_params, resumed.state.g_params, atol=1e-6)
+
+
+def test_judged_face_metrics_and_blurred_retrieval(trained_nets, tmp_path):
+  """The faces evaluation: FID over every source image under the fixed variants, KID of the
+  held-out translations, the reconstructions' FID and MSE, retrieval on blurred translations."""
+  from jgan import runs  # pylint: disable=import-outside-toplevel
+  c = _dtn_config(trained_nets, **{
+      "eval.metrics": ("fid", "kid_heldout", "reconstruction", "retrieval"),
+      "eval.fid_splits": ("train", "test"), "eval.fid_variants": True,
+      "source_augment.flip": True, "source_augment.rotation": 5.0,
+      "encoder.cache_rotations": 2, "eval.best_metric": "retrieval_top1",
+      "eval.best_mode": "max", "total_steps": 2, "eval_every": 2})
+  with jax.default_prng_impl(_FAST_PRNG):
+    runs.train(c, str(tmp_path / "dtn"), progress=False)
+  with open(tmp_path / "dtn" / "metrics.jsonl") as f:
+    last = [json.loads(line) for line in f][-1]
+  name = "classifier:classifier:features"
+  for key in (f"eval/fid/{name}", f"eval/kid_heldout/{name}", f"eval/fid_reconstruction/{name}"):
+    assert np.isfinite(last[key]), key
+  assert last["eval/reconstruction_mse"] > 0
+  assert 0 <= last["eval/retrieval_blurred_top1"] <= last["eval/retrieval_blurred_top5"] <= 1
+  assert 1 <= last["eval/retrieval_blurred_median_rank"] <= 32

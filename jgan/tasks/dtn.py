@@ -70,7 +70,8 @@ from jgan.tasks.base import Task
 log = logging.getLogger("jgan.dtn")
 
 PyTree = Any
-EVAL_METRICS = ("accuracy", "fid", "retrieval")
+EVAL_METRICS = ("accuracy", "fid", "kid_heldout", "reconstruction", "retrieval")
+_JUDGED = {"accuracy", "fid", "kid_heldout", "reconstruction"}  # need the target-domain judge
 DIGIT_EVAL_METRICS = ("accuracy", "fid")  # the default: judged by a target-domain classifier
 _NO_AUGMENT = ml_collections.ConfigDict({"flip": False, "rotation": 0.0})  # configs made before
 
@@ -125,6 +126,11 @@ def default_config() -> ml_collections.ConfigDict:
   c.eval.classifier = "mnist_classifier"  # target-domain judge, trained if missing
   c.eval.classifier_workdir = ""  # default: runs/<eval.classifier>
   c.eval.num_examples = 2000  # held-out source images translated per evaluation
+  # "fid": the source splits translated, each image under every fixed variant of
+  # source_augment (augment.variant_grid, encoder.cache_rotations angles) with fid_variants.
+  c.eval.fid_splits = ("test",)
+  c.eval.fid_variants = False
+  c.eval.retrieval_blur_sigma = 1.0  # retrieval_blurred_*: translations blurred before f (px)
   c.eval.retrieval_distance = "euclidean"  # jgan.evaluation.retrieval.DISTANCES
   # Source splits retrieval is measured on: "test" -> retrieval_*, "train" -> retrieval_train_*.
   c.eval.retrieval_splits = ("test",)
@@ -145,7 +151,7 @@ def prerequisites(config: ml_collections.ConfigDict) -> dict[str, base.Prerequis
     out["encoder"] = base.Prerequisite(
         experiment=e.experiment, workdir=base.default_workdir(e.workdir, e.experiment),
         kind=base.TRAINED_MODEL, purpose="the DTN encoder f", when=base.AT_START)
-  if set(config.eval.metrics) & {"accuracy", "fid"}:
+  if set(config.eval.metrics) & _JUDGED:
     out["judge"] = base.Prerequisite(
         experiment=config.eval.classifier,
         workdir=base.default_workdir(config.eval.classifier_workdir, config.eval.classifier),
@@ -382,26 +388,28 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
 
   compiled = {}
 
+  blur_sigma = float(config.eval.get("retrieval_blur_sigma", 1.0))
+
   def embed_pairs(state, x):
-    """f(x) (the gallery) and f(g(f(x))) (the queries) of uint8 source images."""
+    """f(x) (the gallery), f(g(f(x))) (the queries) and f(blur(g(f(x)))) of uint8 sources."""
     x = imaging.to_float(x)
-    return {"gallery": raw(state.f_variables, x),
-            "query": raw(state.f_variables, translate(state, x))}
+    translated = translate(state, x)
+    return {"gallery": raw(state.f_variables, x), "query": raw(state.f_variables, translated),
+            "query_blurred": raw(state.f_variables,
+                                 augment.gaussian_blur(translated, sigma=blur_sigma))}
 
   def evaluate(state) -> dict[str, float]:
     results = {}
     metrics = set(config.eval.metrics)
-    if metrics & {"accuracy", "fid"}:
-      if "judge_data" not in compiled:
-        compiled["judge_data"] = judge_and_data(
-            base.prerequisite(prerequisites, "judge", "The DTN's accuracy/FID evaluation"),
-            config)
-      judge, images, labels, real = compiled["judge_data"]
+    if metrics & _JUDGED:
       if "judge" not in compiled:  # state is an argument: compiled once per run, not per call
-        compiled["judge"] = jax.jit(
-            lambda state, x: judge.apply(translate(state, imaging.to_float(x))))
-      results.update(_evaluate(functools.partial(compiled["judge"], state), images, labels,
-                               real, config=config, network=judge.name))
+        judge = base.prerequisite(prerequisites, "judge", "The DTN's judged evaluation")
+        compiled["judge"] = judge
+        compiled["judged"] = jax.jit(lambda state, x, flip, degrees: judge.apply(translate(
+            state, augment.apply_variants(imaging.to_float(x), flip, degrees))))
+        compiled["reconstruct"] = jax.jit(
+            lambda state, x: _reconstruction(translate, judge, state, imaging.to_float(x)))
+      results.update(_judged_metrics(compiled, state, config))
     if "retrieval" in metrics:
       if "retrieval" not in compiled:
         compiled["retrieval"] = jax.jit(embed_pairs)
@@ -414,6 +422,11 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
                                               distance=config.eval.retrieval_distance)
         prefix = "retrieval_" if split == "test" else f"retrieval_{split}_"
         results.update({f"{prefix}{k}": v for k, v in scores.items()})
+        # Identity that only f reads (noise patterns) does not survive a blur; a face's does.
+        blurred = retrieval.identity_retrieval(out["query_blurred"], out["gallery"],
+                                               distance=config.eval.retrieval_distance)
+        results.update({f"{prefix}blurred_{k}": blurred[k]
+                        for k in ("top1", "top5", "median_rank")})
     return results
   return Task(
       init=init, step=step, sample=sample, sample_inputs=sample_inputs,
@@ -540,15 +553,74 @@ def _retrieval_images(source_json: str, num_examples: int, split: str = "test") 
   return source.images[_held_out(len(source), num_examples)]
 
 
-def _evaluate(judge_translations, images, labels, real, *, config,
-              network: str) -> dict[str, float]:
-  """Transfer accuracy (and FID) of translated held-out source images, judged in the target."""
-  e = config.eval
-  out = batching.map_in_batches(judge_translations, images, batch_size=e.batch_size)
-  results = {}
-  if "accuracy" in e.metrics:
-    results["transfer_accuracy"] = float(np.mean(np.argmax(out["logits"], -1) == labels))
-  if "fid" in e.metrics:
-    results.update(generative.score(real, {"features": out["features"]}, metrics=("fid",),
-                                    network=network))
+def _reconstruction(translate, judge, state, x):
+  """g(f(x)) of real targets x: the judge's view of them and their squared error per value."""
+  out = translate(state, x)
+  return {**judge.apply(out), "sq_error": jnp.mean(jnp.square(out - x), axis=(1, 2, 3))}
+
+
+def _judged_metrics(compiled: dict[str, Any], state, config) -> dict[str, float]:
+  """The evaluation under the target-domain judge (``compiled["judge"]``):
+
+  * ``transfer_accuracy`` (``"accuracy"``): the judge's accuracy on translated held-out
+    source images, labelled with their source labels;
+  * ``fid/<judge>`` (``"fid"``): translations of the ``eval.fid_splits`` source images (each
+    under every fixed variant of ``source_augment`` with ``eval.fid_variants``) against the
+    target test split;
+  * ``kid_heldout/<judge>`` (``"kid_heldout"``): the unbiased KID of the held-out (test)
+    translations, fit for small sets;
+  * ``fid_reconstruction/<judge>`` and ``reconstruction_mse`` (``"reconstruction"``):
+    g(f(target test images)) (L_TID's reconstructions) against the originals, and their
+    mean squared error per value (images in [-1, 1]).
+  """
+  e, metrics = config.eval, set(config.eval.metrics)
+  judge = compiled["judge"]
+  if "real" not in compiled:
+    target = data_lib.from_config(config.data, split="test")
+    compiled["target_test"] = target.images
+    compiled["real"] = (features.real_features(judge, target, num=len(target),
+                                               batch_size=e.batch_size)
+                        if metrics & {"fid", "kid_heldout", "reconstruction"} else None)
+  real = compiled["real"]
+  source_json = config.source_data.to_json()
+
+  def judged(images, flip=False, degrees=0.0):
+    fn = functools.partial(compiled["judged"], state, flip=jnp.asarray(flip),
+                           degrees=jnp.asarray(degrees, jnp.float32))
+    return batching.map_in_batches(fn, images, batch_size=min(e.batch_size, len(images)))
+
+  results: dict[str, float] = {}
+  if "accuracy" in metrics:
+    source = data_lib.from_config(config.source_data, split="test")
+    if source.labels is None:
+      raise ValueError(f"DTN transfer accuracy needs a labelled source test split; "
+                       f"{source.name!r} has no labels (set --config.eval.metrics=fid, or "
+                       "retrieval).")
+    keep = _held_out(len(source), e.num_examples)
+    out = judged(source.images[keep])
+    results["transfer_accuracy"] = float(np.mean(np.argmax(out["logits"], -1)
+                                                 == source.labels[keep]))
+  if "fid" in metrics:
+    images = np.concatenate([_retrieval_images(source_json, e.num_examples, split)
+                             for split in e.get("fid_splits", ("test",))])
+    variants = (augment.variant_grid(config.get("source_augment", _NO_AUGMENT),
+                                     rotations=config.encoder.get("cache_rotations", 5))
+                if e.get("fid_variants", False) else ((False, 0.0),))
+    fake = np.concatenate([judged(images, flip, degrees)["features"]
+                           for flip, degrees in variants])
+    results.update(generative.score(real, {"features": fake}, metrics=("fid",),
+                                    network=judge.name))
+  if "kid_heldout" in metrics:
+    fake = judged(_retrieval_images(source_json, e.num_examples, "test"))["features"]
+    kid = generative.score(real, {"features": fake}, metrics=("kid",), network=judge.name)
+    results[f"kid_heldout/{judge.name}"] = kid[f"kid/{judge.name}"]
+    results[f"kid_heldout_std/{judge.name}"] = kid[f"kid_std/{judge.name}"]
+  if "reconstruction" in metrics:
+    out = batching.map_in_batches(functools.partial(compiled["reconstruct"], state),
+                                  compiled["target_test"],
+                                  batch_size=min(e.batch_size, len(compiled["target_test"])))
+    fid = generative.score(real, {"features": out["features"]}, metrics=("fid",),
+                           network=judge.name)
+    results[f"fid_reconstruction/{judge.name}"] = fid[f"fid/{judge.name}"]
+    results["reconstruction_mse"] = float(np.mean(out["sq_error"]))
   return results
