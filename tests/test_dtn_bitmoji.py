@@ -171,7 +171,11 @@ def test_dtn_bitmoji_configs_build_and_validate():
     assert c.source_augment.flip and c.source_augment.rotation == 5.0
     assert tuple(c.eval.retrieval_splits) == ("train", "test")
     assert c.loss.tv_weight == pytest.approx(0.05 / (size * size * 3))
-    assert tuple(c.eval.metrics) == ("retrieval",)
+    # Judged by avatars_classifier too (issue 22's figures).
+    assert tuple(c.eval.metrics) == ("retrieval", "fid", "kid_heldout", "reconstruction")
+    assert c.eval.classifier == "avatars_classifier" and c.eval.fid_variants
+    assert tuple(c.eval.fid_splits) == ("train", "test")
+    assert set(dtn.prerequisites(c)) == {"judge"}  # f is dlib's file, not a run
     assert (c.eval.best_metric, c.eval.best_mode) == ("retrieval_top1", "max")
     task = dtn.build(c, image_shape=(size, size, 3), source_shape=(150, 150, 3))
     assert "dlib_resnet" in task.describe and "alpha=10.0" in task.describe
