@@ -153,6 +153,7 @@ def _face_config(**overrides):
   c.model.discriminator.width = 4
   c.batch_size = 4
   c.eval.batch_size = 16
+  c.eval.metrics = ("retrieval",)  # no judge run (avatars_classifier) in these tests
   return set_dotted(c, overrides)
 
 
