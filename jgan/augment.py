@@ -113,6 +113,90 @@ def gaussian_blur(images: jax.Array, *, sigma: float) -> jax.Array:
   return sum(taps[i] * rows[:, :, i:i + w, :] for i in range(2 * radius + 1))
 
 
+def random_zoom_shift(images: jax.Array, key: jax.Array, *, max_zoom: float,
+                      max_shift: float) -> jax.Array:
+  """Zooms each image of [B, H, W, C] about its centre by a factor drawn from
+  [1 - max_zoom, 1 + max_zoom] and shifts it by up to ``max_shift`` of its size each way
+  (bilinear, edge pixels repeated outside). Differentiable in ``images``: for a generator's
+  output before a frozen network, so g cannot meet that network's loss with a pixel-exact
+  pattern."""
+  if not 0 <= max_zoom < 1 or not 0 <= max_shift < 1:
+    raise ValueError(f"max_zoom and max_shift must be in [0, 1), got {max_zoom}, {max_shift}.")
+  b, h, w, _ = images.shape
+  zoom_key, shift_key = jax.random.split(key)
+  zoom = jax.random.uniform(zoom_key, (b,), minval=1 - max_zoom, maxval=1 + max_zoom)
+  shift = jax.random.uniform(shift_key, (b, 2), minval=-max_shift, maxval=max_shift)
+  shift = shift * jnp.asarray([h, w], jnp.float32)
+  ys, xs = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32),
+                        indexing="ij")
+  cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+
+  def one(image, z, d):
+    src = [cy + (ys - cy) / z - d[0], cx + (xs - cx) / z - d[1]]
+    channel = lambda c: jax.scipy.ndimage.map_coordinates(c, src, order=1, mode="nearest")
+    return jax.vmap(channel, in_axes=2, out_axes=2)(image)
+
+  return jax.vmap(one)(images, zoom, shift)
+
+
+def random_blur(images: jax.Array, key: jax.Array, *, max_sigma: float) -> jax.Array:
+  """Blends each image with its :func:`gaussian_blur` of ``max_sigma`` by a weight drawn
+  uniformly from [0, 1]: blurs of every strength up to ``max_sigma``, with one convolution."""
+  weight = jax.random.uniform(key, (images.shape[0], 1, 1, 1))
+  return images + weight * (gaussian_blur(images, sigma=max_sigma) - images)
+
+
+def perturb(images: jax.Array, key: jax.Array, *, zoom: float = 0.0, shift: float = 0.0,
+            blur: float = 0.0) -> jax.Array:
+  """:func:`random_zoom_shift` (``zoom``, ``shift``) then :func:`random_blur` (``blur``, the
+  largest sigma in pixels); each skipped when 0. Differentiable in ``images``."""
+  if blur < 0:
+    raise ValueError(f"blur must be >= 0 pixels, got {blur}.")
+  zoom_key, blur_key = jax.random.split(key)
+  if zoom or shift:
+    images = random_zoom_shift(images, zoom_key, max_zoom=zoom, max_shift=shift)
+  if blur:
+    images = random_blur(images, blur_key, max_sigma=blur)
+  return images
+
+
+def mix_features(features: jax.Array, key: jax.Array, *, mix_prob: float,
+                 noise_std: float = 0.0) -> jax.Array:
+  """New points among a batch of standardised feature vectors [B, F] (e.g. a frozen
+  encoder's descriptors of few source images): with probability ``mix_prob`` a row becomes
+  ``(l * a + (1 - l) * b) / sqrt(l^2 + (1 - l)^2)`` of itself a and another row b of the batch
+  (a random roll), l ~ U(0, 1), a mixup whose variance stays that of independent
+  unit-variance rows (a plain average of two shrinks towards the mean, where no real input
+  lies); then Gaussian noise of ``noise_std`` is added to every row.
+
+  References:
+    Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018 (the convex mix).
+  """
+  if not 0 <= mix_prob <= 1 or noise_std < 0:
+    raise ValueError(f"mix_prob must be in [0, 1] and noise_std >= 0, got {mix_prob}, "
+                     f"{noise_std}.")
+  b = features.shape[0]
+  perm_key, lam_key, use_key, noise_key = jax.random.split(key, 4)
+  # A random non-zero roll of the batch: never a row with itself (which would scale it up).
+  other = jnp.roll(features, jax.random.randint(perm_key, (), 1, max(b, 2)), axis=0)
+  lam = jax.random.uniform(lam_key, (b, 1), dtype=features.dtype)
+  mixed = (lam * features + (1 - lam) * other) / jnp.sqrt(lam ** 2 + (1 - lam) ** 2)
+  use = jax.random.bernoulli(use_key, mix_prob, (b, 1))
+  out = jnp.where(use, mixed, features)
+  if noise_std:
+    out = out + noise_std * jax.random.normal(noise_key, out.shape, out.dtype)
+  return out
+
+
+def perturb_from_config(c) -> Callable[[jax.Array, jax.Array], jax.Array] | None:
+  """``(images, key) -> images`` for a perturb config group (``zoom``, ``shift``, ``blur``:
+  :func:`perturb`), or None when it asks for nothing."""
+  if not (c.zoom or c.shift or c.blur):
+    return None
+  return functools.partial(perturb, zoom=float(c.zoom), shift=float(c.shift),
+                           blur=float(c.blur))
+
+
 def from_config(c) -> Callable[[jax.Array, jax.Array], jax.Array] | None:
   """``(images, key) -> images`` for an augment config group (``flip``, ``rotation`` degrees),
   or None when it asks for nothing (the step then skips augmentation entirely)."""

@@ -330,6 +330,8 @@ def make_dtn_step(
     distance: str = "mean_squared",
     source_augment_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
     const_warmup_steps: int = 0,
+    feature_augment_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
+    const_augment_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
 ) -> Callable[[DTNState, dict[str, jax.Array], jax.Array], tuple[DTNState, Metrics]]:
   """Builds one Domain Transfer Network step: a ternary-D update, then a g update.
 
@@ -347,6 +349,13 @@ def make_dtn_step(
   const_weight linearly from 0 at step 0 to its value at that step: g first learns to draw
   targets from f's features (L_TID, L_GAN) before L_CONST pulls on it (a strong L_CONST from
   the start drives g to f-adversarial noise).
+
+  Two defences against g overfitting few source images and f's blind spots, both seeded by
+  the step's key: ``feature_augment_fn(f_s, key)`` (e.g. :func:`jgan.augment.mix_features`)
+  makes new source descriptors from the batch's (L_GANG and L_CONST need only descriptors,
+  not photos), and ``const_augment_fn(images, key)`` (e.g. :func:`jgan.augment.perturb`:
+  random zoom, shift and blur, differentiable) transforms g(f(source)) before f in L_CONST, so
+  g cannot keep an identity in a pixel-exact pattern that only f reads.
 
   f is frozen, so its outputs on fixed inputs may come with the batch instead (the dtn task's
   ``precompute``, ``config.encoder.cache``): ``batch["target_features"]`` [B, F] is used for
@@ -385,7 +394,7 @@ def make_dtn_step(
     accuracy = jnp.mean(jnp.concatenate(correct).astype(jnp.float32))
     return loss, (d_bs, {"d_loss": loss, "d_accuracy": accuracy})
 
-  def g_loss_fn(g_params, g_bs, d_params, d_bs, f_variables, f_s, f_t, real_t, alpha):
+  def g_loss_fn(g_params, g_bs, d_params, d_bs, f_variables, f_s, f_t, real_t, alpha, key):
     b = f_s.shape[0]
     # One generator call on both domains' features: one batch-norm statistic, as one
     # network would see them.
@@ -393,9 +402,10 @@ def make_dtn_step(
     fake_s, fake_t = fake[:b], fake[b:]
     logits_s, _ = d_logits(d_params, d_bs, fake_s)
     logits_t, _ = d_logits(d_params, d_bs, fake_t)
+    seen = fake_s if const_augment_fn is None else const_augment_fn(fake_s, key)
     terms = {
         "g_gan": losses.ternary_generator_loss(logits_s, logits_t),
-        "const": losses.const_loss(f_s, encoder(f_variables, fake_s), distance=distance),
+        "const": losses.const_loss(f_s, encoder(f_variables, seen), distance=distance),
         "tid": losses.tid_loss(real_t, fake_t, distance=distance),
         "tv": losses.total_variation(fake) if tv_weight else jnp.zeros(()),
     }
@@ -415,6 +425,8 @@ def make_dtn_step(
       if source_augment_fn is not None:  # otherwise deterministic: g is driven by f's features
         source = source_augment_fn(source, key)
       f_s = jax.lax.stop_gradient(encoder(state.f_variables, source))
+    if feature_augment_fn is not None:
+      f_s = feature_augment_fn(f_s, jax.random.fold_in(key, 2))
     if "target_features" in batch:  # f(target) cached
       f_t = batch["target_features"]
     else:
@@ -431,7 +443,8 @@ def make_dtn_step(
     if const_warmup_steps:
       alpha = alpha * jnp.minimum(1.0, state.step.astype(jnp.float32) / const_warmup_steps)
     grads, (g_bs, g_metrics) = jax.grad(g_loss_fn, has_aux=True)(
-        state.g_params, g_bs, d_params, d_bs, state.f_variables, f_s, f_t, real_t, alpha)
+        state.g_params, g_bs, d_params, d_bs, state.f_variables, f_s, f_t, real_t, alpha,
+        jax.random.fold_in(key, 3))
     g_metrics["const_weight"] = alpha
     g_params, g_opt_state, g_metrics["g_grad_norm"] = apply_gradients(
         g_optimizer, grads, state.g_opt_state, state.g_params)

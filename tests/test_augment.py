@@ -75,3 +75,70 @@ def test_variants_traced_equal_fixed_variants():
         augment.apply_variant(x, flip=flip, degrees=degrees), atol=1e-5)
   np.testing.assert_array_equal(augment.apply_variants(x, jnp.asarray(False), jnp.asarray(0.0)),
                                 x)  # angle 0 is exact
+
+
+def test_zoom_shift_identity_when_zero_constant_kept_seeded_and_differentiable():
+  x = jnp.tanh(_images(c=3))
+  key = jax.random.key(2)
+  np.testing.assert_allclose(augment.random_zoom_shift(x, key, max_zoom=0.0, max_shift=0.0), x,
+                             atol=1e-6)
+  flat = jnp.full((3, 8, 8, 3), 0.3)
+  np.testing.assert_allclose(augment.perturb(flat, key, zoom=0.2, shift=0.2, blur=1.0), flat,
+                             atol=1e-6)  # a constant image has nothing to move or blur
+  a = augment.perturb(x, key, zoom=0.1, shift=0.1, blur=1.0)
+  chex.assert_shape(a, x.shape)
+  np.testing.assert_array_equal(a, augment.perturb(x, key, zoom=0.1, shift=0.1, blur=1.0))
+  assert not np.allclose(a, x, atol=1e-3)
+  assert float(a.min()) >= -1 - 1e-6 and float(a.max()) <= 1 + 1e-6
+  grad = jax.grad(lambda x: jnp.sum(augment.perturb(x, key, zoom=0.1, shift=0.1, blur=1.0)))(x)
+  # Bilinear sampling and blurring redistribute each output's unit weight over the inputs.
+  np.testing.assert_allclose(float(jnp.sum(grad)), x.size, rtol=1e-4)
+  with pytest.raises(ValueError, match="max_zoom"):
+    augment.random_zoom_shift(x, key, max_zoom=1.5, max_shift=0.0)
+  with pytest.raises(ValueError, match="blur"):
+    augment.perturb(x, key, blur=-1.0)
+
+
+def test_zoom_shift_is_a_shift_for_a_half_pixel_grid():
+  """Zoom 0, the shift drawn: each image equals its own bilinear translation by d, checked on
+  a linear ramp, where bilinear interpolation is exact away from the edges."""
+  ramp = jnp.broadcast_to(jnp.arange(16, dtype=jnp.float32)[None, :, None, None],
+                          (5, 16, 16, 1))
+  key = jax.random.key(4)
+  out = augment.random_zoom_shift(ramp, key, max_zoom=0.0, max_shift=0.1)
+  # The rows shift by d_y and leave a row ramp unchanged: out[b, y] = ramp[y - d_y] inside.
+  d = (ramp - out)[:, 4:12, 8, 0]  # constant per image: the drawn d_y, |d_y| <= 1.6
+  np.testing.assert_allclose(d, jnp.broadcast_to(d[:, :1], d.shape), atol=1e-4)
+  assert float(jnp.max(jnp.abs(d))) <= 1.6 + 1e-5 and float(jnp.std(d[:, 0])) > 0
+
+
+def test_random_blur_lies_between_the_image_and_its_blur():
+  x = _images(b=16, c=1)
+  out = augment.random_blur(x, jax.random.key(0), max_sigma=1.0)
+  full = augment.gaussian_blur(x, sigma=1.0)
+  weight = (out - x) / (full - x)  # one weight per image, in [0, 1]
+  w = np.asarray(weight).reshape(16, -1)
+  np.testing.assert_allclose(w, np.repeat(w[:, :1], w.shape[1], 1), atol=1e-3)
+  assert float(w.min()) >= 0 and float(w.max()) <= 1 and float(w[:, 0].std()) > 0.1
+
+
+def test_mix_features_golden_keeps_unit_norm_and_variance():
+  """Orthonormal rows a, b: every variance-preserving mix (l a + (1-l) b)/sqrt(l^2+(1-l)^2)
+  has norm exactly 1, and lies in their plane with non-negative coefficients."""
+  f = jnp.eye(2, 8)
+  for seed in range(5):
+    out = augment.mix_features(f, jax.random.key(seed), mix_prob=1.0)
+    np.testing.assert_allclose(jnp.linalg.norm(out, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(out[:, 2:], 0.0, atol=1e-7)
+    assert float(out[:, :2].min()) >= -1e-7
+  np.testing.assert_array_equal(augment.mix_features(f, jax.random.key(0), mix_prob=0.0), f)
+  normal = jax.random.normal(jax.random.key(1), (20000, 4))
+  mixed = augment.mix_features(normal, jax.random.key(2), mix_prob=1.0)
+  np.testing.assert_allclose(jnp.var(mixed, axis=0), 1.0, atol=0.05)  # a plain mean: ~0.67
+  noisy = augment.mix_features(normal, jax.random.key(2), mix_prob=0.0, noise_std=0.5)
+  np.testing.assert_allclose(jnp.var(noisy - normal), 0.25, atol=0.02)
+  frac = np.mean(np.any(np.asarray(augment.mix_features(normal, jax.random.key(3),
+                                                       mix_prob=0.3) != normal), axis=1))
+  assert 0.27 < frac < 0.33
+  with pytest.raises(ValueError, match="mix_prob"):
+    augment.mix_features(f, jax.random.key(0), mix_prob=1.5)

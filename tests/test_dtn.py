@@ -19,7 +19,7 @@ import numpy as np
 import optax
 import pytest
 
-from jgan import data, imaging, losses, models, steps
+from jgan import augment, data, imaging, losses, models, steps
 from jgan.models import dcgan
 from tests.conftest import run_python, set_dotted, tiny_gan_config
 
@@ -205,7 +205,8 @@ def tiny_encoder():
 
 
 def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weight=GAMMA,
-              source_augment_fn=None, const_warmup_steps=0):
+              source_augment_fn=None, const_warmup_steps=0, feature_augment_fn=None,
+              const_augment_fn=None):
   """A DTN of tiny DCGANs on (32, 32, 1) targets and (32, 32, 3) sources, f a TinyEncoder."""
   encoder, f_variables = tiny_encoder()
   generator = models.build_generator("dcgan", image_shape=TARGET, width=width)
@@ -218,7 +219,8 @@ def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weigh
   step = steps.make_dtn_step(
       generator=generator, discriminator=discriminator, encoder=encoder, g_optimizer=g_opt,
       d_optimizer=d_opt, const_weight=const_weight, tid_weight=tid_weight, tv_weight=tv_weight,
-      source_augment_fn=source_augment_fn, const_warmup_steps=const_warmup_steps)
+      source_augment_fn=source_augment_fn, const_warmup_steps=const_warmup_steps,
+      feature_augment_fn=feature_augment_fn, const_augment_fn=const_augment_fn)
   return types.SimpleNamespace(init=init, step=step, encoder=encoder, generator=generator,
                                translate=steps.make_translate_fn(generator, encoder))
 
@@ -284,6 +286,32 @@ def test_step_compiles_once_keeps_f_frozen_and_reports_metrics(dtn):
     assert np.isfinite(float(v)), (k, v)
   assert 0.0 <= float(metrics["d_accuracy"]) <= 1.0
   assert float(metrics["tv"]) > 0  # gamma > 0: L_TV is computed
+
+
+def test_feature_mix_and_const_perturbation_enter_the_step(dtn):
+  """Identity defences give the plain step bit for bit; real ones change L_CONST (and only the
+  terms they touch), deterministically for one key, and g still trains through them."""
+  batch, key = dtn_batch(seed=11), jax.random.key(5)
+  _, plain = dtn.jit_step(dtn.state0, batch, key)
+  same = build_dtn(feature_augment_fn=lambda f, k: f, const_augment_fn=lambda x, k: x)
+  _, m = jax.jit(same.step)(dtn.state0, batch, key)
+  for k in plain:
+    np.testing.assert_array_equal(np.asarray(m[k]), np.asarray(plain[k]), err_msg=k)
+  perturbed = build_dtn(const_augment_fn=functools.partial(augment.perturb, zoom=0.2,
+                                                           shift=0.1, blur=1.5))
+  step = jax.jit(perturbed.step)
+  state, m1 = step(dtn.state0, batch, key)
+  _, m2 = step(dtn.state0, batch, key)
+  assert float(m1["const"]) != float(plain["const"])
+  assert float(m1["tid"]) == float(plain["tid"])  # L_TID does not see the perturbation
+  assert float(m1["const"]) == float(m2["const"])  # seeded by the step's key
+  assert any(not np.array_equal(a, b) for a, b in
+             zip(jax.tree.leaves(dtn.state0.g_params), jax.tree.leaves(state.g_params)))
+  mixed = build_dtn(feature_augment_fn=functools.partial(augment.mix_features, mix_prob=1.0,
+                                                         noise_std=0.1))
+  _, m3 = jax.jit(mixed.step)(dtn.state0, batch, key)
+  assert float(m3["const"]) != float(plain["const"])
+  assert np.isfinite(float(m3["g_loss"]))
 
 
 def test_g_loss_is_the_weighted_sum_of_its_terms(dtn):

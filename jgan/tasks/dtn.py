@@ -74,6 +74,7 @@ EVAL_METRICS = ("accuracy", "fid", "kid_heldout", "reconstruction", "retrieval")
 _JUDGED = {"accuracy", "fid", "kid_heldout", "reconstruction"}  # need the target-domain judge
 DIGIT_EVAL_METRICS = ("accuracy", "fid")  # the default: judged by a target-domain classifier
 _NO_AUGMENT = ml_collections.ConfigDict({"flip": False, "rotation": 0.0})  # configs made before
+_NO_PERTURB = ml_collections.ConfigDict({"zoom": 0.0, "shift": 0.0, "blur": 0.0})
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -121,6 +122,13 @@ def default_config() -> ml_collections.ConfigDict:
   c.loss.tv_weight = 0.0  # gamma: L_TV
   c.loss.const_warmup_steps = 0  # alpha ramps linearly from 0 over these steps (0: constant)
   c.loss.distance = "mean_squared"  # jgan.losses.DISTANCES, for L_CONST and L_TID
+  # New source descriptors for L_GANG and L_CONST (jgan.augment.mix_features): a fraction of
+  # the batch mixed pairwise, plus Gaussian noise (standardised units).
+  c.loss.feature_mix = 0.0
+  c.loss.feature_noise = 0.0
+  # g(f(source)) randomly zoomed, shifted (fractions of the size) and blurred (largest sigma,
+  # pixels) before f in L_CONST (jgan.augment.perturb): identity must survive them.
+  c.loss.const_perturb = ml_collections.ConfigDict({"zoom": 0.0, "shift": 0.0, "blur": 0.0})
   c.optim = optim.two_player_config()  # name, g_lr, d_lr, b1, b2
   c.eval.metrics = DIGIT_EVAL_METRICS  # from EVAL_METRICS
   c.eval.classifier = "mnist_classifier"  # target-domain judge, trained if missing
@@ -284,6 +292,17 @@ def _load_classifier_variables(e: ml_collections.ConfigDict,
   return run.variables
 
 
+def _feature_augment(loss: ml_collections.ConfigDict):
+  """``(features, key) -> features`` of ``loss.feature_mix`` / ``feature_noise``, or None."""
+  mix, noise = float(loss.get("feature_mix", 0.0)), float(loss.get("feature_noise", 0.0))
+  if not 0 <= mix <= 1 or noise < 0:
+    raise ValueError(f"config.loss.feature_mix must be in [0, 1] and feature_noise >= 0; got "
+                     f"{mix}, {noise}.")
+  if not (mix or noise):
+    return None
+  return functools.partial(augment.mix_features, mix_prob=mix, noise_std=noise)
+
+
 def _pairs(left: jax.Array, right: jax.Array) -> jax.Array:
   """Side-by-side pairs [N, H, 2W, C] (right adapted to left's size and channels)."""
   return jnp.concatenate([left, imaging.adapt_images(right, left.shape[1:])], axis=2)
@@ -364,7 +383,10 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       tid_weight=config.loss.tid_weight, tv_weight=config.loss.tv_weight,
       distance=config.loss.distance,
       source_augment_fn=augment.from_config(config.get("source_augment", _NO_AUGMENT)),
-      const_warmup_steps=config.loss.get("const_warmup_steps", 0))
+      const_warmup_steps=config.loss.get("const_warmup_steps", 0),
+      feature_augment_fn=_feature_augment(config.loss),
+      const_augment_fn=augment.perturb_from_config(
+          config.loss.get("const_perturb", _NO_PERTURB)))
   translate = steps.make_translate_fn(generator, encoder)
   precompute = None
   if config.encoder.get("cache", False):
@@ -437,7 +459,17 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
                 f"{', cached' if precompute else ''}) "
                 f"g={config.model.generator.name} "
                 f"D={config.model.discriminator.name}(3 outputs) alpha={config.loss.const_weight}"
-                f" beta={config.loss.tid_weight} gamma={config.loss.tv_weight}"))
+                f" beta={config.loss.tid_weight} gamma={config.loss.tv_weight}"
+                f"{_describe_defences(config.loss)}"))
+
+
+def _describe_defences(loss: ml_collections.ConfigDict) -> str:
+  """The log's note of loss.feature_mix/feature_noise/const_perturb, when any is set."""
+  parts = [f"{k}={loss.get(k, 0.0)}" for k in ("feature_mix", "feature_noise")
+           if loss.get(k, 0.0)]
+  p = loss.get("const_perturb", _NO_PERTURB)
+  parts += [f"const_perturb.{k}={p[k]}" for k in ("zoom", "shift", "blur") if p[k]]
+  return f" ({', '.join(parts)})" if parts else ""
 
 
 def _fingerprint(*parts: Any) -> str:
