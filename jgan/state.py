@@ -69,6 +69,9 @@ class DTNState:
       :class:`GANState`.
     f_variables: the frozen encoder's flax variables (never updated; kept in the state so
       that a checkpoint holds everything a translation needs and f is sharded like the rest).
+    ema_g_params: exponential moving average of ``g_params``, or None when EMA is off.
+    ema_g_batch_stats: the EMA generator's own batch-norm statistics, tracked on the training
+      inputs each step (None when EMA is off).
   """
 
   step: jax.Array
@@ -79,6 +82,8 @@ class DTNState:
   g_opt_state: PyTree
   d_opt_state: PyTree
   f_variables: PyTree
+  ema_g_params: PyTree | None = None
+  ema_g_batch_stats: PyTree | None = None
 
 
 @flax.struct.dataclass

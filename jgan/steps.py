@@ -304,8 +304,10 @@ def init_dtn_state(
     f_variables: PyTree,
     feature_dim: int,
     image_shape: tuple[int, int, int],
+    use_ema: bool = False,
 ) -> DTNState:
-  """Initialises g (on ``feature_dim``-d inputs), D and their optimizers; f is given."""
+  """Initialises g (on ``feature_dim``-d inputs), D and their optimizers; f is given. With
+  ``use_ema`` the EMA of g starts as a copy of g (weights and batch-norm statistics)."""
   g_key, d_key = jax.random.split(key)
   g_params, g_bs = split_variables(
       generator.init({"params": g_key}, jnp.zeros((2, feature_dim), jnp.float32), train=False))
@@ -314,7 +316,9 @@ def init_dtn_state(
   return DTNState(
       step=jnp.zeros((), jnp.int32), g_params=g_params, d_params=d_params, g_batch_stats=g_bs,
       d_batch_stats=d_bs, g_opt_state=g_optimizer.init(g_params),
-      d_opt_state=d_optimizer.init(d_params), f_variables=f_variables)
+      d_opt_state=d_optimizer.init(d_params), f_variables=f_variables,
+      ema_g_params=jax.tree.map(jnp.copy, g_params) if use_ema else None,
+      ema_g_batch_stats=jax.tree.map(jnp.copy, g_bs) if use_ema else None)
 
 
 def make_dtn_step(
@@ -332,6 +336,7 @@ def make_dtn_step(
     const_warmup_steps: int = 0,
     feature_augment_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
     const_augment_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
+    ema_decay: float | None = None,
 ) -> Callable[[DTNState, dict[str, jax.Array], jax.Array], tuple[DTNState, Metrics]]:
   """Builds one Domain Transfer Network step: a ternary-D update, then a g update.
 
@@ -357,6 +362,11 @@ def make_dtn_step(
   random zoom, shift and blur, differentiable) transforms g(f(source)) before f in L_CONST, so
   g cannot keep an identity in a pixel-exact pattern that only f reads.
 
+  With ``ema_decay`` (and a state made with ``use_ema``) the step keeps an EMA of g's weights
+  (warmed up, :func:`ema_decay_at`) and the EMA generator's own batch-norm statistics, from a
+  train-mode pass of it on the step's inputs (one generator forward more): translations with
+  the EMA then never use the raw g's statistics.
+
   f is frozen, so its outputs on fixed inputs may come with the batch instead (the dtn task's
   ``precompute``, ``config.encoder.cache``): ``batch["target_features"]`` [B, F] is used for
   f(target), and ``batch["source_features"]`` [B, V, F], f on V fixed augmentations of each
@@ -376,6 +386,8 @@ def make_dtn_step(
                       ("tv_weight", tv_weight), ("const_warmup_steps", const_warmup_steps)):
     if value < 0:
       raise ValueError(f"{name} must be >= 0, got {value}.")
+  if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
+    raise ValueError(f"ema_decay must be in [0, 1) or None, got {ema_decay}.")
 
   def translate(g_params, g_bs, features):
     return _apply(generator, g_params, g_bs, features, train=True)
@@ -448,19 +460,28 @@ def make_dtn_step(
     g_metrics["const_weight"] = alpha
     g_params, g_opt_state, g_metrics["g_grad_norm"] = apply_gradients(
         g_optimizer, grads, state.g_opt_state, state.g_params)
+    ema = update_ema(state.ema_g_params, g_params, decay=ema_decay, step=state.step)
+    ema_bs = state.ema_g_batch_stats
+    if ema is not None and ema_bs:
+      _, ema_bs = translate(ema, ema_bs, jnp.concatenate([f_s, f_t]))
     return state.replace(step=state.step + 1, g_params=g_params, d_params=d_params,
                          g_batch_stats=g_bs, d_batch_stats=d_bs, g_opt_state=g_opt_state,
-                         d_opt_state=d_opt_state), {**d_metrics, **g_metrics}
+                         d_opt_state=d_opt_state, ema_g_params=ema,
+                         ema_g_batch_stats=ema_bs), {**d_metrics, **g_metrics}
 
   return step
 
 
-def make_translate_fn(generator: nn.Module, encoder: Encoder
+def make_translate_fn(generator: nn.Module, encoder: Encoder, *, use_ema: bool = True
                       ) -> Callable[[DTNState, jax.Array], jax.Array]:
-  """``translate(state, images) -> g(f(images))`` in eval mode (images float in [-1, 1])."""
+  """``translate(state, images) -> g(f(images))`` in eval mode (images float in [-1, 1]); by
+  the EMA of g, with its own batch-norm statistics, when the state keeps one and ``use_ema``."""
 
   def translate(state: DTNState, images: jax.Array) -> jax.Array:
     features = encoder(state.f_variables, images)
+    if use_ema and state.ema_g_params is not None:
+      return _apply(generator, state.ema_g_params, state.ema_g_batch_stats, features,
+                    train=False)[0]
     return _apply(generator, state.g_params, state.g_batch_stats, features, train=False)[0]
 
   return translate

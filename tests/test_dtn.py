@@ -206,7 +206,7 @@ def tiny_encoder():
 
 def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weight=GAMMA,
               source_augment_fn=None, const_warmup_steps=0, feature_augment_fn=None,
-              const_augment_fn=None):
+              const_augment_fn=None, ema_decay=None):
   """A DTN of tiny DCGANs on (32, 32, 1) targets and (32, 32, 3) sources, f a TinyEncoder."""
   encoder, f_variables = tiny_encoder()
   generator = models.build_generator("dcgan", image_shape=TARGET, width=width)
@@ -220,7 +220,9 @@ def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weigh
       generator=generator, discriminator=discriminator, encoder=encoder, g_optimizer=g_opt,
       d_optimizer=d_opt, const_weight=const_weight, tid_weight=tid_weight, tv_weight=tv_weight,
       source_augment_fn=source_augment_fn, const_warmup_steps=const_warmup_steps,
-      feature_augment_fn=feature_augment_fn, const_augment_fn=const_augment_fn)
+      feature_augment_fn=feature_augment_fn, const_augment_fn=const_augment_fn,
+      ema_decay=ema_decay)
+  init = functools.partial(init, use_ema=ema_decay is not None)
   return types.SimpleNamespace(init=init, step=step, encoder=encoder, generator=generator,
                                translate=steps.make_translate_fn(generator, encoder))
 
@@ -312,6 +314,35 @@ def test_feature_mix_and_const_perturbation_enter_the_step(dtn):
   _, m3 = jax.jit(mixed.step)(dtn.state0, batch, key)
   assert float(m3["const"]) != float(plain["const"])
   assert np.isfinite(float(m3["g_loss"]))
+
+
+def test_ema_of_g_with_its_own_statistics_is_what_translate_uses():
+  parts = build_dtn(ema_decay=0.9)
+  state = jax.jit(parts.init)(_key(0))
+  chex.assert_trees_all_equal(state.ema_g_params, state.g_params)
+  step = jax.jit(parts.step)
+  for i in range(3):
+    state, _ = step(state, dtn_batch(seed=i), jax.random.key(i))
+  # Three warmed-up updates (decays 0.1, 2/11, 0.25) of a copy: close to g, not equal to it.
+  diffs = [float(jnp.max(jnp.abs(e - g))) for e, g in
+           zip(jax.tree.leaves(state.ema_g_params), jax.tree.leaves(state.g_params))]
+  assert max(diffs) > 0
+  assert jax.tree.structure(state.ema_g_batch_stats) == jax.tree.structure(state.g_batch_stats)
+  assert any(not np.allclose(a, b) for a, b in zip(jax.tree.leaves(state.ema_g_batch_stats),
+                                                    jax.tree.leaves(state.g_batch_stats)))
+  x = imaging.to_float(jnp.asarray(dtn_batch(seed=9)["source_image"]))
+  by_ema = steps.make_translate_fn(parts.generator, parts.encoder)(state, x)
+  raw = steps.make_translate_fn(parts.generator, parts.encoder, use_ema=False)(state, x)
+  swapped = state.replace(g_params=state.ema_g_params, g_batch_stats=state.ema_g_batch_stats)
+  np.testing.assert_allclose(by_ema, steps.make_translate_fn(
+      parts.generator, parts.encoder, use_ema=False)(swapped, x), atol=1e-6)
+  assert not np.allclose(by_ema, raw, atol=1e-4)
+  # decay 0: the EMA is g itself after every update.
+  zero = build_dtn(ema_decay=0.0)
+  s0, _ = jax.jit(zero.step)(jax.jit(zero.init)(_key(0)), dtn_batch(), jax.random.key(0))
+  chex.assert_trees_all_close(s0.ema_g_params, s0.g_params, atol=1e-7)
+  with pytest.raises(ValueError, match="ema_decay"):
+    build_dtn(ema_decay=1.0)
 
 
 def test_g_loss_is_the_weighted_sum_of_its_terms(dtn):

@@ -116,6 +116,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.model.generator = ml_collections.ConfigDict({"name": "dcgan", "width": 64})
   c.model.discriminator = ml_collections.ConfigDict(
       {"name": "dcgan", "width": 64, "normalization": "batch"})
+  # An EMA of g's weights (0: off), warmed up, with its own batch-norm statistics; what the
+  # evaluation, samples, translate and the demo use when on (eval.use_ema).
+  c.ema_decay = 0.0
   c.loss = ml_collections.ConfigDict()
   c.loss.const_weight = 15.0  # alpha: L_CONST
   c.loss.tid_weight = 15.0  # beta: L_TID
@@ -143,6 +146,7 @@ def default_config() -> ml_collections.ConfigDict:
   # Source splits retrieval is measured on: "test" -> retrieval_*, "train" -> retrieval_train_*.
   c.eval.retrieval_splits = ("test",)
   c.eval.batch_size = 250
+  c.eval.use_ema = True  # translate with the EMA of g when the run keeps one
   c.eval.best_metric = "transfer_accuracy"
   c.eval.best_mode = "max"
   c.num_samples = 32
@@ -348,6 +352,7 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
   discriminator = models.build_discriminator(d_kwargs.pop("name"), image_shape=image_shape,
                                              **d_kwargs)
   g_opt, d_opt = optim.two_player_optimizers(config.optim)
+  ema_decay = config.get("ema_decay", 0.0) or None
 
   def init(key: jax.Array):
     g_key, f_key = jax.random.split(key)
@@ -358,7 +363,7 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
     return steps.init_dtn_state(
         g_key, generator=generator, discriminator=discriminator, g_optimizer=g_opt,
         d_optimizer=d_opt, f_variables=f_variables, feature_dim=feature_dim,
-        image_shape=image_shape)
+        image_shape=image_shape, use_ema=ema_decay is not None)
 
   def load_pretrained(state):
     variables = f.load(prerequisites)
@@ -386,8 +391,10 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       const_warmup_steps=config.loss.get("const_warmup_steps", 0),
       feature_augment_fn=_feature_augment(config.loss),
       const_augment_fn=augment.perturb_from_config(
-          config.loss.get("const_perturb", _NO_PERTURB)))
-  translate = steps.make_translate_fn(generator, encoder)
+          config.loss.get("const_perturb", _NO_PERTURB)),
+      ema_decay=ema_decay)
+  translate = steps.make_translate_fn(generator, encoder,
+                                      use_ema=config.eval.get("use_ema", True))
   precompute = None
   if config.encoder.get("cache", False):
     variants = augment.variant_grid(config.get("source_augment", _NO_AUGMENT),
@@ -460,6 +467,7 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
                 f"g={config.model.generator.name} "
                 f"D={config.model.discriminator.name}(3 outputs) alpha={config.loss.const_weight}"
                 f" beta={config.loss.tid_weight} gamma={config.loss.tv_weight}"
+                f" ema={ema_decay or 'off'}"
                 f"{_describe_defences(config.loss)}"))
 
 
