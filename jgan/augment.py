@@ -191,6 +191,10 @@ def mix_features(features: jax.Array, key: jax.Array, *, mix_prob: float,
 def perturb_from_config(c) -> Callable[[jax.Array, jax.Array], jax.Array] | None:
   """``(images, key) -> images`` for a perturb config group (``zoom``, ``shift``, ``blur``:
   :func:`perturb`), or None when it asks for nothing."""
+  if not (0 <= c.zoom < 1 and 0 <= c.shift < 1 and c.blur >= 0):
+    raise ValueError(f"A perturbation needs zoom and shift in [0, 1) (fractions of the size) "
+                     f"and blur >= 0 (pixels); got zoom={c.zoom}, shift={c.shift}, "
+                     f"blur={c.blur}.")
   if not (c.zoom or c.shift or c.blur):
     return None
   return functools.partial(perturb, zoom=float(c.zoom), shift=float(c.shift),

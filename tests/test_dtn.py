@@ -600,6 +600,18 @@ def test_dtn_task_needs_a_source_dataset(trained_nets, tmp_path):
     dtn.build(_dtn_config(trained_nets), image_shape=TARGET)
 
 
+@pytest.mark.parametrize("key,value,match", [
+    ("loss.feature_mix", 1.5, r"config.loss.feature_mix must be in \[0, 1\].*1.5"),
+    ("loss.feature_noise", -0.1, "feature_noise >= 0"),
+    ("loss.const_perturb.zoom", 1.2, r"zoom and shift in \[0, 1\).*zoom=1.2"),
+])
+def test_dtn_bad_defence_values_are_named(trained_nets, key, value, match):
+  from jgan.tasks import dtn  # pylint: disable=import-outside-toplevel
+  c = _dtn_config(trained_nets, **{key: value})
+  with pytest.raises(ValueError, match=match):
+    dtn.build(c, image_shape=TARGET, source_shape=SOURCE)
+
+
 def test_dtn_encoder_must_be_a_classifier_run(trained_nets, tmp_path):
   from jgan import runs, train  # pylint: disable=import-outside-toplevel
   gan_dir = str(tmp_path / "gan")
