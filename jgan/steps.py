@@ -337,6 +337,7 @@ def make_dtn_step(
     feature_augment_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
     const_augment_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
     ema_decay: float | None = None,
+    const_examples: int = 0,
 ) -> Callable[[DTNState, dict[str, jax.Array], jax.Array], tuple[DTNState, Metrics]]:
   """Builds one Domain Transfer Network step: a ternary-D update, then a g update.
 
@@ -361,6 +362,10 @@ def make_dtn_step(
   not photos), and ``const_augment_fn(images, key)`` (e.g. :func:`jgan.augment.perturb`:
   random zoom, shift and blur, differentiable) transforms g(f(source)) before f in L_CONST, so
   g cannot keep an identity in a pixel-exact pattern that only f reads.
+
+  ``const_examples`` > 0 computes L_CONST on that many of the batch's source translations
+  (the first; the batch is shuffled) instead of all: f's forward and backward pass through
+  them is most of a step with a large f, and L_GANG still sees the whole batch.
 
   With ``ema_decay`` (and a state made with ``use_ema``) the step keeps an EMA of g's weights
   (warmed up, :func:`ema_decay_at`) and the EMA generator's own batch-norm statistics, from a
@@ -388,6 +393,8 @@ def make_dtn_step(
       raise ValueError(f"{name} must be >= 0, got {value}.")
   if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
     raise ValueError(f"ema_decay must be in [0, 1) or None, got {ema_decay}.")
+  if const_examples < 0:
+    raise ValueError(f"const_examples must be >= 0 (0: the whole batch), got {const_examples}.")
 
   def translate(g_params, g_bs, features):
     return _apply(generator, g_params, g_bs, features, train=True)
@@ -414,10 +421,11 @@ def make_dtn_step(
     fake_s, fake_t = fake[:b], fake[b:]
     logits_s, _ = d_logits(d_params, d_bs, fake_s)
     logits_t, _ = d_logits(d_params, d_bs, fake_t)
-    seen = fake_s if const_augment_fn is None else const_augment_fn(fake_s, key)
+    k = const_examples or b
+    seen = fake_s[:k] if const_augment_fn is None else const_augment_fn(fake_s[:k], key)
     terms = {
         "g_gan": losses.ternary_generator_loss(logits_s, logits_t),
-        "const": losses.const_loss(f_s, encoder(f_variables, seen), distance=distance),
+        "const": losses.const_loss(f_s[:k], encoder(f_variables, seen), distance=distance),
         "tid": losses.tid_loss(real_t, fake_t, distance=distance),
         "tv": losses.total_variation(fake) if tv_weight else jnp.zeros(()),
     }

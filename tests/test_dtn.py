@@ -206,7 +206,7 @@ def tiny_encoder():
 
 def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weight=GAMMA,
               source_augment_fn=None, const_warmup_steps=0, feature_augment_fn=None,
-              const_augment_fn=None, ema_decay=None):
+              const_augment_fn=None, ema_decay=None, const_examples=0):
   """A DTN of tiny DCGANs on (32, 32, 1) targets and (32, 32, 3) sources, f a TinyEncoder."""
   encoder, f_variables = tiny_encoder()
   generator = models.build_generator("dcgan", image_shape=TARGET, width=width)
@@ -221,7 +221,7 @@ def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weigh
       d_optimizer=d_opt, const_weight=const_weight, tid_weight=tid_weight, tv_weight=tv_weight,
       source_augment_fn=source_augment_fn, const_warmup_steps=const_warmup_steps,
       feature_augment_fn=feature_augment_fn, const_augment_fn=const_augment_fn,
-      ema_decay=ema_decay)
+      ema_decay=ema_decay, const_examples=const_examples)
   init = functools.partial(init, use_ema=ema_decay is not None)
   return types.SimpleNamespace(init=init, step=step, encoder=encoder, generator=generator,
                                translate=steps.make_translate_fn(generator, encoder))
@@ -314,6 +314,28 @@ def test_feature_mix_and_const_perturbation_enter_the_step(dtn):
   _, m3 = jax.jit(mixed.step)(dtn.state0, batch, key)
   assert float(m3["const"]) != float(plain["const"])
   assert np.isfinite(float(m3["g_loss"]))
+
+
+def test_const_on_a_subset_is_the_subset_mean(dtn):
+  """const_examples=k: L_CONST is the mean over the first k source translations only; the
+  other terms are those of the full step."""
+  batch, key = dtn_batch(seed=12), jax.random.key(6)
+  _, full = dtn.jit_step(dtn.state0, batch, key)
+  k = 3
+  _, part = jax.jit(build_dtn(const_examples=k).step)(dtn.state0, batch, key)
+  for name in ("g_gan", "tid", "tv", "d_loss"):
+    np.testing.assert_allclose(float(part[name]), float(full[name]), rtol=1e-5, err_msg=name)
+  state = dtn.state0
+  f_s = dtn.encoder(state.f_variables, imaging.to_float(jnp.asarray(batch["source_image"])))
+  f_t = dtn.encoder(state.f_variables, imaging.to_float(jnp.asarray(batch["image"])))
+  fake, _ = dtn.generator.apply(
+      {"params": state.g_params, "batch_stats": state.g_batch_stats},
+      jnp.concatenate([f_s, f_t]), train=True, mutable=["batch_stats"])
+  per = jnp.mean(jnp.square(f_s - dtn.encoder(state.f_variables, fake[:BATCH])), axis=1)
+  np.testing.assert_allclose(float(part["const"]), float(jnp.mean(per[:k])), rtol=1e-4)
+  np.testing.assert_allclose(float(full["const"]), float(jnp.mean(per)), rtol=1e-4)
+  with pytest.raises(ValueError, match="const_examples"):
+    build_dtn(const_examples=-1)
 
 
 def test_ema_of_g_with_its_own_statistics_is_what_translate_uses():
@@ -603,6 +625,7 @@ def test_dtn_task_needs_a_source_dataset(trained_nets, tmp_path):
 @pytest.mark.parametrize("key,value,match", [
     ("loss.feature_mix", 1.5, r"config.loss.feature_mix must be in \[0, 1\].*1.5"),
     ("loss.feature_noise", -0.1, "feature_noise >= 0"),
+    ("loss.const_examples", 99, r"const_examples must be in \[0, batch_size=8\].*99"),
     ("loss.const_perturb.zoom", 1.2, r"zoom and shift in \[0, 1\).*zoom=1.2"),
 ])
 def test_dtn_bad_defence_values_are_named(trained_nets, key, value, match):

@@ -132,6 +132,9 @@ def default_config() -> ml_collections.ConfigDict:
   # g(f(source)) randomly zoomed, shifted (fractions of the size) and blurred (largest sigma,
   # pixels) before f in L_CONST (jgan.augment.perturb): identity must survive them.
   c.loss.const_perturb = ml_collections.ConfigDict({"zoom": 0.0, "shift": 0.0, "blur": 0.0})
+  # L_CONST on this many of the batch's source translations (0: all): f's pass through g's
+  # outputs is most of a step with a large f.
+  c.loss.const_examples = 0
   c.optim = optim.two_player_config()  # name, g_lr, d_lr, b1, b2
   c.eval.metrics = DIGIT_EVAL_METRICS  # from EVAL_METRICS
   c.eval.classifier = "mnist_classifier"  # target-domain judge, trained if missing
@@ -296,6 +299,15 @@ def _load_classifier_variables(e: ml_collections.ConfigDict,
   return run.variables
 
 
+def _const_examples(config: ml_collections.ConfigDict) -> int:
+  """``loss.const_examples``, checked against the batch size."""
+  k = int(config.loss.get("const_examples", 0))
+  if not 0 <= k <= config.batch_size:
+    raise ValueError(f"config.loss.const_examples must be in [0, batch_size={config.batch_size}]"
+                     f" (0: the whole batch); got {k}.")
+  return k
+
+
 def _feature_augment(loss: ml_collections.ConfigDict):
   """``(features, key) -> features`` of ``loss.feature_mix`` / ``feature_noise``, or None."""
   mix, noise = float(loss.get("feature_mix", 0.0)), float(loss.get("feature_noise", 0.0))
@@ -392,7 +404,7 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       feature_augment_fn=_feature_augment(config.loss),
       const_augment_fn=augment.perturb_from_config(
           config.loss.get("const_perturb", _NO_PERTURB)),
-      ema_decay=ema_decay)
+      ema_decay=ema_decay, const_examples=_const_examples(config))
   translate = steps.make_translate_fn(generator, encoder,
                                       use_ema=config.eval.get("use_ema", True))
   precompute = None
