@@ -793,7 +793,9 @@ def test_cached_run_resumes_exactly(trained_nets, tmp_path):
   from jgan import runs  # pylint: disable=import-outside-toplevel
   overrides = {"encoder.cache": True, "encoder.cache_rotations": 3, "source_augment.flip": True,
                "source_augment.rotation": 5.0, "eval_every": 0, "total_steps": 4,
-               "checkpoint_every": 2}
+               "checkpoint_every": 2, "ema_decay": 0.9, "loss.feature_mix": 0.5,
+               "loss.feature_noise": 0.1, "loss.const_examples": 4,
+               "loss.const_perturb.zoom": 0.1, "loss.const_perturb.blur": 1.0}
   with jax.default_prng_impl(_FAST_PRNG):
     straight = runs.train(_dtn_config(trained_nets, **overrides), str(tmp_path / "a"),
                           progress=False)
@@ -803,6 +805,37 @@ def test_cached_run_resumes_exactly(trained_nets, tmp_path):
                          progress=False)
   assert resumed.resumed_from == 2 and len(os.listdir(tmp_path / "b" / "feature_cache")) == 1
   chex.assert_trees_all_close(straight.state.g_params, resumed.state.g_params, atol=1e-6)
+  chex.assert_trees_all_close(straight.state.ema_g_params, resumed.state.ema_g_params, atol=1e-6)
+  chex.assert_trees_all_close(straight.state.ema_g_batch_stats,
+                              resumed.state.ema_g_batch_stats, atol=1e-6)
+
+
+def test_celeb_a_folder_source_with_the_feature_cache(trained_nets, tmp_path):
+  """The CelebA path (a folder of face images as config.source_data) trains with f cached
+  and evaluates retrieval on it."""
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  from jgan import runs  # pylint: disable=import-outside-toplevel
+  folder = tmp_path / "img_align_celeba"
+  folder.mkdir()
+  rng = np.random.default_rng(0)
+  for i in range(12):
+    Image.fromarray(rng.integers(0, 256, (40, 36, 3), dtype=np.uint8)).save(
+        folder / f"{i + 1:06d}.jpg")
+  c = _dtn_config(trained_nets, **{
+      "encoder.cache": True, "source_augment.flip": True, "encoder.cache_rotations": 1,
+      "eval.metrics": ("retrieval",), "eval.best_metric": "retrieval_top1",
+      "eval.best_mode": "max", "total_steps": 2, "eval_every": 2, "eval.num_examples": 12})
+  c.source_data.name, c.source_data.sources = "celeb_a", ("folder",)
+  c.source_data.dir, c.source_data.image_size = str(folder), 32
+  with jax.default_prng_impl(_FAST_PRNG):
+    result = runs.train(c, str(tmp_path / "dtn"), progress=False)
+  assert int(result.state.step) == 2
+  (cache_file,) = os.listdir(tmp_path / "dtn" / "feature_cache")
+  with np.load(tmp_path / "dtn" / "feature_cache" / cache_file) as cached:
+    chex.assert_shape(cached["source"], (12, 2, 8))  # 12 faces x (no flip, flip) x F
+  with open(tmp_path / "dtn" / "metrics.jsonl") as f:
+    last = [json.loads(line) for line in f][-1]
+  assert last["eval/retrieval_num"] == 12
 
 
 def test_judged_face_metrics_and_blurred_retrieval(trained_nets, tmp_path):

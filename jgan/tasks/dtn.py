@@ -484,8 +484,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
 
 
 def _describe_defences(loss: ml_collections.ConfigDict) -> str:
-  """The log's note of loss.feature_mix/feature_noise/const_perturb, when any is set."""
-  parts = [f"{k}={loss.get(k, 0.0)}" for k in ("feature_mix", "feature_noise")
+  """The log's note of loss.feature_mix/feature_noise/const_examples/const_perturb, when set."""
+  parts = [f"{k}={loss.get(k, 0.0)}" for k in ("feature_mix", "feature_noise", "const_examples")
            if loss.get(k, 0.0)]
   p = loss.get("const_perturb", _NO_PERTURB)
   parts += [f"const_perturb.{k}={p[k]}" for k in ("zoom", "shift", "blur") if p[k]]
