@@ -147,14 +147,20 @@ def random_blur(images: jax.Array, key: jax.Array, *, max_sigma: float) -> jax.A
 
 
 def perturb(images: jax.Array, key: jax.Array, *, zoom: float = 0.0, shift: float = 0.0,
-            blur: float = 0.0) -> jax.Array:
-  """:func:`random_zoom_shift` (``zoom``, ``shift``) then :func:`random_blur` (``blur``, the
-  largest sigma in pixels); each skipped when 0. Differentiable in ``images``."""
-  if blur < 0:
-    raise ValueError(f"blur must be >= 0 pixels, got {blur}.")
+            blur: float = 0.0, min_blur: float = 0.0) -> jax.Array:
+  """:func:`random_zoom_shift` (``zoom``, ``shift``), then a :func:`gaussian_blur` of
+  ``min_blur`` pixels on every image, then :func:`random_blur` (``blur``, its largest sigma
+  in pixels); each skipped when 0. Differentiable in ``images``.
+
+  Before a frozen network in a loss, ``min_blur`` low-passes the gradient that reaches the
+  images (the blur is its own adjoint): the loss can then not ask for pixel-level patterns."""
+  if blur < 0 or min_blur < 0:
+    raise ValueError(f"blur and min_blur must be >= 0 pixels, got {blur}, {min_blur}.")
   zoom_key, blur_key = jax.random.split(key)
   if zoom or shift:
     images = random_zoom_shift(images, zoom_key, max_zoom=zoom, max_shift=shift)
+  if min_blur:
+    images = gaussian_blur(images, sigma=min_blur)
   if blur:
     images = random_blur(images, blur_key, max_sigma=blur)
   return images
@@ -189,16 +195,17 @@ def mix_features(features: jax.Array, key: jax.Array, *, mix_prob: float,
 
 
 def perturb_from_config(c) -> Callable[[jax.Array, jax.Array], jax.Array] | None:
-  """``(images, key) -> images`` for a perturb config group (``zoom``, ``shift``, ``blur``:
-  :func:`perturb`), or None when it asks for nothing."""
-  if not (0 <= c.zoom < 1 and 0 <= c.shift < 1 and c.blur >= 0):
+  """``(images, key) -> images`` for a perturb config group (``zoom``, ``shift``, ``blur``
+  and optionally ``min_blur``: :func:`perturb`), or None when it asks for nothing."""
+  min_blur = float(c.get("min_blur", 0.0))
+  if not (0 <= c.zoom < 1 and 0 <= c.shift < 1 and c.blur >= 0 and min_blur >= 0):
     raise ValueError(f"A perturbation needs zoom and shift in [0, 1) (fractions of the size) "
-                     f"and blur >= 0 (pixels); got zoom={c.zoom}, shift={c.shift}, "
-                     f"blur={c.blur}.")
-  if not (c.zoom or c.shift or c.blur):
+                     f"and blur, min_blur >= 0 (pixels); got zoom={c.zoom}, shift={c.shift}, "
+                     f"blur={c.blur}, min_blur={min_blur}.")
+  if not (c.zoom or c.shift or c.blur or min_blur):
     return None
   return functools.partial(perturb, zoom=float(c.zoom), shift=float(c.shift),
-                           blur=float(c.blur))
+                           blur=float(c.blur), min_blur=min_blur)
 
 
 def from_config(c) -> Callable[[jax.Array, jax.Array], jax.Array] | None:

@@ -112,6 +112,20 @@ def test_zoom_shift_is_a_shift_for_a_half_pixel_grid():
   assert float(jnp.max(jnp.abs(d))) <= 1.6 + 1e-5 and float(jnp.std(d[:, 0])) > 0
 
 
+def test_min_blur_is_a_fixed_blur_and_low_passes_the_gradient():
+  x = _images(c=1)
+  key = jax.random.key(0)
+  np.testing.assert_allclose(augment.perturb(x, key, min_blur=1.0),
+                             augment.gaussian_blur(x, sigma=1.0), atol=1e-6)
+  # A checkerboard gradient on the output reaches the input attenuated ~100x: a loss behind
+  # the blur cannot ask for pixel-level patterns.
+  board = jnp.asarray((np.indices((9, 9)).sum(0) % 2 * 2 - 1)[None, :, :, None], jnp.float32)
+  grad = jax.grad(lambda y: jnp.sum(board * augment.perturb(y, key, min_blur=1.0)))(x)
+  assert float(jnp.max(jnp.abs(grad[:, 2:7, 2:7]))) < 0.02
+  with pytest.raises(ValueError, match="min_blur"):
+    augment.perturb(x, key, min_blur=-1.0)
+
+
 def test_random_blur_lies_between_the_image_and_its_blur():
   x = _images(b=16, c=1)
   out = augment.random_blur(x, jax.random.key(0), max_sigma=1.0)

@@ -74,7 +74,8 @@ EVAL_METRICS = ("accuracy", "fid", "kid_heldout", "reconstruction", "retrieval")
 _JUDGED = {"accuracy", "fid", "kid_heldout", "reconstruction"}  # need the target-domain judge
 DIGIT_EVAL_METRICS = ("accuracy", "fid")  # the default: judged by a target-domain classifier
 _NO_AUGMENT = ml_collections.ConfigDict({"flip": False, "rotation": 0.0})  # configs made before
-_NO_PERTURB = ml_collections.ConfigDict({"zoom": 0.0, "shift": 0.0, "blur": 0.0})
+_NO_PERTURB = ml_collections.ConfigDict({"zoom": 0.0, "shift": 0.0, "blur": 0.0,
+                                         "min_blur": 0.0})
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -130,8 +131,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.loss.feature_mix = 0.0
   c.loss.feature_noise = 0.0
   # g(f(source)) randomly zoomed, shifted (fractions of the size) and blurred (largest sigma,
-  # pixels) before f in L_CONST (jgan.augment.perturb): identity must survive them.
-  c.loss.const_perturb = ml_collections.ConfigDict({"zoom": 0.0, "shift": 0.0, "blur": 0.0})
+  # pixels; min_blur always) before f in L_CONST (jgan.augment.perturb): identity must
+  # survive them, and min_blur low-passes f's gradient (no pixel-level patterns for f).
+  c.loss.const_perturb = ml_collections.ConfigDict(
+      {"zoom": 0.0, "shift": 0.0, "blur": 0.0, "min_blur": 0.0})
   # L_CONST on this many of the batch's source translations (0: all): f's pass through g's
   # outputs is most of a step with a large f.
   c.loss.const_examples = 0
@@ -488,7 +491,8 @@ def _describe_defences(loss: ml_collections.ConfigDict) -> str:
   parts = [f"{k}={loss.get(k, 0.0)}" for k in ("feature_mix", "feature_noise", "const_examples")
            if loss.get(k, 0.0)]
   p = loss.get("const_perturb", _NO_PERTURB)
-  parts += [f"const_perturb.{k}={p[k]}" for k in ("zoom", "shift", "blur") if p[k]]
+  parts += [f"const_perturb.{k}={p.get(k, 0.0)}" for k in ("zoom", "shift", "blur", "min_blur")
+            if p.get(k, 0.0)]
   return f" ({', '.join(parts)})" if parts else ""
 
 
