@@ -96,7 +96,7 @@ class AvatarTranslator:
   raises for a bad input: the status says what went wrong and the images are None.
   """
 
-  def __init__(self, run, *, crop: str = "auto"):
+  def __init__(self, run, *, crop: str = "auto", workdir: str | None = None):
     import jax  # pylint: disable=import-outside-toplevel
     from jgan import imaging  # pylint: disable=import-outside-toplevel
     if run.task.translate is None or run.source_shape is None:
@@ -108,6 +108,7 @@ class AvatarTranslator:
     if crop not in CROP_CHOICES:
       raise ValueError(f"Unknown crop {crop!r}; choose one of {', '.join(CROP_CHOICES)}.")
     self.run = run
+    self.workdir = workdir or run.workdir  # as the user gave it, for the page
     self.size, self.channels = h, c
     self.crop = default_crop(run.config) if crop == "auto" else crop
     translate = run.task.translate
@@ -119,7 +120,7 @@ class AvatarTranslator:
   @classmethod
   def from_workdir(cls, workdir: str, *, best: bool = False, crop: str = "auto"):
     from jgan import runs  # pylint: disable=import-outside-toplevel
-    return cls(runs.load_run(workdir, best=best), crop=crop)
+    return cls(runs.load_run(workdir, best=best), crop=crop, workdir=workdir)
 
   @property
   def description(self) -> str:
@@ -128,7 +129,7 @@ class AvatarTranslator:
     best = " (best checkpoint)" if os.path.basename(run.checkpoint_dir) == "checkpoints_best" \
         else ""
     grey = lambda k: "grey" if k == 1 else "RGB"
-    return (f"Run **{name}** (`{run.workdir}`), step **{run.step:,}**{best}: faces are aligned "
+    return (f"Run **{name}** (`{self.workdir}`), step **{run.step:,}**{best}: faces are aligned "
             f"with the `{self.crop}` crop to {h}x{w} {grey(c)} and translated to {th}x{tw} "
             f"{grey(tc)} avatars.")
 

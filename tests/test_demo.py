@@ -265,3 +265,11 @@ def test_app_in_chromium(translator, astronaut, tmp_path):
   finally:
     app.close()
   assert not external, f"the page tried to reach the internet: {external}"
+
+
+def test_page_names_the_run_by_the_path_given(dtn_workdir, monkeypatch):
+  """A screenshot must not show the absolute path of the machine that took it."""
+  parent, name = os.path.split(os.path.normpath(dtn_workdir["dtn"]))
+  monkeypatch.chdir(parent)
+  text = demo.AvatarTranslator.from_workdir(name).description
+  assert f"(`{name}`)" in text and parent not in text

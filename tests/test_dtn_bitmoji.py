@@ -171,7 +171,12 @@ def test_dtn_bitmoji_configs_build_and_validate():
     assert (c.loss.const_weight, c.loss.tid_weight) == (dtn_bitmoji.STANDARDIZED_ALPHA, 1.0)
     assert c.source_augment.flip and c.source_augment.rotation == 5.0
     assert tuple(c.eval.retrieval_splits) == ("train", "test")
-    assert c.loss.tv_weight == pytest.approx(0.05 / (size * size * 3))
+    assert c.loss.tv_weight == pytest.approx(dtn_bitmoji.TV_SCALE * 0.05 / (size * size * 3))
+    # Issue 22's recipe: f cached, L_CONST on 8 translations perturbed before f, mixed
+    # descriptors, an EMA of g that the evaluation uses.
+    assert c.encoder.cache and c.loss.const_examples == 8 and c.loss.feature_mix == 0.5
+    assert c.loss.const_perturb.zoom == 0.1 and c.loss.const_perturb.blur == 1.5
+    assert c.ema_decay and c.eval.use_ema
     # Judged by avatars_classifier too (issue 22's figures).
     assert tuple(c.eval.metrics) == ("retrieval", "fid", "kid_heldout", "reconstruction")
     assert c.eval.classifier == "avatars_classifier" and c.eval.fid_variants
@@ -180,6 +185,7 @@ def test_dtn_bitmoji_configs_build_and_validate():
     assert (c.eval.best_metric, c.eval.best_mode) == ("retrieval_top1", "max")
     task = dtn.build(c, image_shape=(size, size, 3), source_shape=(150, 150, 3))
     assert "dlib_resnet" in task.describe and "alpha=10.0" in task.describe
+    assert "cached" in task.describe and "const_perturb.blur=1.5" in task.describe
     state = jax.eval_shape(task.init, _key(0))  # shapes only: nothing trained or compiled
     out = jax.eval_shape(task.translate, state,
                          jax.ShapeDtypeStruct((2, 150, 150, 3), jnp.float32))
