@@ -625,7 +625,7 @@ def test_dtn_task_needs_a_source_dataset(trained_nets, tmp_path):
 @pytest.mark.parametrize("key,value,match", [
     ("loss.feature_mix", 1.5, r"config.loss.feature_mix must be in \[0, 1\].*1.5"),
     ("loss.feature_noise", -0.1, "feature_noise >= 0"),
-    ("loss.const_examples", 99, r"const_examples must be in \[0, batch_size=8\].*99"),
+    ("loss.const_examples", -2, r"const_examples must be >= 0.*-2"),
     ("loss.const_perturb.zoom", 1.2, r"zoom and shift in \[0, 1\).*zoom=1.2"),
 ])
 def test_dtn_bad_defence_values_are_named(trained_nets, key, value, match):
@@ -633,6 +633,13 @@ def test_dtn_bad_defence_values_are_named(trained_nets, key, value, match):
   c = _dtn_config(trained_nets, **{key: value})
   with pytest.raises(ValueError, match=match):
     dtn.build(c, image_shape=TARGET, source_shape=SOURCE)
+
+
+def test_const_examples_above_the_batch_mean_the_whole_batch(trained_nets):
+  from jgan.tasks import dtn  # pylint: disable=import-outside-toplevel
+  c = _dtn_config(trained_nets, **{"loss.const_examples": 99})  # batch_size 8
+  assert dtn._const_examples(c) == 8  # pylint: disable=protected-access
+  assert dtn._const_examples(_dtn_config(trained_nets)) == 0  # pylint: disable=protected-access
 
 
 def test_dtn_encoder_must_be_a_classifier_run(trained_nets, tmp_path):

@@ -303,12 +303,12 @@ def _load_classifier_variables(e: ml_collections.ConfigDict,
 
 
 def _const_examples(config: ml_collections.ConfigDict) -> int:
-  """``loss.const_examples``, checked against the batch size."""
+  """``loss.const_examples``, at most the batch (a smaller ``--config.batch_size`` keeps
+  working: L_CONST then sees the whole batch)."""
   k = int(config.loss.get("const_examples", 0))
-  if not 0 <= k <= config.batch_size:
-    raise ValueError(f"config.loss.const_examples must be in [0, batch_size={config.batch_size}]"
-                     f" (0: the whole batch); got {k}.")
-  return k
+  if k < 0:
+    raise ValueError(f"config.loss.const_examples must be >= 0 (0: the whole batch); got {k}.")
+  return min(k, config.batch_size)
 
 
 def _feature_augment(loss: ml_collections.ConfigDict):
