@@ -20,10 +20,15 @@ def get_config():
   c.data.name = "printed_digits"
   c.data.sources = ("offline",)
   c.data.image_size = 32
+  c.data.styles = "seen"  # fonts and layouts of the style split's training side only
   c.model.widths = (64, 128, 256)
   c.model.feature_dim = 128
+  # On-device augmentation: f must read the digit, not one renderer's pixels.
+  c.augment.update(rotation=8.0, zoom=0.1, shift=0.06, blur=1.0, colour=0.2)
+  c.eval.heldout_style = {"styles": "heldout"}  # unseen font groups and layouts
+  c.optim.schedule = "cosine"  # decayed to 0 at the end: the last steps settle
   c.batch_size = 128
-  c.total_steps = 2000
+  c.total_steps = 4000
   c.log_every = 100
   c.sample_every = 2000
   c.checkpoint_every = 500

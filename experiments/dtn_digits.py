@@ -24,6 +24,8 @@ def get_config():
   c.source_data.name = "printed_digits"
   c.source_data.sources = ("offline",)
   c.source_data.image_size = 32
+  c.source_data.styles = "seen"  # f and g see the style split's training side only...
+  c.eval.heldout_style = {"styles": "heldout"}  # ...and are judged on unseen fonts/layouts too
   c.batch_size = 64
   c.total_steps = 3000
   c.log_every = 50

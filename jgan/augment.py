@@ -12,6 +12,7 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 
 
 def random_flip(images: jax.Array, key: jax.Array) -> jax.Array:
@@ -166,6 +167,26 @@ def perturb(images: jax.Array, key: jax.Array, *, zoom: float = 0.0, shift: floa
   return images
 
 
+def random_colour(images: jax.Array, key: jax.Array, *, strength: float) -> jax.Array:
+  """Per-image colour jitter of [B, H, W, C] images in [-1, 1]: each channel scaled by a gain
+  ``exp(u)``, u ~ U(-strength, strength), about the image's mean, and offset by
+  U(-strength, strength); clipped to [-1, 1]. A classifier trained through it reads shapes, not
+  one renderer's palette.
+
+  References:
+    Krizhevsky et al., "ImageNet Classification with Deep Convolutional Neural Networks",
+    NeurIPS 2012 (colour augmentation).
+  """
+  if strength < 0:
+    raise ValueError(f"strength must be >= 0, got {strength}.")
+  b, c = images.shape[0], images.shape[-1]
+  gain_key, offset_key = jax.random.split(key)
+  gain = jnp.exp(jax.random.uniform(gain_key, (b, 1, 1, c), minval=-strength, maxval=strength))
+  offset = jax.random.uniform(offset_key, (b, 1, 1, c), minval=-strength, maxval=strength)
+  mean = jnp.mean(images, axis=(1, 2), keepdims=True)
+  return jnp.clip(mean + gain * (images - mean) + offset, -1.0, 1.0)
+
+
 def mix_features(features: jax.Array, key: jax.Array, *, mix_prob: float,
                  noise_std: float = 0.0) -> jax.Array:
   """New points among a batch of standardised feature vectors [B, F] (e.g. a frozen
@@ -194,6 +215,29 @@ def mix_features(features: jax.Array, key: jax.Array, *, mix_prob: float,
   return out
 
 
+def gaussian_features(features: jax.Array, key: jax.Array, *, prob: float) -> jax.Array:
+  """With probability ``prob`` a row of ``features`` [B, F] becomes a draw from the Gaussian
+  fitted to the batch: ``m + w @ (features - m) / sqrt(B - 1)``, m the batch mean, w ~ N(0, I_B).
+  Its mean and covariance are the batch's (for any B >= 2), so the draws are new points in the
+  span of the batch's spread, not pairs' mixtures: a generator trained on few source
+  descriptors sees a whole distribution of them.
+
+  References:
+    Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018 (vicinal risk).
+  """
+  if not 0 <= prob <= 1:
+    raise ValueError(f"prob must be in [0, 1], got {prob}.")
+  b = features.shape[0]
+  if b < 2:
+    raise ValueError(f"A Gaussian fitted to the batch needs at least 2 rows, got {b}.")
+  w_key, use_key = jax.random.split(key)
+  mean = jnp.mean(features, axis=0, keepdims=True)
+  w = jax.random.normal(w_key, (b, b), features.dtype) / jnp.sqrt(b - 1.0)
+  drawn = mean + w @ (features - mean)
+  use = jax.random.bernoulli(use_key, prob, (b, 1))
+  return jnp.where(use, drawn, features)
+
+
 def perturb_from_config(c) -> Callable[[jax.Array, jax.Array], jax.Array] | None:
   """``(images, key) -> images`` for a perturb config group (``zoom``, ``shift``, ``blur``
   and optionally ``min_blur``: :func:`perturb`), or None when it asks for nothing."""
@@ -209,8 +253,25 @@ def perturb_from_config(c) -> Callable[[jax.Array, jax.Array], jax.Array] | None
 
 
 def from_config(c) -> Callable[[jax.Array, jax.Array], jax.Array] | None:
-  """``(images, key) -> images`` for an augment config group (``flip``, ``rotation`` degrees),
-  or None when it asks for nothing (the step then skips augmentation entirely)."""
-  if not (c.flip or c.rotation):
+  """``(images, key) -> images`` for an augment config group, or None when it asks for nothing
+  (the step then skips augmentation entirely): ``flip``, ``rotation`` (degrees) and, when the
+  group has them, ``zoom``, ``shift``, ``blur`` (:func:`perturb`) and ``colour``
+  (:func:`random_colour`'s strength), applied in that order."""
+  flip, rotation = bool(c.flip), float(c.rotation)
+  colour = float(c.get("colour", 0.0))
+  if colour < 0:
+    raise ValueError(f"An augment group's colour strength must be >= 0, got {colour}.")
+  perturbed = perturb_from_config(ml_collections.ConfigDict(
+      {k: float(c.get(k, 0.0)) for k in ("zoom", "shift", "blur")}))
+  if not (flip or rotation or perturbed or colour):
     return None
-  return functools.partial(augment, flip=bool(c.flip), max_rotation=float(c.rotation))
+  if not (perturbed or colour):  # as before these keys existed: the same random stream
+    return functools.partial(augment, flip=flip, max_rotation=rotation)
+
+  def apply(images: jax.Array, key: jax.Array) -> jax.Array:
+    geo_key, perturb_key, colour_key = jax.random.split(key, 3)
+    images = augment(images, geo_key, flip=flip, max_rotation=rotation)
+    if perturbed:
+      images = perturbed(images, perturb_key)
+    return random_colour(images, colour_key, strength=colour) if colour else images
+  return apply

@@ -62,10 +62,24 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.dir = ml_collections.config_dict.placeholder(str)  # an image folder (image_folder, celeb_a)
   c.data.image_size = 0  # resize (center crop, then resize) to this square size; 0: as stored
   c.data.num_examples = 0  # for generated datasets (avatars): how many; 0: the dataset's default
+  # printed_digits' style split: "all", or only its "seen" (training) / "heldout" styles.
+  c.data.styles = "all"
   # Only for data.name == "synthetic" (tests and smoke runs).
   c.data.synthetic_shape = (28, 28, 1)
   c.data.synthetic_examples = 512
   return c
+
+
+def group_with(group: ml_collections.ConfigDict, overrides) -> ml_collections.ConfigDict:
+  """A copy of a config group with ``overrides`` (a mapping of some of its keys) applied, e.g.
+  the data group of a held-out test set; a key the group lacks is an error naming its keys."""
+  out = ml_collections.ConfigDict(group.to_dict())
+  for k, v in dict(overrides or {}).items():
+    if k not in out:
+      raise ValueError(f"Unknown key {k!r} in overrides of a config group; it has: "
+                       f"{', '.join(sorted(out.keys()))}{suggest(k, out.keys())}.")
+    out[k] = v
+  return out
 
 
 def suggest(bad: str, allowed: Iterable[str]) -> str:

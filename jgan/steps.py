@@ -509,11 +509,14 @@ def init_classifier_state(key: jax.Array, *, model: nn.Module,
 
 def make_classifier_step(
     *, model: nn.Module, optimizer: optax.GradientTransformation,
+    augment_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
 ) -> Callable[[ClassifierState, dict[str, jax.Array], jax.Array],
               tuple[ClassifierState, Metrics]]:
   """One supervised step: softmax cross-entropy on ``batch["label"]``.
 
   The model returns ``{"logits": [B, K], ...}``. Metrics: loss, accuracy, grad_norm.
+  ``augment_fn(images, key)`` (e.g. :func:`jgan.augment.from_config`) transforms the batch on
+  device first, seeded by the step's key.
 
   References:
     :func:`jgan.losses.auxiliary_classifier_loss`.
@@ -528,6 +531,8 @@ def make_classifier_step(
 
   def step(state: ClassifierState, batch: dict[str, jax.Array], key: jax.Array):
     images = imaging.to_float(batch["image"])
+    if augment_fn is not None:  # a key of its own: the dropout stream stays as without it
+      images = augment_fn(images, jax.random.fold_in(key, 1))
     grads, (batch_stats, metrics) = jax.grad(loss_fn, has_aux=True)(
         state.params, state.batch_stats, images, batch["label"], key)
     params, opt_state, metrics["grad_norm"] = apply_gradients(

@@ -1,8 +1,11 @@
 """Augmentations: exact flips and rotations, seeded, shape-preserving."""
 
+import math
+
 import chex
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 
@@ -156,3 +159,63 @@ def test_mix_features_golden_keeps_unit_norm_and_variance():
   assert 0.27 < frac < 0.33
   with pytest.raises(ValueError, match="mix_prob"):
     augment.mix_features(f, jax.random.key(0), mix_prob=1.5)
+
+
+def test_gaussian_features_golden_two_rows_and_batch_moments():
+  """Two rows a, b: m = (a+b)/2 and the centred rows are +-d, d = (a-b)/2, so every draw is
+  m + (w1 - w2) d (B - 1 = 1): on the line through a and b. Many draws keep the batch's
+  mean and covariance; prob sets the fraction replaced; prob 0 is the identity."""
+  f = jnp.array([[1.0, 0.0, 2.0], [3.0, 0.0, -2.0]])
+  out = augment.gaussian_features(f, jax.random.key(0), prob=1.0)
+  m, d = (f[0] + f[1]) / 2, (f[0] - f[1]) / 2
+  t = (out - m) @ d / (d @ d)
+  np.testing.assert_allclose(out, m + t[:, None] * d, atol=1e-5)
+  np.testing.assert_array_equal(augment.gaussian_features(f, jax.random.key(0), prob=0.0), f)
+  batch = jax.random.normal(jax.random.key(1), (8, 3)) * jnp.array([1.0, 2.0, 0.5]) + 4.0
+  draws = jax.vmap(lambda k: augment.gaussian_features(batch, k, prob=1.0))(
+      jax.random.split(jax.random.key(2), 4000)).reshape(-1, 3)
+  np.testing.assert_allclose(draws.mean(0), batch.mean(0), atol=0.05)
+  np.testing.assert_allclose(jnp.cov(draws.T), jnp.cov(batch.T), atol=0.08, rtol=0.05)
+  big = jax.random.normal(jax.random.key(3), (20000, 4))
+  frac = np.mean(np.any(np.asarray(augment.gaussian_features(big, jax.random.key(4),
+                                                            prob=0.3) != big), axis=1))
+  assert 0.27 < frac < 0.33
+  with pytest.raises(ValueError, match="prob must be in"):
+    augment.gaussian_features(f, jax.random.key(0), prob=-0.1)
+  with pytest.raises(ValueError, match="at least 2 rows"):
+    augment.gaussian_features(f[:1], jax.random.key(0), prob=0.5)
+
+
+def test_random_colour_gains_offsets_and_config():
+  """strength 0 is the identity; a constant image moves only by its offsets (within
+  +-strength per channel); a two-value image's contrast scales by the gain, within
+  exp(+-strength); from_config composes flips, perturbation and colour, and without the new
+  keys it is the old augment with the same random stream."""
+  x = jnp.concatenate([jnp.full((4, 4, 2, 3), -0.5), jnp.full((4, 4, 2, 3), 0.5)], axis=2)
+  np.testing.assert_allclose(augment.random_colour(x, jax.random.key(0), strength=0.0), x)
+  flat = jnp.zeros((64, 4, 4, 3))
+  moved = augment.random_colour(flat, jax.random.key(1), strength=0.2)
+  assert float(jnp.abs(moved).max()) <= 0.2 + 1e-6 and float(moved.std()) > 0.05
+  np.testing.assert_allclose(moved, moved[:, :1, :1, :] + 0 * moved, atol=1e-6)  # per channel
+  out = augment.random_colour(x, jax.random.key(2), strength=0.3)
+  contrast = out[:, 0, 2, :] - out[:, 0, 0, :]
+  assert float(contrast.min()) >= math.exp(-0.3) - 1e-5
+  assert float(contrast.max()) <= math.exp(0.3) + 1e-5
+  with pytest.raises(ValueError, match="strength must be >= 0"):
+    augment.random_colour(x, jax.random.key(0), strength=-1.0)
+  old = ml_collections.ConfigDict({"flip": True, "rotation": 5.0})
+  new = ml_collections.ConfigDict({"flip": True, "rotation": 5.0, "zoom": 0.0, "shift": 0.0,
+                                   "blur": 0.0, "colour": 0.0})
+  imgs = _images(b=4, c=3)
+  np.testing.assert_array_equal(augment.from_config(old)(imgs, jax.random.key(3)),
+                                augment.from_config(new)(imgs, jax.random.key(3)))
+  new.colour, new.shift = 0.2, 0.1
+  fn = augment.from_config(new)
+  a, b = fn(imgs, jax.random.key(4)), fn(imgs, jax.random.key(4))
+  np.testing.assert_array_equal(a, b)
+  assert a.shape == imgs.shape and not np.allclose(a, augment.from_config(old)(
+      imgs, jax.random.key(4)))
+  new.colour = -0.1
+  with pytest.raises(ValueError, match="colour strength must be >= 0.*-0.1"):
+    augment.from_config(new)
+  assert augment.from_config(ml_collections.ConfigDict({"flip": False, "rotation": 0.0})) is None

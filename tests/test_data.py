@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import strategies as st
 
+from jgan import config as config_lib
 from jgan import data
 from jgan.data import offline
 
@@ -444,3 +445,15 @@ def test_iterator_start_step():
 def test_pipeline_bad_arguments(kwargs):
   with pytest.raises(ValueError):
     data.make_batches(_indexed_dataset(10), **kwargs)
+
+
+def test_styles_is_only_for_printed_digits():
+  """data.styles other than "all" names the dataset and the one that has styles."""
+  c = config_lib.base_config()
+  c.data.name, c.data.styles = "synthetic", "heldout"
+  with pytest.raises(ValueError, match=r"styles='heldout'.*only printed_digits.*'synthetic'"):
+    data.from_config(c.data)
+  with pytest.raises(ValueError, match=r"Unknown key 'stiles'.*Did you mean 'styles'"):
+    config_lib.group_with(c.data, {"stiles": "seen"})
+  assert config_lib.group_with(c.data, {"styles": "seen"}).styles == "seen"
+  assert c.data.styles == "heldout"  # a copy: the group itself is unchanged

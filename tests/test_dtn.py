@@ -571,8 +571,10 @@ def _dtn_config(nets, **overrides):
 def test_dtn_task_end_to_end(trained_nets, tmp_path):
   from jgan import runs, train  # pylint: disable=import-outside-toplevel
   workdir = str(tmp_path / "dtn")
+  # A second source test set (another size of the synthetic set: the style split's plumbing).
+  heldout = {"eval.heldout_style": {"synthetic_examples": 48}}
   with jax.default_prng_impl(_FAST_PRNG):
-    result = runs.train(_dtn_config(trained_nets), workdir, progress=False)
+    result = runs.train(_dtn_config(trained_nets, **heldout), workdir, progress=False)
   assert result.step == 4 and result.resumed_from is None and result.step_traces == 1
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2", "4"]
   assert os.listdir(os.path.join(workdir, "checkpoints_best"))
@@ -585,7 +587,7 @@ def test_dtn_task_end_to_end(trained_nets, tmp_path):
     for k in ("d_loss", "g_loss", "g_gan", "const", "tid", "tv", "d_accuracy"):
       assert np.isfinite(r[k]), (k, r)
   accuracy = records[-1]["eval/transfer_accuracy"]
-  assert 0.0 <= accuracy <= 1.0
+  assert 0.0 <= accuracy <= 1.0 and 0.0 <= records[-1]["eval/transfer_accuracy_heldout_style"] <= 1
   assert any(k.startswith("eval/fid/") for k in records[-1])
   encoder_run = runs.load_run(trained_nets["encoder"])
   for a, b in zip(jax.tree.leaves(encoder_run.state.variables),
@@ -593,7 +595,7 @@ def test_dtn_task_end_to_end(trained_nets, tmp_path):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # f: the trained encoder, frozen
 
   with jax.default_prng_impl(_FAST_PRNG):
-    again = runs.train(_dtn_config(trained_nets), workdir, progress=False)
+    again = runs.train(_dtn_config(trained_nets, **heldout), workdir, progress=False)
   assert again.resumed_from == 4 and again.step == 4
   for a, b in zip(jax.tree.leaves(result.state), jax.tree.leaves(again.state)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
@@ -623,7 +625,8 @@ def test_dtn_task_needs_a_source_dataset(trained_nets, tmp_path):
 
 
 @pytest.mark.parametrize("key,value,match", [
-    ("loss.feature_mix", 1.5, r"config.loss.feature_mix must be in \[0, 1\].*1.5"),
+    ("loss.feature_mix", 1.5, r"feature_mix and feature_gaussian must be in \[0, 1\].*=1.5"),
+    ("loss.feature_gaussian", 2.0, r"feature_gaussian must be in \[0, 1\].*feature_gaussian=2.0"),
     ("loss.feature_noise", -0.1, "feature_noise >= 0"),
     ("loss.const_examples", -2, r"const_examples must be >= 0.*-2"),
     ("loss.const_perturb.zoom", 1.2, r"zoom and shift in \[0, 1\).*zoom=1.2"),
@@ -801,7 +804,8 @@ def test_cached_run_resumes_exactly(trained_nets, tmp_path):
   overrides = {"encoder.cache": True, "encoder.cache_rotations": 3, "source_augment.flip": True,
                "source_augment.rotation": 5.0, "eval_every": 0, "total_steps": 4,
                "checkpoint_every": 2, "ema_decay": 0.9, "loss.feature_mix": 0.5,
-               "loss.feature_noise": 0.1, "loss.const_examples": 4,
+               "loss.feature_noise": 0.1, "loss.feature_gaussian": 0.5,
+               "loss.const_examples": 4,
                "loss.const_perturb.zoom": 0.1, "loss.const_perturb.blur": 1.0}
   with jax.default_prng_impl(_FAST_PRNG):
     straight = runs.train(_dtn_config(trained_nets, **overrides), str(tmp_path / "a"),

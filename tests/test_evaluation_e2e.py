@@ -32,6 +32,8 @@ def tiny_classifier_config():
   c.sample_every = 60
   c.checkpoint_every = 60
   c.eval_every = 30
+  c.augment.colour = 0.1  # on-device augmentation, through the whole run
+  c.eval.heldout_style = {"synthetic_examples": 128}  # a second test set (another size)
   return c
 
 
@@ -48,6 +50,9 @@ def test_classifier_learns_and_keeps_its_best_checkpoint(classifier_dir):
     records = [json.loads(l) for l in f]
   accuracies = [r["eval/test_accuracy"] for r in records if "eval/test_accuracy" in r]
   assert len(accuracies) == 2 and accuracies[-1] > 0.5  # 10 blob positions, chance is 0.1
+  other = [r["eval/test_accuracy_heldout_style"] for r in records
+           if "eval/test_accuracy_heldout_style" in r]
+  assert len(other) == 2 and other[-1] > 0.5
   assert os.listdir(os.path.join(classifier_dir, "checkpoints_best"))
 
 
@@ -121,3 +126,15 @@ def test_real_features_use_a_seeded_random_subset_not_the_first_images():
   picked = features.subset(labels, 50)
   assert len(set(picked.tolist())) >= 8 and len(picked) == 50
   np.testing.assert_array_equal(picked, features.subset(labels, 50))  # seeded
+
+
+def test_classifier_learning_rate_schedule():
+  c = tiny_classifier_config()
+  assert classifier.learning_rate(c) == c.optim.lr  # constant by default
+  c.optim.schedule, c.total_steps = "cosine", 10
+  lr = classifier.learning_rate(c)
+  np.testing.assert_allclose([lr(0), lr(5), lr(10)], [c.optim.lr, c.optim.lr / 2, 0.0],
+                             atol=1e-9)
+  c.optim.schedule = "cos"
+  with pytest.raises(ValueError, match=r"schedule 'cos'; allowed: 'constant', 'cosine'"):
+    classifier.learning_rate(c)

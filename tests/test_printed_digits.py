@@ -174,9 +174,15 @@ def test_corrupt_cache_file_is_named_in_the_error(data_dir):
   with pytest.raises(data.CorruptDatasetError) as e:
     data.load_dataset("printed_digits", num_examples=10, image_size=16)
   assert path in str(e.value) and "Delete it" in str(e.value)
-  np.savez(path, images=np.zeros((10, 8, 8, 3), np.uint8), labels=ds.labels, meta="{}")
+  styles = {f"style_{k}": np.zeros(10, np.float32 if k in ("height", "spacing") else np.int32)
+            for k in pd.STYLE_KEYS}
+  np.savez(path, images=np.zeros((10, 8, 8, 3), np.uint8), labels=ds.labels, meta="{}", **styles)
   with pytest.raises(data.CorruptDatasetError, match="expected uint8"):
     pd.load("train", num_examples=10, image_size=16)
+  # A file of the old layout (no style table) is corrupt too, not silently half-read.
+  np.savez(path, images=ds.images, labels=ds.labels, meta="{}")
+  with pytest.raises(data.CorruptDatasetError, match="style_font"):
+    pd.load_styles("train", num_examples=10, image_size=16)
   os.remove(path)
   np.testing.assert_array_equal(pd.load("train", num_examples=10, image_size=16).images,
                                 ds.images)
@@ -216,3 +222,173 @@ def test_svhn_without_tfds_points_to_printed_digits(tmp_path, data_dir):
   assert "not available offline" in message
   assert "--config.source_data.name=printed_digits" in message
   assert not (tmp_path / "nothing").exists()  # Looking never creates or downloads anything.
+
+
+# ------------------------------------------------------------------ domain randomisation, styles
+
+
+@pytest.fixture(scope="module")
+def sample():
+  """400 examples of styles="all" with their style table (shared: rendering is the slow part)."""
+  return pd.render_digits(400, seed=0, split="train", return_styles=True)
+
+
+def test_style_table_has_every_key_with_its_dtype(sample):
+  images, labels, table = sample
+  assert set(table) == set(pd.STYLE_KEYS)
+  for key, column in table.items():
+    assert column.shape == (400,)
+    assert column.dtype == (np.float32 if key in ("height", "spacing") else np.int32), key
+  fonts, groups = pd.find_fonts(), pd.font_groups()
+  families = dict(pd._fonts_with_families())
+  for font, group in zip(table["font"], table["group"]):  # group is the font's family group
+    assert groups[group] == pd.family_group(families[fonts[font]])
+  height_band = np.digitize(table["height"], [0.55, 0.75])
+  spacing_band = np.digitize(table["spacing"], [1.15, 1.35])
+  np.testing.assert_array_equal(table["layout_cell"], 3 * height_band + spacing_band)
+  assert images.shape == (400, 32, 32, 3) and labels.shape == (400,)
+
+
+def test_every_randomised_effect_occurs(sample):
+  images, _, table = sample
+  assert set(table["warp"]) == {0, 1, 2}  # affine, perspective, elastic
+  assert set(table["decoration"]) == {0, 1, 2, 3}  # fill, outline, shadow, extrusion
+  assert set(table["background"]) == {0, 1, 2, 3}  # plain, gradient, texture, photo
+  assert set(table["neighbours"]) == {0, 1, 2}
+  assert set(table["polarity"]) == {0, 1}
+  assert set(table["layout_cell"]) == set(range(9))
+  assert len(set(table["group"])) == len(pd.font_groups())
+  height, spacing = table["height"], table["spacing"]
+  assert 0.4 <= height.min() < 0.43 and 0.87 < height.max() <= 0.9
+  assert 0.9 <= spacing.min() < 0.95 and 1.55 < spacing.max() <= 1.6
+  spread = np.ptp(images.reshape(400, -1).astype(int), axis=1)
+  assert (spread >= 40).all(), "every image still shows its digit against the background"
+
+
+def test_backgrounds_keep_the_contrast_with_the_foreground():
+  rng = np.random.default_rng(1)
+  kinds = set()
+  for _ in range(300):
+    fg_luma, bg_luma = pd._lumas(rng)
+    image, kind = pd._background(rng, fg_luma, pd._colour(rng, bg_luma), 16)
+    kinds.add(kind)
+    gap = (image @ pd._LUMA - fg_luma) * (1 if bg_luma > fg_luma else -1)
+    assert gap.min() >= pd.MIN_CONTRAST - 1e-3, kind
+  assert kinds == {0, 1, 2, 3}
+
+
+def test_warp_helpers():
+  image = np.random.default_rng(0).uniform(size=(6, 7)).astype(np.float32)
+  zero = np.zeros((6, 7), np.float32)
+  np.testing.assert_allclose(pd._remap(image, zero, zero), image, atol=1e-6)
+  moved = pd._remap(image, zero, zero + 1.0)  # x + 1: shifted left, zero coming in on the right
+  np.testing.assert_allclose(moved[:, :-1], image[:, 1:], atol=1e-6)
+  np.testing.assert_allclose(moved[:, -1], 0.0, atol=1e-6)
+  src = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+  dst = np.array([[0.1, 0.0], [0.9, 0.1], [1.0, 1.0], [0.0, 0.8]])
+  h = pd._homography(src, dst)
+  mapped = (h @ np.c_[src, np.ones(4)].T).T
+  np.testing.assert_allclose(mapped[:, :2] / mapped[:, 2:], dst, atol=1e-9)
+  ring = pd._dilate(np.pad(np.ones((1, 1), np.float32), 3), 1)
+  assert ring.sum() == 9 and ring[2:5, 2:5].all()
+
+
+def test_heldout_groups_is_every_fourth_sorted_name_from_the_second():
+  assert pd.heldout_groups(["i", "a", "c", "b", "e", "d", "g", "f", "h", "a"]) == {"b", "f"}
+  groups = pd.font_groups()
+  held = pd.heldout_groups(groups)
+  assert held == set(sorted(groups)[1::4])
+  assert 1 <= len(held) < len(groups)
+
+
+def test_style_split_is_disjoint_and_honest():
+  _, _, seen = pd.render_digits(300, seed=0, split="train", styles="seen", return_styles=True)
+  _, _, held = pd.render_digits(300, seed=0, split="test", styles="heldout", return_styles=True)
+  groups = pd.font_groups()
+  heldout_names = pd.heldout_groups(groups)
+  assert not set(seen["group"]) & set(held["group"])
+  assert {groups[g] for g in held["group"]} == heldout_names  # every held-out group is used
+  assert not {groups[g] for g in seen["group"]} & heldout_names
+  assert not set(seen["layout_cell"]) & set(held["layout_cell"])
+  assert set(held["layout_cell"]) == pd.HELDOUT_LAYOUT_CELLS == {2, 6}
+  assert set(seen["layout_cell"]) == set(range(9)) - pd.HELDOUT_LAYOUT_CELLS
+  assert not set(seen["font"]) & set(held["font"])
+  # Cell 2: small digits, wide spacing; cell 6: large digits, tight spacing.
+  small = held["layout_cell"] == 2
+  assert (held["height"][small] < 0.55).all() and (held["spacing"][small] >= 1.35).all()
+  assert (held["height"][~small] >= 0.75).all() and (held["spacing"][~small] < 1.15).all()
+
+
+def test_style_streams_are_deterministic_and_independent():
+  for styles in pd.STYLE_SPLITS:
+    a, la, ta = pd.render_digits(12, seed=5, split="test", styles=styles, return_styles=True)
+    b, lb, tb = pd.render_digits(12, seed=5, split="test", styles=styles, return_styles=True)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(la, lb)
+    for key in pd.STYLE_KEYS:
+      np.testing.assert_array_equal(ta[key], tb[key])
+    head, _, th = pd.render_digits(4, seed=5, split="test", styles=styles, start=8,
+                                   return_styles=True)
+    np.testing.assert_array_equal(head, a[8:])
+    for key in pd.STYLE_KEYS:
+      np.testing.assert_array_equal(th[key], ta[key][8:])
+    image, label = pd.render_digit(9, seed=5, split="test", styles=styles)
+    np.testing.assert_array_equal(image, a[9])
+    assert label == la[9]
+  images = {s: pd.render_digits(12, seed=5, split="test", styles=s)[0] for s in pd.STYLE_SPLITS}
+  assert _differ_per_image(images["all"], images["seen"]).all()
+  assert _differ_per_image(images["all"], images["heldout"]).all()
+  assert _differ_per_image(images["seen"], images["heldout"]).all()
+  for styles in pd.STYLE_SPLITS:  # balanced labels whatever the styles
+    _, labels = pd.render_digits(20, seed=5, split="train", styles=styles)
+    assert (np.bincount(labels, minlength=10) == 2).all()
+
+
+def test_load_and_load_styles_round_trip_through_the_cache(data_dir, monkeypatch):
+  renders = []
+  render = pd.render_digits
+  monkeypatch.setattr(pd, "render_digits",
+                      lambda *args, **kwargs: renders.append(kwargs) or render(*args, **kwargs))
+  ds = pd.load("train", num_examples=20, image_size=16, styles="seen")
+  path = pd.cache_path("train", num_examples=20, image_size=16, styles="seen")
+  assert "-styles-seen" in path and path in ds.source and "styles=seen" in ds.source
+  assert "styles" not in os.path.basename(pd.cache_path("train", num_examples=20))
+  table = pd.load_styles("train", num_examples=20, image_size=16, styles="seen")
+  assert len(renders) == 1  # the table came from the cache file
+  expected, expected_labels, expected_table = render(20, seed=0, split="train", image_size=16,
+                                                     styles="seen", return_styles=True)
+  np.testing.assert_array_equal(ds.images, expected)
+  np.testing.assert_array_equal(ds.labels, expected_labels)
+  assert set(table) == set(pd.STYLE_KEYS)
+  for key in pd.STYLE_KEYS:
+    np.testing.assert_array_equal(table[key], expected_table[key])
+    assert table[key].dtype == expected_table[key].dtype
+  with np.load(path) as z:
+    assert {f"style_{k}" for k in pd.STYLE_KEYS} <= set(z.files)
+  held = pd.load_styles("test", num_examples=20, image_size=16, styles="heldout")  # renders
+  assert len(renders) == 2 and len(held["group"]) == 2
+  assert set(held["layout_cell"]) <= pd.HELDOUT_LAYOUT_CELLS
+  assert len(pd.load("test", num_examples=20, image_size=16, styles="heldout")) == 2
+  assert len(renders) == 2
+
+
+@pytest.mark.parametrize("call", [
+    lambda: pd.render_digits(1, seed=0, split="train", styles="unseen"),
+    lambda: pd.render_digit(0, seed=0, split="train", styles="unseen"),
+    lambda: pd.load("train", num_examples=10, styles="unseen"),
+    lambda: pd.load_styles("train", num_examples=10, styles="unseen"),
+])
+def test_bad_styles_value_is_named_with_the_allowed_ones(data_dir, call):
+  with pytest.raises(ValueError, match="unknown styles 'unseen'; allowed: 'all', 'seen', "
+                                       "'heldout'"):
+    call()
+
+
+def test_style_split_needs_a_font_group_on_each_side():
+  one_family = [os.path.join(pd._matplotlib_font_dir(), "DejaVuSans.ttf")]
+  images, _ = pd.render_digits(2, seed=0, split="train", fonts=one_family)  # "all" is fine
+  assert images.shape == (2, 32, 32, 3)
+  for styles in ("seen", "heldout"):
+    with pytest.raises(ValueError, match="at least one font group on each side") as e:
+      pd.render_digits(2, seed=0, split="train", fonts=one_family, styles=styles)
+    assert "DejaVu Sans" in str(e.value)

@@ -241,3 +241,27 @@ def test_ema_samples_use_the_ema_generators_own_statistics():
   np.testing.assert_allclose(out["samples_ema"], direct, atol=1e-4)
   stale = generator.apply(variables, z, train=False)
   assert np.abs(np.asarray(out["samples_ema"]) - np.asarray(stale)).max() > 1e-2
+
+
+def test_classifier_step_augments_on_device_with_its_own_key():
+  """An identity augment_fn gives the plain step bit for bit (dropout keeps its stream); a real
+  one changes the update, deterministically for one key."""
+  from jgan import optim  # pylint: disable=import-outside-toplevel
+  model = models.ConvClassifier(num_classes=3, widths=(4,), feature_dim=8, dropout_rate=0.3)
+  opt = optim.make_optimizer("adam", learning_rate=1e-2)
+  state = steps.init_classifier_state(jax.random.key(0), model=model, optimizer=opt,
+                                      image_shape=(8, 8, 1))
+  batch = {"image": jax.random.randint(jax.random.key(1), (6, 8, 8, 1), 0, 256).astype(
+      jnp.uint8), "label": jnp.array([0, 1, 2, 0, 1, 2])}
+  key = jax.random.key(2)
+  run = lambda fn: jax.jit(steps.make_classifier_step(model=model, optimizer=opt,
+                                                      augment_fn=fn))(state, batch, key)
+  plain, m0 = run(None)
+  same, m1 = run(lambda x, k: x)
+  chex.assert_trees_all_equal(plain.params, same.params)
+  assert float(m0["loss"]) == float(m1["loss"])
+  noisy = lambda x, k: x + jax.random.normal(k, x.shape)
+  a, m2 = run(noisy)
+  b, _ = run(noisy)
+  assert float(m2["loss"]) != float(m0["loss"])
+  chex.assert_trees_all_equal(a.params, b.params)

@@ -30,7 +30,9 @@ def from_config(data_config, *, split: str | None = None) -> ArrayDataset:
     e.g. 32 for FashionMNIST in a 32x32 DCGAN); for ``image_folder`` 0 keeps the stored size,
     for ``celeb_a`` and ``avatars`` 0 means their default, 64;
   * ``num_examples`` -> ``num_examples`` for ``avatars`` and ``printed_digits`` when non-zero;
-  * ``synthetic_shape``, ``synthetic_examples`` for ``synthetic``.
+  * ``synthetic_shape``, ``synthetic_examples`` for ``synthetic``;
+  * ``styles`` -> ``styles`` for ``printed_digits`` ("all"; "seen" or "heldout": one side of
+    its style split, :mod:`jgan.data.printed_digits`); an error for the others when not "all".
 
   Keys missing from an older config (e.g. one read back from a run's ``config.json``) count as
   unset. With ``text_encoder`` set (text-to-image configs) the dataset is its captioned
@@ -56,6 +58,12 @@ def from_config(data_config, *, split: str | None = None) -> ArrayDataset:
     kwargs.update(image_shape=tuple(d.synthetic_shape), num_examples=d.synthetic_examples)
   elif d.name in ("avatars", "printed_digits") and num_examples:
     kwargs["num_examples"] = num_examples
+  styles = d.get("styles", "all") or "all"
+  if styles != "all":
+    if d.name != "printed_digits":
+      raise ValueError(f"config.data.styles={styles!r} is set, but only printed_digits has "
+                       f"rendering styles to split (dataset {d.name!r}); leave it 'all'.")
+    kwargs["styles"] = styles
   return load_dataset(d.name, split=split or d.split, sources=tuple(d.sources),
                       data_dir=d.get("data_dir", None), **kwargs)
 

@@ -6,6 +6,9 @@ installed offline. This module renders street-number-like crops instead:
     ds = load("train", num_examples=50_000)             # ArrayDataset: uint8 [N, 32, 32, 3]
     ds = load_dataset("printed_digits", split="test")   # the same through jgan.data's table
     images, labels = render_digits(100, seed=0, split="train")   # no cache, no disk
+    images, labels, style = render_digits(100, seed=0, split="test", styles="heldout",
+                                          return_styles=True)  # unseen fonts and layouts
+    ds = load("train", styles="seen"); style = load_styles("train", styles="seen")
     fonts = find_fonts()                                 # the font files used
 
 Fonts (:func:`find_fonts`): every ``.ttf``/``.otf`` file under ``/usr/share/fonts``
@@ -35,48 +38,101 @@ bundled fonts are used (20 DejaVu, STIX and Computer Modern fonts; matplotlib is
 dependency), so rendering works without any Debian font.
 
 Font sampling, so that no family's many variants dominate: each image draws a *family group*
-uniformly (:func:`family_group`, the first two words of the family name: Noto's per-script
-families count as "Noto Sans" or "Noto Serif", Liberation Sans Narrow as "Liberation Sans"; 22
-groups here), then one of the group's kept fonts uniformly. DejaVu Sans' nine kept styles (Book,
-Bold, Oblique, ExtraLight, Condensed...) together are drawn as often as Z003's single one; no
-style is capped or dropped, they share their group's weight.
+uniformly among those its ``styles`` allows (:func:`family_group`, the first two words of the
+family name: Noto's per-script families count as "Noto Sans" or "Noto Serif", Liberation Sans
+Narrow as "Liberation Sans"; 22 groups here), then one of the group's kept fonts uniformly.
+DejaVu Sans' nine kept styles (Book, Bold, Oblique, ExtraLight, Condensed...) together are drawn
+as often as Z003's single one; no style is capped or dropped, they share their group's weight.
 
 One example (:func:`render_digit`): example ``i`` of a split is a pure function of
-``(seed, split, i)`` (its generator is ``np.random.default_rng([seed, split_id, 0, i])``), so
-``"train"`` and ``"test"`` are disjoint streams and any prefix of a split is reproducible. Labels
-are exactly balanced per block of ten: label ``i`` is ``perm_b[i % 10]`` with
-``perm_b = default_rng([seed, split_id, 1, i // 10]).permutation(10)`` (every prefix is within one
-of balanced). SVHN-like variation, each drawn per example:
+``(seed, split, styles, i)``: its generator is ``np.random.default_rng([seed, split_id, stream,
+i])`` with ``stream`` 0 for ``styles="all"``, 3 for ``"seen"`` and 4 for ``"heldout"`` (1 is the
+labels'), so ``"train"`` and ``"test"``, and the three style streams, are disjoint and any prefix
+of a split is reproducible. Labels are exactly balanced per block of ten, the same for every
+``styles``: label ``i`` is ``perm_b[i % 10]`` with ``perm_b = default_rng([seed, split_id, 1,
+i // 10]).permutation(10)`` (every prefix is within one of balanced).
 
-* a font (above); glyph height (of the font's digits) 50-90% of the image; width x0.85-1.15;
-  rotation ~N(0, 6) degrees clipped to +-15; shear +-0.2; centre offset +-7% (x), +-5% (y);
-* partial neighbouring digits on the left and the right (each with probability 0.6, random
-  digits in the same font and colour, spaced 0.95-1.4 advances), cut by the crop as in SVHN;
+Domain randomisation (renderer version 2). A classifier trained on version 1's narrower
+variation fell from 98.9% to 70.4% on house numbers drawn by an independent renderer (other
+fonts, sizes, crops, neighbours, colours), so each example now draws, from its own generator:
+
+* a font (above) and a *layout*: digit height (of the font's digits) 40-90% of the crop and
+  neighbour track 0.9-1.6 advances, uniform over the allowed part of that rectangle (see the
+  style split); width x0.7-1.3 (on top of the fonts' own widths and weights); rotation
+  ~N(0, 6) degrees clipped to +-15; shear +-0.25; centre offset +-7% (x), +-5% (y);
+* partial neighbouring digits on the left and the right (each with probability 0.65, random
+  digits in the same font and colour, at the track above: below 1 they touch), cut by the crop;
+* a warp: affine only (50%), a perspective keystone (25%: one side 5-15% shorter, the other
+  axis up to 6%; PIL ``PERSPECTIVE``) or elastic (25%: a 4x4 grid of Gaussian offsets, sigma
+  2-4.5% of the size, upsampled bilinearly, applied by bilinear resampling of the ink);
+* a decoration: plain fill (45%), an outline (20%: a 1-1.5 px ring alone, or a ring of a colour
+  >= :data:`MIN_CONTRAST` from the fill's around it), a drop shadow (20%: 0.5-3 px away
+  diagonally, a darker shade of the background) or a 3-D extrusion (15%: the glyph repeated
+  1-4 px along a diagonal behind the fill, 30-60% darker or lighter than it);
 * foreground and background colours with a luma (BT.601) difference of at least
   :data:`MIN_CONTRAST` levels, dark-on-light and light-on-dark equally often, saturation from
-  grey to vivid; background plain (45%), a two-colour gradient (30%) or a smooth noisy texture
-  (25%); a plate edge of another colour along one side (20%); a 1-2 px drop shadow (15%);
-* loss of resolution (25%: down to 50-80% and back), Gaussian blur (80%, sigma 0.2-1.1 px),
-  JPEG compression (30%, quality 25-75), additive Gaussian noise (sigma 0-7 levels).
+  grey to vivid; a background plain (35%), a two-colour gradient (25%), a smooth noisy texture
+  (20%) or photo-like (20%: 2-5 soft-edged rectangles and ellipses of other colours, brick
+  courses 35% of the time, and grain at three scales); every background pixel keeps
+  :data:`MIN_CONTRAST` from the foreground (pixels that drift closer are mixed back towards the
+  plain colour); a plate edge of another colour along one side (20%);
+* camera effects: colour jitter (50%: per-channel gain 0.85-1.15 and offset +-15 levels), loss
+  of resolution (25%: down to 45-80% and back), Gaussian blur (80%, sigma 0.2-1.2 px), JPEG
+  compression (30%, quality 20-75), additive Gaussian noise (sigma 0-8 levels).
 
 Glyphs are rasterised once per font by FreeType (Pillow) at twice the output size, laid out and
-warped with one affine transform (bilinear) at 2x, then box-downsampled to the output size.
+warped at 2x (bilinear), decorated at 2x (so 1 px rings and offsets stay sharp), then
+box-downsampled to the output size and composited.
 
-Speed: 1,300-1,800 images/s at 32x32 in one process (one core), measured on the 2-core AVX-512
-machine while another job kept both cores busy (load 1.7-2.2), with ``python -m
-jgan.data.printed_digits --num 10000`` (it also prints the fonts; the font scan and glyph
-rasterisation, 1.2-1.9 s once per process, are not timed). Rendering and caching the default
-50,000 training images took 37 s there, once; reading them back from the cache (154 MB) 0.5 s.
+Style table (``render_digits(..., return_styles=True)``, :func:`load_styles`): per example,
+:data:`STYLE_KEYS`: ``font`` (index into the font list, :func:`find_fonts` by default),
+``group`` (index into :func:`font_groups`, the sorted family groups), ``height`` (fraction of
+the crop, float32), ``spacing`` (neighbour track in advances, float32; drawn even when there is
+no neighbour), ``neighbours`` (0-2), ``warp`` (:data:`WARPS`: 0 affine, 1 perspective, 2
+elastic), ``decoration`` (:data:`DECORATIONS`: 0 fill, 1 outline, 2 shadow, 3 extrusion),
+``background`` (:data:`BACKGROUNDS`: 0 plain, 1 gradient, 2 texture, 3 photo), ``polarity`` (1
+if the digit is lighter than the background) and ``layout_cell`` (``3 * height band + spacing
+band``, bands :data:`HEIGHT_BANDS` [0.40, 0.55), [0.55, 0.75), [0.75, 0.90] and
+:data:`SPACING_BANDS` [0.9, 1.15), [1.15, 1.35), [1.35, 1.6]); int32 unless said.
+
+Style split (``styles``, :data:`STYLE_SPLITS`). Accuracy on more digits like the training ones
+says little about SVHN, whose fonts and layouts a renderer never saw. ``styles="heldout"`` is an
+honest stand-in for that: fonts and layouts that ``styles="seen"`` never draws.
+
+* Held-out font groups (:func:`heldout_groups`): every 4th of the sorted family-group names,
+  starting at the second (index 1). A rule, not a list, so it is fixed and deterministic for
+  any font set; with the eight Debian packages (22 groups) it holds out C059, DejaVu Sans,
+  FreeSerif, Noto Sans, Standard Symbols and Z003 (serif, sans, script and a many-styled family).
+* Held-out layout cells (:data:`HELDOUT_LAYOUT_CELLS`): cell 2 (small digits, 40-55%, widely
+  spaced, 1.35-1.6 advances) and cell 6 (large digits, 75-90%, tightly set, 0.9-1.15): the two
+  corners of the layout square, so a model must extrapolate in both directions.
+* ``"seen"``: fonts of the other groups and the other seven cells; ``"heldout"``: only the
+  held-out groups and cells; ``"all"``: everything (the default, as before). Within the allowed
+  set the group is drawn uniformly, then a font of it; the cell by its area, then height and
+  spacing uniformly inside it (no rejection). Warps, decorations, backgrounds and colours are
+  drawn the same way in every stream: the split is about fonts and layouts only.
+* A style split needs a font group on each side: with fewer than two groups (a single font
+  passed in) ``"seen"`` and ``"heldout"`` raise ``ValueError`` naming the groups found.
+  matplotlib's fallback fonts give 9 groups (DejaVu Serif and cmr10 held out).
+
+Speed: 950-1,050 images/s at 32x32 in one process (one core; version 1: 1,300-1,800), measured
+on the 2-core machine while two training jobs kept both cores busy (load 2.2-3.6), with
+``python -m jgan.data.printed_digits --num 3000`` (it also prints the fonts, the held-out groups
+and how often each warp, decoration and background occurred; the font scan and glyph
+rasterisation, 1.2-2.5 s once per process, are not timed). At that rate the default 50,000
+training images render in 50-55 s, once; reading them back from the cache (154 MB) 0.5 s.
 
 Sizes and cache: ``"train"`` has ``num_examples`` images (default :data:`DEFAULT_NUM_EXAMPLES`,
 50,000), ``"test"`` ``max(1, num_examples // 10)`` (5,000), as for :mod:`jgan.data.avatars`, so
-one ``num_examples`` in a config sizes both splits. The arrays are cached as an uncompressed
-``.npz`` under ``data_root()/printed_digits/`` (``$JGAN_DATA_DIR``, default ``~/.cache/jgan``),
-keyed by split, number, size, seed, a fingerprint of the font list (relative paths and file
-sizes) and :func:`renderer_tag` (:data:`RENDERER_VERSION` and the Pillow, FreeType and numpy
-versions); written atomically (temporary file, then ``os.replace``; an unwritable directory only
-costs a warning). A cache file that cannot be read raises :class:`CorruptDatasetError` naming it:
-delete it and load again to render it afresh (it is never silently replaced).
+one ``num_examples`` in a config sizes both splits. The arrays (images, labels and the style
+table as ``style_<key>``) are cached as an uncompressed ``.npz`` under
+``data_root()/printed_digits/`` (``$JGAN_DATA_DIR``, default ``~/.cache/jgan``), keyed by split,
+number, size, seed, ``styles`` (``-styles-seen``/``-styles-heldout``; nothing for ``"all"``), a
+fingerprint of the font list (relative paths and file sizes) and :func:`renderer_tag`
+(:data:`RENDERER_VERSION` and the Pillow, FreeType and numpy versions); written atomically
+(temporary file, then ``os.replace``; an unwritable directory only costs a warning). A cache
+file that cannot be read (or lacks the style table) raises :class:`CorruptDatasetError` naming
+it: delete it and load again to render it afresh (it is never silently replaced).
 
 Licences (the Debian packages' copyright files): DejaVu: Bitstream Vera licence; Liberation 1.07:
 GPL-2 with font exceptions; Croscore (Arimo, Tinos, Cousine), Carlito, Caladea, Noto: SIL OFL
@@ -122,13 +178,45 @@ DEFAULT_NUM_EXAMPLES = 50_000  # "train"; "test" is a tenth.
 TEST_FRACTION = 10
 DEFAULT_IMAGE_SIZE = 32
 MIN_IMAGE_SIZE = 8  # below this a digit is not legible
-RENDERER_VERSION = 1  # bump when the rendering or the cache layout changes
+RENDERER_VERSION = 2  # bump when the rendering or the cache layout changes
 
 MIN_CONTRAST = 64.0  # luma levels between foreground and background
 MIN_RECOGNISED = 6  # digits (of 10) that must match the reference digit shapes
 NEAR_DUPLICATE = 0.96  # mean template correlation above which a font is a copy
 
 SPLIT_IDS = {"train": 0, "test": 1}
+
+# The style split (see the module docstring). A layout cell is 3 * height band + spacing band.
+STYLE_SPLITS = ("all", "seen", "heldout")
+HEIGHT_BANDS = ((0.40, 0.55), (0.55, 0.75), (0.75, 0.90))  # digit height / crop height
+SPACING_BANDS = ((0.90, 1.15), (1.15, 1.35), (1.35, 1.60))  # neighbour track, in advances
+HELDOUT_LAYOUT_CELLS = frozenset({2, 6})  # small and widely spaced; large and tightly set
+WARPS = ("affine", "perspective", "elastic")
+DECORATIONS = ("fill", "outline", "shadow", "extrusion")
+BACKGROUNDS = ("plain", "gradient", "texture", "photo")
+STYLE_KEYS = ("font", "group", "height", "spacing", "neighbours", "warp", "decoration",
+              "background", "polarity", "layout_cell")
+_FLOAT_STYLES = ("height", "spacing")
+
+
+def _cell_sampler(cells: Sequence[int]) -> tuple[tuple[int, ...], np.ndarray]:
+  """The cells and their cumulative probabilities, proportional to their area.
+
+  Drawing a cell by area and then a point uniformly inside it is drawing uniformly over the
+  allowed part of the (height, spacing) rectangle, with no rejection.
+  """
+  cells = tuple(sorted(cells))
+  area = np.array([np.ptp(HEIGHT_BANDS[c // 3]) * np.ptp(SPACING_BANDS[c % 3]) for c in cells])
+  cumulative = np.cumsum(area / area.sum())
+  cumulative[-1] = 1.0
+  return cells, cumulative
+
+
+_LAYOUT_CELLS = {
+    "all": _cell_sampler(range(9)),
+    "seen": _cell_sampler(set(range(9)) - HELDOUT_LAYOUT_CELLS),
+    "heldout": _cell_sampler(HELDOUT_LAYOUT_CELLS),
+}
 _LUMA = np.array([0.299, 0.587, 0.114])
 _SUPERSAMPLE = 2
 _PROBE_EM = 48
@@ -362,7 +450,9 @@ def _glyphs(path: str, height: int) -> _FontGlyphs:
 @dataclasses.dataclass(frozen=True)
 class _FontSet:
   paths: tuple[str, ...]
-  cumulative: np.ndarray  # [F] cumulative sampling probabilities (uniform over family groups)
+  groups: tuple[str, ...]  # the sorted family-group names
+  members: tuple[tuple[int, ...], ...]  # per group, the indices of its fonts in ``paths``
+  allowed: dict[str, tuple[int, ...]]  # styles value -> the groups it may draw (indices)
 
 
 def family_group(family: str) -> str:
@@ -370,30 +460,57 @@ def family_group(family: str) -> str:
   return " ".join(family.split()[:2])
 
 
+def heldout_groups(groups: Sequence[str]) -> frozenset[str]:
+  """The family groups held out by ``styles="heldout"``: every 4th sorted name from index 1.
+
+  A fixed rule rather than a list of names, so it applies to any installed font set; with the 22
+  groups of the eight Debian packages it holds out C059, DejaVu Sans, FreeSerif, Noto Sans,
+  Standard Symbols and Z003 (serif, sans, a script face and the many-styled Noto Sans).
+  """
+  return frozenset(sorted(set(groups))[1::4])
+
+
 @functools.lru_cache(maxsize=8)
 def _font_set(table: tuple[tuple[str, str], ...]) -> _FontSet:
-  groups: dict[str, int] = {}
-  for _, family in table:
-    groups[family_group(family)] = groups.get(family_group(family), 0) + 1
-  weights = np.array([1.0 / groups[family_group(f)] for _, f in table]) / len(groups)
-  cumulative = np.cumsum(weights)
-  cumulative[-1] = 1.0
-  return _FontSet(tuple(p for p, _ in table), cumulative)
+  groups = tuple(sorted({family_group(f) for _, f in table}))
+  members = tuple(tuple(k for k, (_, f) in enumerate(table) if family_group(f) == g)
+                  for g in groups)
+  held = heldout_groups(groups)
+  allowed = {"all": tuple(range(len(groups))),
+             "seen": tuple(k for k, g in enumerate(groups) if g not in held),
+             "heldout": tuple(k for k, g in enumerate(groups) if g in held)}
+  return _FontSet(tuple(p for p, _ in table), groups, members, allowed)
 
 
-def _resolve_fonts(fonts: Sequence[str] | None) -> _FontSet:
+def _resolve_fonts(fonts: Sequence[str] | None, styles: str = "all") -> _FontSet:
   if fonts is None:
-    return _font_set(_fonts_with_families())
-  fonts = tuple(os.fspath(f) for f in fonts)
-  if not fonts:
-    raise ValueError("fonts is empty; pass None to use find_fonts().")
-  table = []
-  for path in fonts:
-    probe = _probe(path)
-    if probe.rejected:
-      raise ValueError(f"Font {path} cannot draw the digits: {probe.rejected}.")
-    table.append((path, probe.family))
-  return _font_set(tuple(table))
+    fontset = _font_set(_fonts_with_families())
+  else:
+    fonts = tuple(os.fspath(f) for f in fonts)
+    if not fonts:
+      raise ValueError("fonts is empty; pass None to use find_fonts().")
+    table = []
+    for path in fonts:
+      probe = _probe(path)
+      if probe.rejected:
+        raise ValueError(f"Font {path} cannot draw the digits: {probe.rejected}.")
+      table.append((path, probe.family))
+    fontset = _font_set(tuple(table))
+  if styles != "all" and not (fontset.allowed["seen"] and fontset.allowed["heldout"]):
+    raise ValueError(
+        f"styles={styles!r}: the style split needs at least one font group on each side (held "
+        f"out: every 4th sorted group from the second, see heldout_groups), but the fonts form "
+        f"{len(fontset.groups)} group(s): {', '.join(fontset.groups)}. Use styles='all', or "
+        f"install more fonts ({FONTS_HINT}).")
+  return fontset
+
+
+def font_groups(fonts: Sequence[str] | None = None) -> list[str]:
+  """The sorted family-group names of a font list (None: :func:`find_fonts`).
+
+  The style table's ``group`` column indexes this list.
+  """
+  return list(_resolve_fonts(fonts).groups)
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -415,6 +532,12 @@ def _check_args(split: str, image_size: int, seed: int) -> None:
                      f"{image_size!r}.")
   if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
     raise ValueError(f"printed_digits: seed must be an integer >= 0, got {seed!r}.")
+
+
+def _check_styles(styles: str) -> None:
+  if styles not in STYLE_SPLITS:
+    raise ValueError(f"printed_digits: unknown styles {styles!r}; allowed: "
+                     f"{', '.join(map(repr, STYLE_SPLITS))}.")
 
 
 def digit_labels(num: int, *, seed: int, split: str, start: int = 0) -> np.ndarray:
@@ -469,39 +592,108 @@ def _upsampler(size: int, cells: int) -> np.ndarray:
   return weights
 
 
-def _background(rng, fg_luma: float, bg: np.ndarray, size: int) -> np.ndarray:
-  """[S, S, 3] float background: plain, a gradient or a smooth texture, keeping the contrast."""
-  kind = rng.uniform()
-  bg_luma = float(bg @ _LUMA)
-  if kind < 0.45:
-    return np.broadcast_to(bg.astype(np.float32), (size, size, 3)).copy()
-  if kind < 0.75:  # a gradient towards a second colour as far from the foreground
-    if fg_luma > bg_luma:
-      other = _colour(rng, rng.uniform(0.0, fg_luma - MIN_CONTRAST))
-    else:
-      other = _colour(rng, rng.uniform(fg_luma + MIN_CONTRAST, 255.0))
-    angle = rng.uniform(0, 2 * np.pi)
-    t = (np.arange(size, dtype=np.float32) + 0.5) / size - 0.5
-    ramp = np.clip(t[None, :] * np.cos(angle) + t[:, None] * np.sin(angle) + 0.5, 0, 1)
-    return bg.astype(np.float32) + ramp[..., None] * (other - bg).astype(np.float32)
-  cells = int(rng.integers(3, 7))
-  amp = rng.uniform(0.1, 0.35) * abs(fg_luma - bg_luma)
+def _smooth_field(rng: np.random.Generator, size: int, cells: int, amp: float,
+                  channels: int = 1) -> np.ndarray:
+  """[size, size, channels] noise: a coarse ``cells`` x ``cells`` Gaussian grid, upsampled."""
   up = _upsampler(size, cells)
-  channels = 3 if rng.uniform() < 0.5 else 1
   grid = rng.normal(0.0, amp, (channels, cells, cells))
-  field = (up @ grid @ up.T).transpose(1, 2, 0)  # [S, S, channels]
-  return (bg + field).astype(np.float32)
+  return (up @ grid @ up.T).transpose(1, 2, 0)
 
 
-def _layout(rng, font: _FontGlyphs, label: int) -> tuple[np.ndarray, float, float]:
-  """The centre digit and its neighbours on one baseline: (ink [h, w], centre x, centre y)."""
-  track = rng.uniform(0.95, 1.4)
+@functools.lru_cache(maxsize=16)
+def _coordinates(size: int) -> np.ndarray:
+  """[size] pixel-centre positions in [0, 1]."""
+  return ((np.arange(size) + 0.5) / size).astype(np.float32)
+
+
+def _far_luma(rng: np.random.Generator, fg_luma: float, bg_luma: float) -> float:
+  """A luma on the background's side of the foreground, at least MIN_CONTRAST from it."""
+  if fg_luma > bg_luma:
+    return rng.uniform(0.0, fg_luma - MIN_CONTRAST)
+  return rng.uniform(fg_luma + MIN_CONTRAST, 255.0)
+
+
+def _photo(rng: np.random.Generator, fg_luma: float, bg: np.ndarray, size: int) -> np.ndarray:
+  """[S, S, 3] a photo-like surface: soft blobs of paint, sometimes bricks, multi-scale grain."""
+  bg_luma = float(bg @ _LUMA)
+  image = np.broadcast_to(bg.astype(np.float32), (size, size, 3)).copy()
+  t = _coordinates(size)
+  for _ in range(int(rng.integers(2, 6))):  # rectangles and ellipses, blurred by a soft edge
+    colour = _colour(rng, _far_luma(rng, fg_luma, bg_luma)).astype(np.float32)
+    cx, cy = rng.uniform(-0.2, 1.2, 2)
+    rx, ry = rng.uniform(0.15, 0.7, 2)
+    dx, dy = np.abs(t[None, :] - cx) / rx, np.abs(t[:, None] - cy) / ry
+    dist = np.maximum(dx, dy) if rng.uniform() < 0.5 else np.sqrt(dx * dx + dy * dy)
+    alpha = np.clip((1.0 - dist) / rng.uniform(0.05, 0.5), 0.0, 1.0) * rng.uniform(0.4, 1.0)
+    image += alpha[..., None] * (colour - image)
+  if rng.uniform() < 0.35:  # brick courses: mortar lines, every other course staggered
+    course = rng.uniform(0.12, 0.3)
+    brick = course * rng.uniform(1.8, 3.0)
+    mortar = rng.uniform(0.03, 0.07)
+    y = t[:, None] + rng.uniform(0, course)
+    row = np.floor(y / course)
+    x = t[None, :] + rng.uniform(0, brick) + 0.5 * brick * (row % 2)
+    edge = np.minimum(np.mod(y, course), np.mod(x, brick))  # distance to the last joint
+    alpha = np.clip(1.0 - (edge - mortar) * size, 0.0, 1.0)  # one pixel of antialiasing
+    colour = _colour(rng, _far_luma(rng, fg_luma, bg_luma)).astype(np.float32)
+    image += alpha[..., None] * (colour - image)
+  amp = rng.uniform(3.0, 14.0)
+  channels = 3 if rng.uniform() < 0.5 else 1
+  for cells, weight in ((4, 1.0), (8, 0.6), (16, 0.35)):  # stains, patches, grain
+    image += _smooth_field(rng, size, cells, amp * weight, channels).astype(np.float32)
+  return image
+
+
+def _background(rng: np.random.Generator, fg_luma: float, bg: np.ndarray,
+                size: int) -> tuple[np.ndarray, int]:
+  """[S, S, 3] float background and its kind (:data:`BACKGROUNDS`), keeping the contrast.
+
+  Every pixel's luma stays at least :data:`MIN_CONTRAST` from the foreground's, on the plain
+  background colour's side (pixels that drift too close are pulled back towards that colour).
+  """
+  u = rng.uniform()
+  bg_luma = float(bg @ _LUMA)
+  if u < 0.35:
+    return np.broadcast_to(bg.astype(np.float32), (size, size, 3)).copy(), 0
+  if u < 0.6:  # a gradient towards a second colour as far from the foreground
+    other = _colour(rng, _far_luma(rng, fg_luma, bg_luma))
+    angle = rng.uniform(0, 2 * np.pi)
+    t = _coordinates(size) - 0.5
+    ramp = np.clip(t[None, :] * np.cos(angle) + t[:, None] * np.sin(angle) + 0.5, 0, 1)
+    return bg.astype(np.float32) + ramp[..., None] * (other - bg).astype(np.float32), 1
+  if u < 0.8:
+    kind = 2
+    amp = rng.uniform(0.1, 0.35) * abs(fg_luma - bg_luma)
+    channels = 3 if rng.uniform() < 0.5 else 1
+    image = (bg + _smooth_field(rng, size, int(rng.integers(3, 7)), amp, channels)
+             ).astype(np.float32)
+  else:
+    kind = 3
+    image = _photo(rng, fg_luma, bg, size)
+  # Pull pixels whose luma crossed the contrast limit back towards the plain colour, which keeps
+  # it: the mix p + t (bg - p) has luma L + t (L_bg - L), so t is exact and the mix stays in gamut.
+  luma = image @ _LUMA.astype(np.float32)
+  limit = fg_luma - MIN_CONTRAST if fg_luma > bg_luma else fg_luma + MIN_CONTRAST
+  bad = luma > limit if fg_luma > bg_luma else luma < limit
+  if bad.any():
+    mix = np.where(bad, (limit - luma) / np.where(bad, bg_luma - luma, 1.0), 0.0)
+    image += mix[..., None].astype(np.float32) * (bg.astype(np.float32) - image)
+  return image, kind
+
+
+def _layout(rng: np.random.Generator, font: _FontGlyphs, label: int,
+            track: float) -> tuple[np.ndarray, float, float, int]:
+  """The centre digit and its neighbours on one baseline: (ink [h, w], centre x, y, neighbours).
+
+  Each side gets a random digit with probability 0.65, ``track`` advances away (below 1 the
+  digits touch or overlap, as in tightly set plates).
+  """
   glyphs = font.glyphs
   items = [(0.0, glyphs[label])]
-  if rng.uniform() < 0.6:
+  if rng.uniform() < 0.65:
     g = glyphs[int(rng.integers(10))]
     items.append((-g.advance * track, g))
-  if rng.uniform() < 0.6:
+  if rng.uniform() < 0.65:
     items.append((glyphs[label].advance * track, glyphs[int(rng.integers(10))]))
   x0 = min(int(math.floor(x)) + g.left for x, g in items)
   x1 = max(int(math.floor(x)) + g.left + g.mask.shape[1] for x, g in items)
@@ -515,40 +707,166 @@ def _layout(rng, font: _FontGlyphs, label: int) -> tuple[np.ndarray, float, floa
   centre = glyphs[label]
   cx = centre.left - x0 + centre.mask.shape[1] / 2
   cy = centre.top - y0 + centre.mask.shape[0] / 2
-  return strip, cx, cy
+  return strip, cx, cy, len(items) - 1
 
 
-def _ink(rng, fontset: _FontSet, label: int, size: int) -> np.ndarray:
-  """The digit coverage [S, S] in [0, 1]: laid out, warped at 2x, box-downsampled."""
+def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+  """The 3x3 projective map taking the four points ``src`` [4, 2] to ``dst`` [4, 2]."""
+  rows, rhs = [], []
+  for (x, y), (u, v) in zip(src, dst):
+    rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+    rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+    rhs.extend([u, v])
+  return np.append(np.linalg.solve(np.array(rows), np.array(rhs)), 1.0).reshape(3, 3)
+
+
+def _remap(image: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
+  """``image`` [H, W] sampled bilinearly at (y + dy, x + dx); zero outside."""
+  h, w = image.shape
+  padded = np.pad(image, 1)  # the zero border is what lies outside
+  y = np.clip(np.arange(h, dtype=np.float32)[:, None] + dy + 1, 0, h + 1)
+  x = np.clip(np.arange(w, dtype=np.float32)[None, :] + dx + 1, 0, w + 1)
+  y0, x0 = np.minimum(y.astype(np.intp), h), np.minimum(x.astype(np.intp), w)
+  fy, fx = y - y0, x - x0
+  top = padded[y0, x0] + fx * (padded[y0, x0 + 1] - padded[y0, x0])
+  bottom = padded[y0 + 1, x0] + fx * (padded[y0 + 1, x0 + 1] - padded[y0 + 1, x0])
+  return top + fy * (bottom - top)
+
+
+def _ink(rng: np.random.Generator, fontset: _FontSet, styles: str, label: int,
+         size: int) -> tuple[np.ndarray, dict]:
+  """The digit's coverage at 2x ``[2S, 2S]`` in [0, 1], laid out and warped, and its style.
+
+  The font group, then a font of it, and the layout cell, then the height and neighbour spacing
+  inside the cell's bands, are drawn among those ``styles`` allows (see the module docstring).
+  """
   canvas = size * _SUPERSAMPLE
-  pick = int(np.searchsorted(fontset.cumulative, rng.uniform(), side="right"))
-  path = fontset.paths[min(pick, len(fontset.paths) - 1)]
-  font = _glyphs(path, int(math.ceil(0.9 * canvas)))
-  strip, cx, cy = _layout(rng, font, label)
-  scale = rng.uniform(0.5, 0.9) * canvas / font.height
-  stretch = rng.uniform(0.85, 1.15)
+  allowed = fontset.allowed[styles]
+  group = allowed[int(rng.integers(len(allowed)))]
+  members = fontset.members[group]
+  font_index = members[int(rng.integers(len(members)))]
+  cells, cumulative = _LAYOUT_CELLS[styles]
+  cell = cells[min(int(np.searchsorted(cumulative, rng.uniform(), side="right")),
+                   len(cells) - 1)]
+  height = rng.uniform(*HEIGHT_BANDS[cell // 3])
+  track = rng.uniform(*SPACING_BANDS[cell % 3])
+  font = _glyphs(fontset.paths[font_index], int(math.ceil(0.9 * canvas)))
+  strip, cx, cy, neighbours = _layout(rng, font, label, track)
+  scale = height * canvas / font.height
+  stretch = rng.uniform(0.7, 1.3)
   angle = np.deg2rad(np.clip(rng.normal(0.0, 6.0), -15.0, 15.0))
-  shear = rng.uniform(-0.2, 0.2)
+  shear = rng.uniform(-0.25, 0.25)
   tx = canvas / 2 + rng.uniform(-0.07, 0.07) * canvas
   ty = canvas / 2 + rng.uniform(-0.05, 0.05) * canvas
   c, s = math.cos(angle), math.sin(angle)
   forward = np.array([[c, -s], [s, c]]) @ np.array([[1.0, shear], [0.0, 1.0]]) @ np.diag(
       [scale * stretch, scale])
   inv = np.linalg.inv(forward)
-  off = np.array([cx, cy]) - inv @ np.array([tx, ty])
-  warped = Image.fromarray(strip).transform(
-      (canvas, canvas), Image.AFFINE, (inv[0, 0], inv[0, 1], off[0], inv[1, 0], inv[1, 1], off[1]),
-      resample=Image.BILINEAR)
-  return np.asarray(warped.reduce(_SUPERSAMPLE), np.float32) / 255.0
+  to_strip = np.eye(3)  # canvas pixel -> strip pixel
+  to_strip[:2, :2] = inv
+  to_strip[:2, 2] = np.array([cx, cy]) - inv @ np.array([tx, ty])
+  u = rng.uniform()
+  warp = 0 if u < 0.5 else 1 if u < 0.75 else 2
+  image = Image.fromarray(strip)
+  if warp == 1:  # a keystone: the plate seen from one side and from above or below
+    strong, weak = rng.choice([-1.0, 1.0]) * rng.uniform(0.05, 0.15), rng.uniform(-0.06, 0.06)
+    kx, ky = (strong, weak) if rng.uniform() < 0.5 else (weak, strong)
+    square = np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
+    seen = np.stack([square[:, 0] * (1 + ky * square[:, 1]),
+                     square[:, 1] * (1 + kx * square[:, 0])], axis=1)
+    half = canvas / 2
+    m = to_strip @ _homography(half + half * seen, half + half * square)
+    m = m / m[2, 2]
+    warped = image.transform((canvas, canvas), Image.PERSPECTIVE, tuple(m.ravel()[:8]),
+                             resample=Image.BILINEAR)
+  else:
+    warped = image.transform((canvas, canvas), Image.AFFINE, tuple(to_strip[:2].ravel()),
+                             resample=Image.BILINEAR)
+  ink = np.asarray(warped, np.float32) / 255.0
+  if warp == 2:  # elastic: a smooth displacement field, a few % of the size
+    amp = rng.uniform(0.02, 0.045) * canvas
+    field = _smooth_field(rng, canvas, 4, amp, 2).astype(np.float32)
+    ink = _remap(ink, field[..., 0], field[..., 1])
+  style = dict(font=font_index, group=group, height=height, spacing=track,
+               neighbours=neighbours, warp=warp, layout_cell=cell)
+  return ink, style
 
 
-def _render(index: int, seed: int, split_id: int, label: int, size: int,
-            fontset: _FontSet) -> np.ndarray:
-  rng = np.random.default_rng([seed, split_id, 0, index])
-  ink = _ink(rng, fontset, label, size)[..., None]
+def _shifted(a: np.ndarray, dy: int, dx: int) -> np.ndarray:
+  """``a`` moved by (dy, dx) pixels, zero-filled (no wrap-around)."""
+  h, w = a.shape
+  out = np.zeros_like(a)
+  out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+      a[max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+  return out
+
+
+def _dilate(a: np.ndarray, radius: int) -> np.ndarray:
+  """A (2 radius + 1)-square maximum filter, separably; zero outside."""
+  out = a
+  for axis in (0, 1):
+    src, out = out, out.copy()
+    for k in range(1, radius + 1):
+      lo, hi = [slice(None)] * 2, [slice(None)] * 2
+      lo[axis], hi[axis] = slice(k, None), slice(None, -k)
+      np.maximum(out[tuple(lo)], src[tuple(hi)], out=out[tuple(lo)])
+      np.maximum(out[tuple(hi)], src[tuple(lo)], out=out[tuple(hi)])
+  return out
+
+
+def _decorate(rng: np.random.Generator, ink: np.ndarray, fg: np.ndarray, bg: np.ndarray,
+              fg_luma: float, size: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
+  """The glyph's layers, back to front, as (coverage [S, S, 1], colour), and the decoration.
+
+  Worked out at 2x (``ink`` is ``[2S, 2S]``) so that 1 px outlines and offsets stay sharp, then
+  box-downsampled. The fill (or, outline only, the ring) always has the foreground colour, so
+  the digit keeps its contrast with the background whatever is added behind it.
+  """
+  u = rng.uniform()
+  unit = _SUPERSAMPLE  # 2x pixels per output pixel
+  layers = []
+  if u < 0.45:
+    decoration = 0
+  elif u < 0.65:  # an outline: the ring alone, or a ring of another colour around the fill
+    decoration = 1
+    ring = _dilate(ink, max(1, int(round(rng.uniform(0.03, 0.05) * size * unit))))
+    if rng.uniform() < 0.5:
+      ink = np.clip(ring - ink, 0.0, 1.0)
+    else:  # another colour, far from the fill's so that the ring shows
+      lo, hi = fg_luma - MIN_CONTRAST, fg_luma + MIN_CONTRAST
+      width_lo, width_hi = max(lo, 0.0), max(255.0 - hi, 0.0)
+      pick = rng.uniform(0.0, width_lo + width_hi)
+      layers.append((ring, _colour(rng, pick if pick < width_lo else hi + pick - width_lo)))
+  elif u < 0.85:  # a drop shadow, 0.5-3 px away diagonally, a darker shade of the background
+    decoration = 2
+    dy, dx = (int(v) for v in rng.integers(1, 3 * unit + 1, size=2) * rng.choice([-1, 1], 2))
+    layers.append((_shifted(ink, dy, dx), bg * rng.uniform(0.3, 0.7)))
+  else:  # a 3-D extrusion: the glyph repeated 1-4 px along a diagonal, darker or lighter
+    decoration = 3
+    depth = int(rng.integers(1, 5)) * unit
+    sy, sx = (int(v) for v in rng.choice([-1, 1], 2))
+    side = np.zeros_like(ink)
+    for k in range(1, depth + 1):
+      np.maximum(side, _shifted(ink, k * sy, k * sx), out=side)
+    shade = rng.uniform(0.3, 0.6)
+    colour = fg * (1 - shade) if rng.uniform() < 0.5 else fg + (255.0 - fg) * shade
+    layers.append((side, colour))
+  layers.append((ink, fg))
+  down = [(cov.reshape(size, unit, size, unit).mean(axis=(1, 3))[..., None],
+           np.asarray(colour, np.float32)) for cov, colour in layers]
+  return down, decoration
+
+
+def _render(index: int, seed: int, split_id: int, styles: str, label: int, size: int,
+            fontset: _FontSet) -> tuple[np.ndarray, tuple]:
+  """Example ``index``: (uint8 [S, S, 3], its style row in :data:`STYLE_KEYS` order)."""
+  stream = 0 if styles == "all" else 2 + STYLE_SPLITS.index(styles)  # 1: the labels
+  rng = np.random.default_rng([seed, split_id, stream, index])
+  ink, style = _ink(rng, fontset, styles, label, size)
   fg_luma, bg_luma = _lumas(rng)
   fg, bg = _colour(rng, fg_luma), _colour(rng, bg_luma)
-  image = _background(rng, fg_luma, bg, size)
+  image, style["background"] = _background(rng, fg_luma, bg, size)
+  style["polarity"] = int(fg_luma > bg_luma)
   if rng.uniform() < 0.2:  # the edge of the number plate, in another colour
     depth = max(1, int(round(rng.uniform(0.02, 0.15) * size)))
     band = (slice(None, depth), slice(-depth, None))[int(rng.integers(2))]
@@ -556,48 +874,59 @@ def _render(index: int, seed: int, split_id: int, label: int, size: int,
       image[band] = _colour(rng, rng.uniform(0.0, 255.0))  # top or bottom
     else:
       image[:, band] = _colour(rng, rng.uniform(0.0, 255.0))  # left or right
-  if rng.uniform() < 0.15:  # a drop shadow, 1-2 px away diagonally
-    dy, dx = (int(v) for v in rng.integers(1, 3, size=2) * rng.choice([-1, 1], size=2))
-    shadow = np.zeros_like(ink)
-    shadow[max(dy, 0):size + min(dy, 0), max(dx, 0):size + min(dx, 0)] = \
-        ink[max(-dy, 0):size + min(-dy, 0), max(-dx, 0):size + min(-dx, 0)]
-    image += shadow * (bg * rng.uniform(0.3, 0.7) - image)
-  image += ink * (fg - image)
+  layers, style["decoration"] = _decorate(rng, ink, fg, bg, fg_luma, size)
+  for coverage, colour in layers:
+    image += coverage * (colour - image)
+  if rng.uniform() < 0.5:  # colour jitter: a camera's white balance and exposure
+    image = image * rng.uniform(0.85, 1.15, 3).astype(np.float32) + \
+        rng.uniform(-15.0, 15.0, 3).astype(np.float32)
   pil = Image.fromarray(np.clip(np.rint(image), 0, 255).astype(np.uint8), "RGB")
   if rng.uniform() < 0.25:  # lost resolution
-    small = max(4, int(round(size * rng.uniform(0.5, 0.8))))
+    small = max(4, int(round(size * rng.uniform(0.45, 0.8))))
     pil = pil.resize((small, small), Image.BILINEAR).resize((size, size), Image.BILINEAR)
   if rng.uniform() < 0.8:
-    pil = pil.filter(ImageFilter.GaussianBlur(rng.uniform(0.2, 1.1)))
+    pil = pil.filter(ImageFilter.GaussianBlur(rng.uniform(0.2, 1.2)))
   if rng.uniform() < 0.3:
     buffer = io.BytesIO()
-    pil.save(buffer, format="JPEG", quality=int(rng.integers(25, 76)))
+    pil.save(buffer, format="JPEG", quality=int(rng.integers(20, 76)))
     buffer.seek(0)
     pil = Image.open(buffer).convert("RGB")
   out = np.asarray(pil, np.float32)
-  sigma = rng.uniform(0.0, 7.0)
+  sigma = rng.uniform(0.0, 8.0)
   out = out + rng.normal(0.0, sigma, out.shape).astype(np.float32)
-  return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+  row = tuple(style[k] for k in STYLE_KEYS)
+  return np.clip(np.rint(out), 0, 255).astype(np.uint8), row
+
+
+def _style_table(rows: Sequence[tuple]) -> dict[str, np.ndarray]:
+  columns = list(zip(*rows)) if rows else [()] * len(STYLE_KEYS)
+  return {k: np.asarray(col, np.float32 if k in _FLOAT_STYLES else np.int32)
+          for k, col in zip(STYLE_KEYS, columns)}
 
 
 def render_digit(index: int, *, seed: int, split: str, image_size: int = DEFAULT_IMAGE_SIZE,
-                 fonts: Sequence[str] | None = None) -> tuple[np.ndarray, int]:
+                 fonts: Sequence[str] | None = None,
+                 styles: str = "all") -> tuple[np.ndarray, int]:
   """Example ``index`` of a split: (uint8 RGB ``[S, S, 3]``, its digit label).
 
-  A pure function of ``(seed, split, index)`` (and the font list): equal to
-  ``render_digits(n, ...)[k][index]`` for any ``n > index``.
+  A pure function of ``(seed, split, styles, index)`` (and the font list): equal to
+  ``render_digits(n, ..., styles=styles)[k][index]`` for any ``n > index``.
   """
   _check_args(split, image_size, seed)
+  _check_styles(styles)
   if index < 0:
     raise ValueError(f"index must be >= 0, got {index}.")
   label = int(digit_labels(1, seed=seed, split=split, start=index)[0])
-  return _render(int(index), int(seed), SPLIT_IDS[split], label, int(image_size),
-                 _resolve_fonts(fonts)), label
+  image, _ = _render(int(index), int(seed), SPLIT_IDS[split], styles, label, int(image_size),
+                     _resolve_fonts(fonts, styles))
+  return image, label
 
 
 def render_digits(num: int, *, seed: int, split: str, image_size: int = DEFAULT_IMAGE_SIZE,
-                  fonts: Sequence[str] | None = None,
-                  start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                  fonts: Sequence[str] | None = None, start: int = 0, styles: str = "all",
+                  return_styles: bool = False
+                  ) -> (tuple[np.ndarray, np.ndarray]
+                        | tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]):
   """Examples ``start .. start + num - 1`` of a split: (uint8 ``[N, S, S, 3]``, int32 ``[N]``).
 
   Args:
@@ -607,22 +936,40 @@ def render_digits(num: int, *, seed: int, split: str, image_size: int = DEFAULT_
     image_size: S >= 8.
     fonts: font files to draw from (None: :func:`find_fonts`); each must draw the digits.
     start: the index of the first example.
+    styles: ``"all"``, ``"seen"`` or ``"heldout"`` (:data:`STYLE_SPLITS`): which fonts and
+      layouts to draw from (see the module docstring); each is its own random stream.
+    return_styles: also return the style table.
+
+  Returns:
+    ``(images, labels)``, or ``(images, labels, style_table)`` with ``return_styles``: a dict
+    of length-N arrays keyed by :data:`STYLE_KEYS` (``height``, ``spacing`` float32, the rest
+    int32).
+
+  Raises:
+    ValueError: a bad argument, a font that cannot draw the digits, or ``styles`` other than
+      ``"all"`` with fonts that do not form a held-out and a seen font group.
   """
   _check_args(split, image_size, seed)
+  _check_styles(styles)
   if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 0:
     raise ValueError(f"num must be an integer >= 0, got {num!r}.")
-  fontset = _resolve_fonts(fonts)
+  fontset = _resolve_fonts(fonts, styles)
   labels = digit_labels(num, seed=seed, split=split, start=start)
   images = np.empty((num, image_size, image_size, 3), np.uint8)
+  rows = []
   sid = SPLIT_IDS[split]
   begin = last = time.perf_counter()
   for k in range(num):
-    images[k] = _render(start + k, int(seed), sid, int(labels[k]), int(image_size), fontset)
+    images[k], row = _render(start + k, int(seed), sid, styles, int(labels[k]), int(image_size),
+                             fontset)
+    rows.append(row)
     now = time.perf_counter()
     if now - last > 10.0:
       last = now
       logger.info("Printed digits: %d/%d rendered (%.0f/s).", k + 1, num,
                   (k + 1) / (now - begin))
+  if return_styles:
+    return images, labels, _style_table(rows)
   return images, labels
 
 
@@ -643,24 +990,28 @@ def _check_num_examples(num_examples) -> int:
 
 
 def cache_path(split: str, *, num_examples: int = 0, image_size: int = DEFAULT_IMAGE_SIZE,
-               seed: int = 0) -> str:
+               seed: int = 0, styles: str = "all") -> str:
   """Where :func:`load` caches this split (same arguments)."""
   _check_args(split, image_size, seed)
+  _check_styles(styles)
   n = _check_num_examples(num_examples)
   digest = hashlib.sha1(renderer_tag().encode()).hexdigest()[:8]
-  name = (f"{split}-n{split_size(split, n)}-{image_size}px-seed{seed}-fonts{font_fingerprint()}"
-          f"-r{RENDERER_VERSION}-{digest}.npz")
+  tag = "" if styles == "all" else f"-styles-{styles}"
+  name = (f"{split}-n{split_size(split, n)}-{image_size}px-seed{seed}{tag}"
+          f"-fonts{font_fingerprint()}-r{RENDERER_VERSION}-{digest}.npz")
   return os.path.join(data_root(), NAME, name)
 
 
-def _write_cache(path: str, images: np.ndarray, labels: np.ndarray, meta: dict) -> None:
+def _write_cache(path: str, images: np.ndarray, labels: np.ndarray,
+                 style_table: dict[str, np.ndarray], meta: dict) -> None:
   directory = os.path.dirname(path)
   tmp = None
   try:
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
     with os.fdopen(fd, "wb") as f:
-      np.savez(f, images=images, labels=labels, meta=np.asarray(json.dumps(meta)))
+      np.savez(f, images=images, labels=labels, meta=np.asarray(json.dumps(meta)),
+               **{f"style_{k}": v for k, v in style_table.items()})
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes private files
@@ -672,10 +1023,12 @@ def _write_cache(path: str, images: np.ndarray, labels: np.ndarray, meta: dict) 
       os.remove(tmp)
 
 
-def _read_cache(path: str, n: int, image_size: int) -> tuple[np.ndarray, np.ndarray]:
+def _read_cache(path: str, n: int, image_size: int
+                ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
   try:
     with np.load(path, allow_pickle=False) as z:
       images, labels = z["images"], z["labels"]
+      style_table = {k: z[f"style_{k}"] for k in STYLE_KEYS}
       json.loads(str(z["meta"]))
     if images.dtype != np.uint8 or images.shape != (n, image_size, image_size, 3):
       raise ValueError(f"images are {images.dtype} {images.shape}, expected uint8 "
@@ -684,15 +1037,44 @@ def _read_cache(path: str, n: int, image_size: int) -> tuple[np.ndarray, np.ndar
         (n and (labels.min() < 0 or labels.max() >= NUM_CLASSES)):
       raise ValueError(f"labels are {labels.dtype} {labels.shape}, expected int32 ({n},) in "
                        "0..9")
+    for k, v in style_table.items():
+      dtype = np.float32 if k in _FLOAT_STYLES else np.int32
+      if v.dtype != dtype or v.shape != (n,):
+        raise ValueError(f"style_{k} is {v.dtype} {v.shape}, expected {np.dtype(dtype)} ({n},)")
   except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as e:
     raise CorruptDatasetError(
         f"Corrupt printed-digit cache file {path} ({type(e).__name__}: {e}). Delete it "
         f"(rm '{path}') and load again: it is rendered afresh from the fonts.") from e
-  return images, labels
+  return images, labels, style_table
+
+
+def _load_arrays(split: str, num_examples: int, image_size: int, seed: int, styles: str
+                 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], str, bool]:
+  """(images, labels, style table, cache path, whether read from the cache)."""
+  _check_args(split, image_size, seed)
+  _check_styles(styles)
+  n = split_size(split, _check_num_examples(num_examples))
+  fonts = find_fonts()
+  _resolve_fonts(None, styles)  # a style split the fonts cannot make fails before any work
+  path = cache_path(split, num_examples=num_examples, image_size=image_size, seed=seed,
+                    styles=styles)
+  if os.path.exists(path):
+    return (*_read_cache(path, n, image_size), path, True)
+  logger.info("Rendering %d printed digits (%s, styles %s, %dx%d, seed %d) with %d fonts...", n,
+              split, styles, image_size, image_size, seed, len(fonts))
+  images, labels, style_table = render_digits(n, seed=seed, split=split, image_size=image_size,
+                                              styles=styles, return_styles=True)
+  meta = {"split": split, "num_examples": n, "image_size": image_size, "seed": seed,
+          "styles": styles, "renderer": renderer_tag(),
+          "fonts": [_display_path(p) for p in fonts], "groups": font_groups(),
+          "heldout_groups": sorted(heldout_groups(font_groups())),
+          "heldout_layout_cells": sorted(HELDOUT_LAYOUT_CELLS)}
+  _write_cache(path, images, labels, style_table, meta)
+  return images, labels, style_table, path, False
 
 
 def load(split: str, *, num_examples: int = 0, image_size: int = DEFAULT_IMAGE_SIZE,
-         seed: int = 0) -> ArrayDataset:
+         seed: int = 0, styles: str = "all") -> ArrayDataset:
   """A split of printed digits, rendered once and then read from the disk cache.
 
   Args:
@@ -700,7 +1082,9 @@ def load(split: str, *, num_examples: int = 0, image_size: int = DEFAULT_IMAGE_S
     num_examples: the size of ``"train"``; 0: :data:`DEFAULT_NUM_EXAMPLES` (50,000; so
       ``"test"`` has 5,000).
     image_size: S >= 8; the images are ``[N, S, S, 3]`` uint8 RGB.
-    seed: integer >= 0; example ``i`` is a pure function of ``(seed, split, i)``.
+    seed: integer >= 0; example ``i`` is a pure function of ``(seed, split, styles, i)``.
+    styles: ``"all"``, ``"seen"`` (no held-out font group or layout cell) or ``"heldout"``
+      (only those); see the module docstring. :func:`load_styles` gives each example's style.
 
   Returns:
     An :class:`ArrayDataset` named ``"printed_digits"``, 10 classes, int32 labels (the digit).
@@ -708,26 +1092,16 @@ def load(split: str, *, num_examples: int = 0, image_size: int = DEFAULT_IMAGE_S
   Raises:
     DatasetNotFoundError: no installed font draws the digits (``bash scripts/install_data.sh``).
     CorruptDatasetError: the cache file exists but cannot be read; delete it.
-    ValueError: a bad split, size, number or seed.
+    ValueError: a bad split, size, number, seed or styles, or a style split the fonts cannot
+      make (fewer than two font groups).
   """
-  _check_args(split, image_size, seed)
-  n = split_size(split, _check_num_examples(num_examples))
   start = time.perf_counter()
+  images, labels, _, path, from_cache = _load_arrays(split, num_examples, image_size, seed,
+                                                     styles)
   fonts = find_fonts()
-  path = cache_path(split, num_examples=num_examples, image_size=image_size, seed=seed)
-  from_cache = os.path.exists(path)
-  if from_cache:
-    images, labels = _read_cache(path, n, image_size)
-  else:
-    logger.info("Rendering %d printed digits (%s, %dx%d, seed %d) with %d fonts...", n, split,
-                image_size, image_size, seed, len(fonts))
-    images, labels = render_digits(n, seed=seed, split=split, image_size=image_size)
-    meta = {"split": split, "num_examples": n, "image_size": image_size, "seed": seed,
-            "renderer": renderer_tag(), "fonts": [_display_path(p) for p in fonts]}
-    _write_cache(path, images, labels, meta)
   families = len({f for _, f in _fonts_with_families()})
   source = (f"rendered printed digits ({len(fonts)} fonts in {families} families; seed={seed}, "
-            f"{split}, {n} images {image_size}x{image_size}; "
+            f"{split}, styles={styles}, {len(images)} images {image_size}x{image_size}; "
             f"{'cached' if from_cache else 'rendered, cached'} at {path})")
   logger.info("Loaded printed_digits/%s in %.2fs: %s.", split, time.perf_counter() - start,
               source)
@@ -735,26 +1109,47 @@ def load(split: str, *, num_examples: int = 0, image_size: int = DEFAULT_IMAGE_S
                       source=source)
 
 
+def load_styles(split: str, *, num_examples: int = 0, image_size: int = DEFAULT_IMAGE_SIZE,
+                seed: int = 0, styles: str = "all") -> dict[str, np.ndarray]:
+  """The style table of exactly the examples :func:`load` returns (same arguments).
+
+  Read from the same cache file (rendered and cached first if missing): a dict of length-N
+  arrays keyed by :data:`STYLE_KEYS`; ``group`` indexes :func:`font_groups`, ``font``
+  :func:`find_fonts`, ``warp``/``decoration``/``background`` :data:`WARPS`/
+  :data:`DECORATIONS`/:data:`BACKGROUNDS`.
+  """
+  return _load_arrays(split, num_examples, image_size, seed, styles)[2]
+
+
 def _main(argv: Sequence[str] | None = None) -> None:
   parser = argparse.ArgumentParser(description="Render printed digits: speed and a sample grid.")
   parser.add_argument("--num", type=int, default=5000, help="images to time")
   parser.add_argument("--image_size", type=int, default=DEFAULT_IMAGE_SIZE)
   parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--styles", default="all", choices=STYLE_SPLITS)
   parser.add_argument("--grid", default=None, help="write a 10x10 grid of the first 100 here")
   args = parser.parse_args(argv)
   start = time.perf_counter()
   table = _fonts_with_families()
   for path, _ in table:  # rasterise every font's digits once, outside the timing
     _glyphs(path, int(math.ceil(0.9 * args.image_size * _SUPERSAMPLE)))
-  groups = sorted({family_group(f) for _, f in table})
+  groups = font_groups()
   print(f"{len(table)} fonts in {len({f for _, f in table})} families, {len(groups)} family "
         f"groups (fingerprint {font_fingerprint()}); font scan and glyphs "
-        f"{time.perf_counter() - start:.2f}s\ngroups: {', '.join(groups)}")
+        f"{time.perf_counter() - start:.2f}s\ngroups: {', '.join(groups)}\n"
+        f"held-out groups: {', '.join(sorted(heldout_groups(groups)))}; held-out layout cells: "
+        f"{sorted(HELDOUT_LAYOUT_CELLS)}")
   start = time.perf_counter()
-  images, _ = render_digits(args.num, seed=args.seed, split="train", image_size=args.image_size)
+  images, _, style_table = render_digits(args.num, seed=args.seed, split="train",
+                                         image_size=args.image_size, styles=args.styles,
+                                         return_styles=True)
   seconds = time.perf_counter() - start
-  print(f"{args.num} images {args.image_size}x{args.image_size} in {seconds:.2f}s: "
-        f"{args.num / seconds:.0f} images/s")
+  print(f"{args.num} images {args.image_size}x{args.image_size} (styles={args.styles}) in "
+        f"{seconds:.2f}s: {args.num / seconds:.0f} images/s")
+  for key, names in (("warp", WARPS), ("decoration", DECORATIONS),
+                     ("background", BACKGROUNDS)):
+    counts = np.bincount(style_table[key], minlength=len(names)) / max(1, args.num)
+    print(f"{key}: " + ", ".join(f"{n} {c:.0%}" for n, c in zip(names, counts)))
   if args.grid:
     from jgan import imaging  # pylint: disable=import-outside-toplevel
     imaging.save_grid(args.grid, images[:100].astype(np.float32) / 127.5 - 1.0, ncols=10)

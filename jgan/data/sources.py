@@ -72,7 +72,7 @@ DATASET_OPTIONS = {
     "image_folder": ("image_dir", "image_size"),
     "celeb_a": ("image_dir", "image_size"),
     "avatars": ("image_size", "num_examples", "seed", "style", "label"),
-    "printed_digits": ("image_size", "num_examples", "seed"),
+    "printed_digits": ("image_size", "num_examples", "seed", "styles"),
     "svhn": (),
     "lfw_faces": ("image_size", "seed"),
 }
@@ -141,15 +141,17 @@ def _load_avatars(split: str, data_dir: str | None, *, image_size: int = 0,
 
 
 def _load_printed_digits(split: str, data_dir: str | None, *, image_size: int = 0,
-                         num_examples: int = 0, seed: int = 0) -> ArrayDataset:
-  """Digits rendered from the installed fonts (:mod:`jgan.data.printed_digits`)."""
+                         num_examples: int = 0, seed: int = 0,
+                         styles: str = "all") -> ArrayDataset:
+  """Digits rendered from the installed fonts (:mod:`jgan.data.printed_digits`); ``styles``
+  "seen" / "heldout" draws only the training / held-out rendering styles of its style split."""
   del data_dir
   from jgan.data import printed_digits  # pylint: disable=import-outside-toplevel
   try:
     printed_digits.find_fonts()
   except DatasetNotFoundError as e:
     raise SourceUnavailable(str(e), PRINTED_DIGITS_HINT) from e
-  return printed_digits.load(split, num_examples=num_examples, seed=seed,
+  return printed_digits.load(split, num_examples=num_examples, seed=seed, styles=styles,
                              image_size=image_size or printed_digits.DEFAULT_IMAGE_SIZE)
 
 
@@ -266,7 +268,7 @@ def load_dataset(name: str, *, split: str = "train", sources: Sequence[str] | st
       * ``"avatars"``: ``num_examples`` (0: its default), ``seed``, ``style``, ``label``; see
         :func:`jgan.data.avatars.load_avatars`;
       * ``"printed_digits"``: ``num_examples`` (the train size, 0: 50,000; test is a tenth),
-        ``seed``; see :func:`jgan.data.printed_digits.load`;
+        ``seed``, ``styles`` ("all", or one side of the style split: "seen", "heldout"); see :func:`jgan.data.printed_digits.load`;
       * ``"lfw_faces"``: ``image_size`` (0: 150), ``seed`` (the 80/20 split); see
         :func:`jgan.data.lfw.load_lfw_faces`.
 

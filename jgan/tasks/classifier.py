@@ -20,7 +20,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from jgan import batching, imaging, losses, models, optim, steps
+from jgan import augment, batching, imaging, losses, models, optim, steps
 from jgan import config as config_lib
 from jgan import data as data_lib
 from jgan.evaluation import attributes as attributes_lib
@@ -28,6 +28,7 @@ from jgan.state import ClassifierState
 from jgan.tasks.base import Task
 
 TARGETS = ("label", "attributes")
+SCHEDULES = ("constant", "cosine")
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -42,10 +43,21 @@ def default_config() -> ml_collections.ConfigDict:
   c.optim = ml_collections.ConfigDict()
   c.optim.name = "adam"
   c.optim.lr = 1e-3
+  c.optim.schedule = "constant"  # SCHEDULES: "constant", or "cosine" decay to 0 at total_steps
+  # Seeded on-device augmentation of the training batch (jgan.augment.from_config): flips,
+  # rotations (degrees), zoom/shift (fractions of the size), blur (pixels), colour jitter.
+  c.augment = ml_collections.ConfigDict(
+      {"flip": False, "rotation": 0.0, "zoom": 0.0, "shift": 0.0, "blur": 0.0, "colour": 0.0})
   c.eval_every = 1000
+  # A second test set: overrides of config.data (e.g. {"styles": "heldout"}, printed_digits'
+  # held-out rendering styles), scored as test_accuracy_heldout_style; empty: none.
+  c.eval.heldout_style = ml_collections.ConfigDict()
   c.eval.best_metric = "test_accuracy"
   c.eval.best_mode = "max"
   return c
+
+
+_NO_AUGMENT = ml_collections.ConfigDict({"flip": False, "rotation": 0.0})
 
 
 def attribute_spec(config: ml_collections.ConfigDict
@@ -61,6 +73,17 @@ def attribute_spec(config: ml_collections.ConfigDict
                      "labels): set config.data.text_encoder (e.g. 'hash', which is instant).")
   from jgan.data import captioned  # pylint: disable=import-outside-toplevel
   return captioned.attribute_spec(config.data)
+
+
+def learning_rate(config: ml_collections.ConfigDict) -> float | optax.Schedule:
+  """``optim.lr``, constant or (``optim.schedule="cosine"``) decayed to 0 over total_steps."""
+  schedule = config.optim.get("schedule", "constant")
+  if schedule not in SCHEDULES:
+    raise ValueError(f"Unknown config.optim.schedule {schedule!r}; allowed: "
+                     f"{', '.join(map(repr, SCHEDULES))}.")
+  if schedule == "cosine":
+    return optax.cosine_decay_schedule(config.optim.lr, decay_steps=max(1, config.total_steps))
+  return config.optim.lr
 
 
 def build_model(config: ml_collections.ConfigDict, num_classes: int) -> models.ConvClassifier:
@@ -82,11 +105,13 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
     raise ValueError(f"The classifier task needs a labelled dataset; {config.data.name!r} "
                      "has no labels.")
   model = build_model(config, num_classes)
-  optimizer = optim.make_optimizer(config.optim.name, learning_rate=config.optim.lr)
+  optimizer = optim.make_optimizer(config.optim.name, learning_rate=learning_rate(config))
   architecture = (f"ConvClassifier widths={tuple(config.model.widths)} "
                   f"features={config.model.feature_dim}")
   if spec is None:
-    step = steps.make_classifier_step(model=model, optimizer=optimizer)
+    step = steps.make_classifier_step(
+        model=model, optimizer=optimizer,
+        augment_fn=augment.from_config(config.get("augment", _NO_AUGMENT)))
     describe = f"classifier: {architecture} classes={num_classes}"
 
     def score(logits, test) -> dict[str, float]:
@@ -109,11 +134,19 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
     return model.apply(variables, imaging.to_float(images_uint8), train=False)["logits"]
 
   test_set = functools.cache(lambda: data_lib.from_config(config.data, split="test"))
+  heldout = config.eval.get("heldout_style", None)
+  heldout_set = functools.cache(
+      lambda: data_lib.from_config(config_lib.group_with(config.data, heldout), split="test"))
 
   def evaluate(state) -> dict[str, float]:
+    run = functools.partial(predict, state.variables)
     test = test_set()
-    return score(batching.map_in_batches(functools.partial(predict, state.variables),
-                                         test.images), test)
+    scores = score(batching.map_in_batches(run, test.images), test)
+    if heldout:
+      other = heldout_set()
+      scores.update({f"{k}_heldout_style": v for k, v in
+                     score(batching.map_in_batches(run, other.images), other).items()})
+    return scores
 
   return Task(
       init=functools.partial(steps.init_classifier_state, model=model, optimizer=optimizer,

@@ -27,7 +27,8 @@ Evaluation, every ``eval_every`` steps, of the metrics in ``config.eval.metrics`
 
 * ``"accuracy"``: ``transfer_accuracy``, the accuracy of a target-domain classifier
   (``config.eval.classifier``, e.g. ``mnist_classifier``) on translated held-out source
-  images labelled with their source labels;
+  images labelled with their source labels (and ``transfer_accuracy_heldout_style`` on the
+  test set of ``eval.heldout_style``'s overrides of ``source_data``, e.g. unseen fonts);
 * ``"fid"``: the FID of those translations against real target images under that
   classifier's features;
 * ``"retrieval"``: identity retrieval under f (:mod:`jgan.evaluation.retrieval`), the face
@@ -130,6 +131,9 @@ def default_config() -> ml_collections.ConfigDict:
   # the batch mixed pairwise, plus Gaussian noise (standardised units).
   c.loss.feature_mix = 0.0
   c.loss.feature_noise = 0.0
+  # ... and then a fraction replaced by draws from the Gaussian fitted to the batch
+  # (jgan.augment.gaussian_features): new identities in the span of the batch's spread.
+  c.loss.feature_gaussian = 0.0
   # g(f(source)) randomly zoomed, shifted (fractions of the size) and blurred (largest sigma,
   # pixels; min_blur always) before f in L_CONST (jgan.augment.perturb): identity must
   # survive them, and min_blur low-passes f's gradient (no pixel-level patterns for f).
@@ -143,6 +147,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.eval.classifier = "mnist_classifier"  # target-domain judge, trained if missing
   c.eval.classifier_workdir = ""  # default: runs/<eval.classifier>
   c.eval.num_examples = 2000  # held-out source images translated per evaluation
+  # "accuracy" also on a second source test set: overrides of source_data (e.g. {"styles":
+  # "heldout"}: printed_digits' held-out rendering styles) -> transfer_accuracy_heldout_style.
+  c.eval.heldout_style = ml_collections.ConfigDict()
   # "fid": the source splits translated, each image under every fixed variant of
   # source_augment (augment.variant_grid, encoder.cache_rotations angles) with fid_variants.
   c.eval.fid_splits = ("test",)
@@ -312,14 +319,27 @@ def _const_examples(config: ml_collections.ConfigDict) -> int:
 
 
 def _feature_augment(loss: ml_collections.ConfigDict):
-  """``(features, key) -> features`` of ``loss.feature_mix`` / ``feature_noise``, or None."""
+  """``(features, key) -> features`` of ``loss.feature_mix`` / ``feature_noise`` /
+  ``feature_gaussian``, or None."""
   mix, noise = float(loss.get("feature_mix", 0.0)), float(loss.get("feature_noise", 0.0))
-  if not 0 <= mix <= 1 or noise < 0:
-    raise ValueError(f"config.loss.feature_mix must be in [0, 1] and feature_noise >= 0; got "
-                     f"{mix}, {noise}.")
-  if not (mix or noise):
+  gauss = float(loss.get("feature_gaussian", 0.0))
+  if not 0 <= mix <= 1 or noise < 0 or not 0 <= gauss <= 1:
+    raise ValueError(f"config.loss.feature_mix and feature_gaussian must be in [0, 1] and "
+                     f"feature_noise >= 0; got feature_mix={mix}, feature_noise={noise}, "
+                     f"feature_gaussian={gauss}.")
+  fns = []
+  if mix or noise:
+    fns.append(functools.partial(augment.mix_features, mix_prob=mix, noise_std=noise))
+  if gauss:
+    fns.append(functools.partial(augment.gaussian_features, prob=gauss))
+  if not fns:
     return None
-  return functools.partial(augment.mix_features, mix_prob=mix, noise_std=noise)
+
+  def apply(features: jax.Array, key: jax.Array) -> jax.Array:
+    for i, fn in enumerate(fns):  # the first takes the key itself: mix alone is unchanged
+      features = fn(features, jax.random.fold_in(key, i) if i else key)
+    return features
+  return apply
 
 
 def _pairs(left: jax.Array, right: jax.Array) -> jax.Array:
@@ -488,7 +508,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
 
 def _describe_defences(loss: ml_collections.ConfigDict) -> str:
   """The log's note of loss.feature_mix/feature_noise/const_examples/const_perturb, when set."""
-  parts = [f"{k}={loss.get(k, 0.0)}" for k in ("feature_mix", "feature_noise", "const_examples")
+  parts = [f"{k}={loss.get(k, 0.0)}" for k in ("feature_mix", "feature_noise", "feature_gaussian",
+                                                      "const_examples")
            if loss.get(k, 0.0)]
   p = loss.get("const_perturb", _NO_PERTURB)
   parts += [f"const_perturb.{k}={p.get(k, 0.0)}" for k in ("zoom", "shift", "blur", "min_blur")
@@ -619,7 +640,9 @@ def _judged_metrics(compiled: dict[str, Any], state, config) -> dict[str, float]
   """The evaluation under the target-domain judge (``compiled["judge"]``):
 
   * ``transfer_accuracy`` (``"accuracy"``): the judge's accuracy on translated held-out
-    source images, labelled with their source labels;
+    source images, labelled with their source labels; with ``eval.heldout_style`` (overrides
+    of ``source_data``, e.g. printed_digits' held-out styles) also
+    ``transfer_accuracy_heldout_style`` on that test set;
   * ``fid/<judge>`` (``"fid"``): translations of the ``eval.fid_splits`` source images (each
     under every fixed variant of ``source_augment`` with ``eval.fid_variants``) against the
     target test split;
@@ -647,15 +670,20 @@ def _judged_metrics(compiled: dict[str, Any], state, config) -> dict[str, float]
 
   results: dict[str, float] = {}
   if "accuracy" in metrics:
-    source = data_lib.from_config(config.source_data, split="test")
-    if source.labels is None:
-      raise ValueError(f"DTN transfer accuracy needs a labelled source test split; "
-                       f"{source.name!r} has no labels (set --config.eval.metrics=fid, or "
-                       "retrieval).")
-    keep = _held_out(len(source), e.num_examples)
-    out = judged(source.images[keep])
-    results["transfer_accuracy"] = float(np.mean(np.argmax(out["logits"], -1)
-                                                 == source.labels[keep]))
+    sets = [("", config.source_data)]
+    if e.get("heldout_style", None):
+      sets.append(("_heldout_style", config_lib.group_with(config.source_data,
+                                                           e.heldout_style)))
+    for suffix, data in sets:
+      source = data_lib.from_config(data, split="test")
+      if source.labels is None:
+        raise ValueError(f"DTN transfer accuracy needs a labelled source test split; "
+                         f"{source.name!r} has no labels (set --config.eval.metrics=fid, or "
+                         "retrieval).")
+      keep = _held_out(len(source), e.num_examples)
+      out = judged(source.images[keep])
+      results[f"transfer_accuracy{suffix}"] = float(np.mean(np.argmax(out["logits"], -1)
+                                                            == source.labels[keep]))
   if "fid" in metrics:
     images = np.concatenate([_retrieval_images(source_json, e.num_examples, split)
                              for split in e.get("fid_splits", ("test",))])
