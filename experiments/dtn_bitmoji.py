@@ -5,10 +5,10 @@
     python launch.py --experiment dtn_bitmoji --config.source_data.name=celeb_a \
         --config.source_data.dir=/path/to/img_align_celeba
 
-Result (measured 2026-12-04, README "DTN on faces"; 20 min 30 s on the idle 2-core CPU at
-247 GFLOP/s, plus 4 min for the judge avatars_classifier when missing): at step 2,000 FID 32.6
-(1,000 translations, avatars_classifier features; best 31.0), held-out retrieval top-1 0.30 /
-top-5 0.80 (best 0.50), blurred top-1 0.40. Avatar-like faces, some speckle left.
+Result (measured 2026-12-04, README "DTN on faces"; 19 min 27 s on the idle 2-core CPU at
+253 GFLOP/s, plus 4 min for the judge avatars_classifier when missing): at step 2,000 (the
+best) FID 35.3 (1,000 translations, avatars_classifier features), held-out retrieval top-1
+0.60 / top-5 0.85 / median rank 1, blurred top-1 0.75. Avatar-like faces with speckle.
 
 Why these values (and the 32x32 quick setting, dtn_bitmoji32): docs/experiments/dtn_bitmoji.md.
 """
@@ -42,7 +42,8 @@ def get_config():
   c.loss.tv_weight = TV_SCALE * tv_weight(c.data.image_size)
   c.loss.distance = "mean_squared"
   c.loss.const_examples = 8  # f through 8 of the 32 translations: 1.9x faster steps
-  c.loss.feature_mix = 0.5  # half the source descriptors mixed between two training faces
+  c.loss.feature_mix = 0.5  # half the source descriptors mixed between two training faces,
+  c.loss.feature_gaussian = 0.5  # then half drawn from the batch's Gaussian: new identities
   c.loss.const_perturb.update(zoom=0.1, shift=0.06, blur=1.5)  # g(f(x)) before f
   c.ema_decay = 0.995
   c.batch_size, c.total_steps = 32, 2000

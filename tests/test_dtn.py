@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.util
 import json
 import os
 import textwrap
@@ -593,6 +594,18 @@ def test_dtn_task_end_to_end(trained_nets, tmp_path):
   for a, b in zip(jax.tree.leaves(encoder_run.state.variables),
                   jax.tree.leaves(result.state.f_variables)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # f: the trained encoder, frozen
+
+  grid = str(tmp_path / "grid.png")  # scripts/translation_grid.py on the held-out set
+  spec = importlib.util.spec_from_file_location(
+      "translation_grid", os.path.join(os.path.dirname(__file__), "..", "scripts",
+                                       "translation_grid.py"))
+  script = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(script)
+  script.main(["--workdir", workdir, "--set", "synthetic_examples=48", "--num", "6",
+               "--out", grid])
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  with Image.open(grid) as png:  # 6 pairs in one row: wider than 6 single images
+    assert png.size[0] > 2 * 6 * TARGET[1]
 
   with jax.default_prng_impl(_FAST_PRNG):
     again = runs.train(_dtn_config(trained_nets, **heldout), workdir, progress=False)

@@ -174,7 +174,8 @@ def test_dtn_bitmoji_configs_build_and_validate():
     assert c.loss.tv_weight == pytest.approx(dtn_bitmoji.TV_SCALE * 0.05 / (size * size * 3))
     # Issue 22's recipe: f cached, L_CONST on 8 translations perturbed before f, mixed
     # descriptors, an EMA of g that the evaluation uses.
-    assert c.encoder.cache and c.loss.const_examples == 8 and c.loss.feature_mix == 0.5
+    assert c.encoder.cache and c.loss.const_examples == 8 and c.loss.feature_mix == 0.5 \
+        and c.loss.feature_gaussian == 0.5
     assert c.loss.const_perturb.zoom == 0.1 and c.loss.const_perturb.blur == 1.5
     assert c.ema_decay and c.eval.use_ema
     # Judged by avatars_classifier too (issue 22's figures).
