@@ -82,6 +82,16 @@ def group_with(group: ml_collections.ConfigDict, overrides) -> ml_collections.Co
   return out
 
 
+def changed_group(group: ml_collections.ConfigDict, overrides
+                  ) -> ml_collections.ConfigDict | None:
+  """:func:`group_with`, or None when ``overrides`` is empty or changes nothing (a second test
+  set that would be the first one again, e.g. ``{"styles": "all"}`` on a group already "all")."""
+  if not overrides:
+    return None
+  out = group_with(group, overrides)
+  return None if out.to_dict() == group.to_dict() else out
+
+
 def suggest(bad: str, allowed: Iterable[str]) -> str:
   """" Did you mean 'x'?" for the allowed value closest to ``bad`` ("" if none is close)."""
   close = difflib.get_close_matches(bad, list(allowed), n=1)

@@ -53,8 +53,9 @@ def main(argv: list[str] | None = None) -> None:
   images = source.images[:args.num]
   fn = jax.jit(lambda x: run.task.translate(run.state, imaging.to_float(x)))
   fake = batching.map_in_batches(fn, images, batch_size=min(64, len(images)))
-  real = imaging.adapt_images(imaging.to_float(images), fake.shape[1:])
-  pairs = jnp.concatenate([real, fake], axis=2)
+  shape = (*fake.shape[1:3], max(fake.shape[3], images.shape[3]))  # sources keep colour
+  pairs = jnp.concatenate([imaging.adapt_images(imaging.to_float(images), shape),
+                           imaging.adapt_images(fake, shape)], axis=2)
   imaging.save_grid(args.out, np.asarray(pairs), ncols=args.ncols)
   print(f"wrote {args.out}: {len(images)} translations of {source.source}")
 

@@ -451,9 +451,12 @@ def test_styles_is_only_for_printed_digits():
   """data.styles other than "all" names the dataset and the one that has styles."""
   c = config_lib.base_config()
   c.data.name, c.data.styles = "synthetic", "heldout"
-  with pytest.raises(ValueError, match=r"styles='heldout'.*only printed_digits.*'synthetic'"):
+  with pytest.raises(ValueError, match=r"styles='heldout'.*only printed_digits.*'synthetic'.*styles=all"):
     data.from_config(c.data)
   with pytest.raises(ValueError, match=r"Unknown key 'stiles'.*Did you mean 'styles'"):
     config_lib.group_with(c.data, {"stiles": "seen"})
   assert config_lib.group_with(c.data, {"styles": "seen"}).styles == "seen"
   assert c.data.styles == "heldout"  # a copy: the group itself is unchanged
+  assert config_lib.changed_group(c.data, {"styles": "heldout"}) is None  # nothing changes
+  assert config_lib.changed_group(c.data, {}) is None
+  assert config_lib.changed_group(c.data, {"styles": "seen"}).styles == "seen"

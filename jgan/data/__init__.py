@@ -61,8 +61,10 @@ def from_config(data_config, *, split: str | None = None) -> ArrayDataset:
   styles = d.get("styles", "all") or "all"
   if styles != "all":
     if d.name != "printed_digits":
-      raise ValueError(f"config.data.styles={styles!r} is set, but only printed_digits has "
-                       f"rendering styles to split (dataset {d.name!r}); leave it 'all'.")
+      raise ValueError(f"styles={styles!r} is set, but only printed_digits has rendering "
+                       f"styles to split (dataset {d.name!r}): set it to 'all' "
+                       "(--config.data.styles=all, or for a DTN's source "
+                       "--config.source_data.styles=all --config.eval.heldout_style.styles=all).")
     kwargs["styles"] = styles
   return load_dataset(d.name, split=split or d.split, sources=tuple(d.sources),
                       data_dir=d.get("data_dir", None), **kwargs)

@@ -134,15 +134,14 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
     return model.apply(variables, imaging.to_float(images_uint8), train=False)["logits"]
 
   test_set = functools.cache(lambda: data_lib.from_config(config.data, split="test"))
-  heldout = config.eval.get("heldout_style", None)
-  heldout_set = functools.cache(
-      lambda: data_lib.from_config(config_lib.group_with(config.data, heldout), split="test"))
+  heldout = config_lib.changed_group(config.data, config.eval.get("heldout_style", None))
+  heldout_set = functools.cache(lambda: data_lib.from_config(heldout, split="test"))
 
   def evaluate(state) -> dict[str, float]:
     run = functools.partial(predict, state.variables)
     test = test_set()
     scores = score(batching.map_in_batches(run, test.images), test)
-    if heldout:
+    if heldout is not None:
       other = heldout_set()
       scores.update({f"{k}_heldout_style": v for k, v in
                      score(batching.map_in_batches(run, other.images), other).items()})

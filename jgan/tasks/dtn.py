@@ -671,9 +671,9 @@ def _judged_metrics(compiled: dict[str, Any], state, config) -> dict[str, float]
   results: dict[str, float] = {}
   if "accuracy" in metrics:
     sets = [("", config.source_data)]
-    if e.get("heldout_style", None):
-      sets.append(("_heldout_style", config_lib.group_with(config.source_data,
-                                                           e.heldout_style)))
+    heldout = config_lib.changed_group(config.source_data, e.get("heldout_style", None))
+    if heldout is not None:
+      sets.append(("_heldout_style", heldout))
     for suffix, data in sets:
       source = data_lib.from_config(data, split="test")
       if source.labels is None:
