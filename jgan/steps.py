@@ -162,6 +162,7 @@ def make_gan_step(
     ema_decay: float | None = None,
     augment_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
     loss_takes_batch: bool = False,
+    d_augment_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
 ) -> Callable[[GANState, dict[str, jax.Array], jax.Array], tuple[GANState, Metrics]]:
   """Builds one unconditional GAN train step: ``n_critic`` D updates, then one G update.
 
@@ -170,7 +171,10 @@ def make_gan_step(
   on that device), each against B fresh generator samples. The G update draws B new
   latents. ``augment_fn(images, key)`` (e.g. :func:`jgan.augment.augment`), if given, is
   applied to the real images first. Fakes for D are generated in train mode (so G's batch-norm statistics follow
-  the batch, as in PyTorch DCGAN) and ``stop_gradient``-ed.
+  the batch, as in PyTorch DCGAN) and ``stop_gradient``-ed. ``d_augment_fn(images, key)``
+  (e.g. :func:`jgan.augment.diff_augment`), if given, transforms every image D sees, real and
+  fake, in D's and G's updates (G's gradient passes through it); the penalty is taken on
+  the transformed images, as D sees them.
 
   The losses are ``generator_loss(d_fake)`` and ``discriminator_loss(d_real, d_fake)`` (the
   :mod:`jgan.losses` families). With ``loss_takes_batch=True`` both are called with the batch
@@ -201,6 +205,9 @@ def make_gan_step(
   def d_loss_fn(d_params, d_bs, part, fake, key):
     real = part["image"]
     k_real, k_fake, k_pen = jax.random.split(key, 3)
+    if d_augment_fn is not None:  # its own keys: without it, the random streams are unchanged
+      real = d_augment_fn(real, jax.random.fold_in(key, 7))
+      fake = d_augment_fn(fake, jax.random.fold_in(key, 8))
     d_real, d_bs = _apply(discriminator, d_params, d_bs, real, train=True, key=k_real)
     d_fake, d_bs = _apply(discriminator, d_params, d_bs, fake, train=True, key=k_fake)
     if loss_takes_batch:
@@ -229,6 +236,8 @@ def make_gan_step(
   def g_loss_fn(g_params, g_bs, d_params, d_bs, key, part):
     k_gen, k_d = jax.random.split(key)
     fake, g_bs = generate(g_params, g_bs, k_gen, part["image"].shape[0])
+    if d_augment_fn is not None:
+      fake = d_augment_fn(fake, jax.random.fold_in(key, 7))
     d_fake, _ = _apply(discriminator, d_params, d_bs, fake, train=True, key=k_d)
     loss = generator_loss(d_fake, part) if loss_takes_batch else generator_loss(d_fake)
     return loss, (g_bs, {"g_loss": loss})
@@ -338,6 +347,7 @@ def make_dtn_step(
     const_augment_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
     ema_decay: float | None = None,
     const_examples: int = 0,
+    d_augment_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
 ) -> Callable[[DTNState, dict[str, jax.Array], jax.Array], tuple[DTNState, Metrics]]:
   """Builds one Domain Transfer Network step: a ternary-D update, then a g update.
 
@@ -366,6 +376,10 @@ def make_dtn_step(
   ``const_examples`` > 0 computes L_CONST on that many of the batch's source translations
   (the first; the batch is shuffled) instead of all: f's forward and backward pass through
   them is most of a step with a large f, and L_GANG still sees the whole batch.
+
+  ``d_augment_fn(images, key)`` (e.g. :func:`jgan.augment.diff_augment`), if given, transforms
+  every image D sees (its three batches, and g's translations in L_GANG, differentiably);
+  L_CONST, L_TID and L_TV see g's outputs unchanged.
 
   With ``ema_decay`` (and a state made with ``use_ema``) the step keeps an EMA of g's weights
   (warmed up, :func:`ema_decay_at`) and the EMA generator's own batch-norm statistics, from a
@@ -402,7 +416,11 @@ def make_dtn_step(
   def d_logits(d_params, d_bs, images):
     return _apply(discriminator, d_params, d_bs, images, train=True)
 
-  def d_loss_fn(d_params, d_bs, fake_s, fake_t, real_t):
+  def d_view(images, key, i):  # what D sees of a batch
+    return images if d_augment_fn is None else d_augment_fn(images, jax.random.fold_in(key, i))
+
+  def d_loss_fn(d_params, d_bs, fake_s, fake_t, real_t, key):
+    fake_s, fake_t, real_t = (d_view(x, key, i) for i, x in enumerate((fake_s, fake_t, real_t)))
     logits_s, d_bs = d_logits(d_params, d_bs, fake_s)
     logits_t, d_bs = d_logits(d_params, d_bs, fake_t)
     logits_r, d_bs = d_logits(d_params, d_bs, real_t)
@@ -419,8 +437,8 @@ def make_dtn_step(
     # network would see them.
     fake, g_bs = translate(g_params, g_bs, jnp.concatenate([f_s, f_t]))
     fake_s, fake_t = fake[:b], fake[b:]
-    logits_s, _ = d_logits(d_params, d_bs, fake_s)
-    logits_t, _ = d_logits(d_params, d_bs, fake_t)
+    logits_s, _ = d_logits(d_params, d_bs, d_view(fake_s, key, 10))
+    logits_t, _ = d_logits(d_params, d_bs, d_view(fake_t, key, 11))
     k = const_examples or b
     seen = fake_s[:k] if const_augment_fn is None else const_augment_fn(fake_s[:k], key)
     terms = {
@@ -455,7 +473,8 @@ def make_dtn_step(
     fake, g_bs = translate(state.g_params, state.g_batch_stats, jnp.concatenate([f_s, f_t]))
     fake = jax.lax.stop_gradient(fake)
     grads, (d_bs, d_metrics) = jax.grad(d_loss_fn, has_aux=True)(
-        state.d_params, state.d_batch_stats, fake[:b], fake[b:], real_t)
+        state.d_params, state.d_batch_stats, fake[:b], fake[b:], real_t,
+        jax.random.fold_in(key, 4))
     d_params, d_opt_state, d_metrics["d_grad_norm"] = apply_gradients(
         d_optimizer, grads, state.d_opt_state, state.d_params)
 

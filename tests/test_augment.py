@@ -219,3 +219,51 @@ def test_random_colour_gains_offsets_and_config():
   with pytest.raises(ValueError, match="colour strength must be >= 0.*-0.1"):
     augment.from_config(new)
   assert augment.from_config(ml_collections.ConfigDict({"flip": False, "rotation": 0.0})) is None
+
+
+def test_diff_augment_golden_translation_cutout_and_colour_bounds():
+  """An empty policy is the identity; translation moves a single bright pixel by at most
+  1/8 of the size (zeros shifted in, content kept); cutout zeroes one square of half the size
+  (clipped at the borders) and keeps the rest exactly; colour on a constant grey image stays
+  constant per image within the brightness and contrast ranges; all seeded and differentiable."""
+  x = jnp.zeros((32, 16, 16, 1)).at[:, 8, 8, 0].set(1.0)
+  np.testing.assert_array_equal(augment.diff_augment(x, jax.random.key(0), policy=()), x)
+  moved = augment.diff_augment(x, jax.random.key(1), policy=("translation",))
+  chex.assert_shape(moved, x.shape)
+  np.testing.assert_allclose(moved.sum(axis=(1, 2, 3)), 1.0)  # the pixel stays inside
+  ys, xs = np.nonzero(np.asarray(moved[..., 0]).reshape(32, 16, 16).max(axis=0))
+  assert np.abs(ys - 8).max() <= 2 and np.abs(xs - 8).max() <= 2  # 16 / 8 = 2 pixels
+  assert len(set(zip(ys, xs))) > 5  # and it does move, differently per image
+  ones = jnp.ones((64, 16, 16, 1))
+  cut = np.asarray(augment.diff_augment(ones, jax.random.key(2), policy=("cutout",)))
+  assert set(np.unique(cut)) <= {0.0, 1.0}
+  zeros = (cut == 0).sum(axis=(1, 2, 3))
+  assert zeros.max() == 64 and zeros.min() >= 16  # 8x8, at least a quarter left in a corner
+  for image in cut[:8, ..., 0]:  # the zeros form one axis-aligned rectangle
+    r, c = np.nonzero(image == 0)
+    assert (r.max() - r.min() + 1) * (c.max() - c.min() + 1) == len(r)
+  grey = jnp.full((256, 4, 4, 3), 0.25)
+  coloured = augment.diff_augment(grey, jax.random.key(3), policy=("colour",))
+  np.testing.assert_allclose(coloured, coloured[:, :1, :1, :1] + 0 * coloured, atol=1e-6)
+  assert -0.25 - 1e-6 <= float(coloured.min()) and float(coloured.max()) <= 0.75 + 1e-6
+  assert float(coloured.std()) > 0.2
+  a = augment.diff_augment(_images(c=3), jax.random.key(4))
+  np.testing.assert_array_equal(a, augment.diff_augment(_images(c=3), jax.random.key(4)))
+  grad = jax.grad(lambda im: augment.diff_augment(im, jax.random.key(5)).sum())(_images(c=3))
+  assert float(jnp.abs(grad).sum()) > 0
+
+
+def test_diff_augment_config_strings_and_errors():
+  assert augment.diff_augment_from_config("") is None
+  assert augment.diff_augment_from_config(" , ") is None
+  fn = augment.diff_augment_from_config("color, translation")
+  x = _images(c=3)
+  np.testing.assert_array_equal(
+      fn(x, jax.random.key(0)),
+      augment.diff_augment(x, jax.random.key(0), policy=("colour", "translation")))
+  with pytest.raises(ValueError, match=r"d_augment='colour,flip'.*\['flip'\].*cutout"):
+    augment.diff_augment_from_config("colour,flip")
+  with pytest.raises(ValueError, match=r"Unknown DiffAugment policy \['hue'\]"):
+    augment.diff_augment(x, jax.random.key(0), policy=("hue",))
+  with pytest.raises(ValueError, match="translation and cutout.*1.5"):
+    augment.diff_augment(x, jax.random.key(0), translation=1.5)

@@ -207,7 +207,7 @@ def tiny_encoder():
 
 def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weight=GAMMA,
               source_augment_fn=None, const_warmup_steps=0, feature_augment_fn=None,
-              const_augment_fn=None, ema_decay=None, const_examples=0):
+              const_augment_fn=None, ema_decay=None, const_examples=0, d_augment_fn=None):
   """A DTN of tiny DCGANs on (32, 32, 1) targets and (32, 32, 3) sources, f a TinyEncoder."""
   encoder, f_variables = tiny_encoder()
   generator = models.build_generator("dcgan", image_shape=TARGET, width=width)
@@ -222,7 +222,7 @@ def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weigh
       d_optimizer=d_opt, const_weight=const_weight, tid_weight=tid_weight, tv_weight=tv_weight,
       source_augment_fn=source_augment_fn, const_warmup_steps=const_warmup_steps,
       feature_augment_fn=feature_augment_fn, const_augment_fn=const_augment_fn,
-      ema_decay=ema_decay, const_examples=const_examples)
+      ema_decay=ema_decay, const_examples=const_examples, d_augment_fn=d_augment_fn)
   init = functools.partial(init, use_ema=ema_decay is not None)
   return types.SimpleNamespace(init=init, step=step, encoder=encoder, generator=generator,
                                translate=steps.make_translate_fn(generator, encoder))
@@ -315,6 +315,22 @@ def test_feature_mix_and_const_perturbation_enter_the_step(dtn):
   _, m3 = jax.jit(mixed.step)(dtn.state0, batch, key)
   assert float(m3["const"]) != float(plain["const"])
   assert np.isfinite(float(m3["g_loss"]))
+
+
+def test_d_augment_changes_only_what_d_sees(dtn):
+  """DiffAugment before the ternary D: D's loss and L_GANG change, deterministically for one
+  key; L_CONST, L_TID and L_TV see g's outputs unchanged."""
+  batch, key = dtn_batch(seed=12), jax.random.key(6)
+  _, plain = dtn.jit_step(dtn.state0, batch, key)
+  diff = build_dtn(d_augment_fn=augment.diff_augment_from_config("colour,translation,cutout"))
+  step = jax.jit(diff.step)
+  _, m1 = step(dtn.state0, batch, key)
+  _, m2 = step(dtn.state0, batch, key)
+  assert float(m1["d_loss"]) != float(plain["d_loss"])
+  assert float(m1["g_gan"]) != float(plain["g_gan"])
+  assert float(m1["g_gan"]) == float(m2["g_gan"])
+  for k in ("const", "tid", "tv"):
+    np.testing.assert_allclose(float(m1[k]), float(plain[k]), rtol=1e-6, err_msg=k)
 
 
 def test_const_on_a_subset_is_the_subset_mean(dtn):
@@ -643,6 +659,7 @@ def test_dtn_task_needs_a_source_dataset(trained_nets, tmp_path):
     ("loss.feature_noise", -0.1, "feature_noise >= 0"),
     ("loss.const_examples", -2, r"const_examples must be >= 0.*-2"),
     ("loss.const_perturb.zoom", 1.2, r"zoom and shift in \[0, 1\).*zoom=1.2"),
+    ("d_augment", "colour,blur", r"d_augment='colour,blur'.*\['blur'\].*allowed"),
 ])
 def test_dtn_bad_defence_values_are_named(trained_nets, key, value, match):
   from jgan.tasks import dtn  # pylint: disable=import-outside-toplevel

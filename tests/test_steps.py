@@ -265,3 +265,22 @@ def test_classifier_step_augments_on_device_with_its_own_key():
   b, _ = run(noisy)
   assert float(m2["loss"]) != float(m0["loss"])
   chex.assert_trees_all_equal(a.params, b.params)
+
+
+def test_d_augment_changes_what_d_sees_is_seeded_and_named():
+  """DiffAugment before D: the D and G losses change, deterministically for one key, and G
+  still trains through it; a bad policy is named when the task is built."""
+  plain, diff = _task(), _task(d_augment="translation,cutout")
+  state = plain.init(jax.random.key(0))
+  _, m_plain = jax.jit(plain.step)(state, _batch(8), jax.random.key(1))
+  step = jax.jit(diff.step)
+  new, m1 = step(state, _batch(8), jax.random.key(1))
+  _, m2 = step(state, _batch(8), jax.random.key(1))
+  assert float(m_plain["d_real"]) != float(m1["d_real"])
+  assert float(m_plain["g_loss"]) != float(m1["g_loss"])
+  assert float(m1["d_loss"]) == float(m2["d_loss"])
+  assert float(m1["g_grad_norm"]) > 0
+  assert any(not np.array_equal(a, b) for a, b in
+             zip(jax.tree.leaves(state.g_params), jax.tree.leaves(new.g_params)))
+  with pytest.raises(ValueError, match="d_augment='zoom'.*allowed"):
+    _task(d_augment="zoom")

@@ -121,6 +121,8 @@ def default_config() -> ml_collections.ConfigDict:
   # An EMA of g's weights (0: off), warmed up, with its own batch-norm statistics; what the
   # evaluation, samples, translate and the demo use when on (eval.use_ema).
   c.ema_decay = 0.0
+  # DiffAugment of every image D sees: "" or comma-separated jgan.augment.DIFF_AUGMENT_POLICIES.
+  c.d_augment = ""
   c.loss = ml_collections.ConfigDict()
   c.loss.const_weight = 15.0  # alpha: L_CONST
   c.loss.tid_weight = 15.0  # beta: L_TID
@@ -427,7 +429,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       feature_augment_fn=_feature_augment(config.loss),
       const_augment_fn=augment.perturb_from_config(
           config.loss.get("const_perturb", _NO_PERTURB)),
-      ema_decay=ema_decay, const_examples=_const_examples(config))
+      ema_decay=ema_decay, const_examples=_const_examples(config),
+      d_augment_fn=augment.diff_augment_from_config(config.get("d_augment", "")))
   translate = steps.make_translate_fn(generator, encoder,
                                       use_ema=config.eval.get("use_ema", True))
   precompute = None

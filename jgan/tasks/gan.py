@@ -44,6 +44,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.augment.rotation = 0.0  # random rotations up to this many degrees
   c.n_critic = 1  # D updates per G update
   c.ema_decay = 0.0  # EMA of G's params; 0 turns it off
+  # DiffAugment of every image D sees, real and fake: "" or comma-separated from
+  # jgan.augment.DIFF_AUGMENT_POLICIES, e.g. "colour,translation,cutout".
+  c.d_augment = ""
   # Evaluation every eval_every steps (0: off) and at the end; see jgan.evaluation.
   c.eval.metrics = ("fid", "kid", "pr")  # from jgan.evaluation.generative.METRICS
   c.eval.feature_network = "classifier"  # or "inception_v3" (needs eval.inception_weights)
@@ -177,7 +180,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       generator_loss=g_loss, discriminator_loss=d_loss, latent_dim=latent_dim,
       n_critic=config.n_critic, penalty=_penalty(config.penalty.name, config.penalty.weight),
       ema_decay=ema_decay, augment_fn=augment.from_config(config.augment),
-      loss_takes_batch=bool(custom))
+      loss_takes_batch=bool(custom),
+      d_augment_fn=augment.diff_augment_from_config(config.get("d_augment", "")))
 
   def sample_inputs(key: jax.Array, n: int) -> jax.Array:
     return jax.random.normal(key, (n, latent_dim), jnp.float32)
