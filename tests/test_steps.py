@@ -284,3 +284,22 @@ def test_d_augment_changes_what_d_sees_is_seeded_and_named():
              zip(jax.tree.leaves(state.g_params), jax.tree.leaves(new.g_params)))
   with pytest.raises(ValueError, match="d_augment='zoom'.*allowed"):
     _task(d_augment="zoom")
+
+
+def test_spectral_norm_discriminator_trains_in_the_gan_step():
+  """normalization="spectral": the power-iteration vectors are D's batch_stats and move every
+  step; the losses are finite and D's params change."""
+  config = tiny_gan_config(**{"data.synthetic_shape": (32, 32, 1),
+                              "model.generator": {"name": "dcgan", "width": 4},
+                              "model.discriminator": {"name": "dcgan", "width": 4,
+                                                      "normalization": "spectral"}})
+  task = tasks.build_task(config, image_shape=(32, 32, 1), num_classes=None)
+  state = task.init(jax.random.key(0))
+  assert set(state.d_batch_stats) == {"sn_conv0", "sn_conv1", "sn_conv2", "sn_out"}
+  rng = np.random.default_rng(0)
+  batch = {"image": jnp.asarray(rng.integers(0, 256, (8, 32, 32, 1), dtype=np.uint8))}
+  new, metrics = jax.jit(task.step)(state, batch, jax.random.key(1))
+  assert all(np.isfinite(float(v)) for v in metrics.values())
+  u_before = state.d_batch_stats["sn_conv1"]["conv1/kernel/u"]
+  assert not np.allclose(u_before, new.d_batch_stats["sn_conv1"]["conv1/kernel/u"])
+  assert not np.allclose(state.d_params["out"]["kernel"], new.d_params["out"]["kernel"])

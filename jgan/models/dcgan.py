@@ -31,7 +31,7 @@ PyTree = Any
 
 RESOLUTIONS = (28, 32, 64)
 UPSAMPLES = ("subpixel", "conv_transpose")
-NORMALIZATIONS = ("batch", "layer", "none")
+NORMALIZATIONS = ("batch", "layer", "none", "spectral")
 
 
 def _check(cls_name: str, field: str, value: Any, allowed: tuple) -> None:
@@ -136,8 +136,11 @@ class DCGANDiscriminator(nn.Module):
   - 28: 28 -> 14 -> 7 with w, 2w.
 
   ``normalization``: "batch" (DCGAN), "layer" (layer norm over H, W, C with per-channel scale and
-  offset, for WGAN-GP critics, whose penalty is per-sample) or "none". Module names:
-  ``conv{i}``, ``norm{i}`` (i >= 1), ``out``.
+  offset, for WGAN-GP critics, whose penalty is per-sample), "spectral" (every convolution and
+  the output layer divided by its largest singular value, one power iteration per train-mode
+  call, flax's ``nn.SpectralNorm``; the power-iteration vectors live in ``batch_stats``) or
+  "none". Module names: ``conv{i}``, ``norm{i}`` (i >= 1), ``out`` (under ``sn_conv{i}`` /
+  ``sn_out`` in ``batch_stats`` with "spectral"; the params keep their names).
 
   Shapes: x [B, resolution, resolution, C] -> logits [B] float32, or [B, num_outputs] when
   ``num_outputs > 1`` (e.g. 3 for DTN's ternary discriminator). ``features_only=True`` stops
@@ -147,7 +150,8 @@ class DCGANDiscriminator(nn.Module):
   References:
     Radford, Metz, Chintala 2016, "Unsupervised Representation Learning with Deep Convolutional
     Generative Adversarial Networks"; Gulrajani et al. 2017, "Improved Training of Wasserstein
-    GANs", section 4 (no batch norm in the critic; layer norm suggested).
+    GANs", section 4 (no batch norm in the critic; layer norm suggested); Miyato et al.,
+    "Spectral Normalization for Generative Adversarial Networks", ICLR 2018.
   """
 
   resolution: int
@@ -166,14 +170,20 @@ class DCGANDiscriminator(nn.Module):
       raise ValueError(f"DCGANDiscriminator: num_outputs must be >= 1, got {self.num_outputs}.")
     super().__post_init__()
 
+  def _layer(self, layer: nn.Module, x: jax.Array, train: bool, name: str) -> jax.Array:
+    if self.normalization != "spectral":
+      return layer(x)
+    return nn.SpectralNorm(layer, name=f"sn_{name}")(x, update_stats=train)
+
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
     for i, c in enumerate(_discriminator_plan(self.resolution, self.width)):
       use_bias = i == 0 or self.normalization != "batch"
       # = nn.Conv(c, (4, 4), strides=(2, 2), padding="SAME") (same params), with an input
       # gradient whose own gradient is fast on XLA:CPU (gradient penalties: 3x faster).
-      x = StridedConv4x4(c, use_bias=use_bias, dtype=self.dtype, param_dtype=self.param_dtype,
-                         kernel_init=dcgan_init, name=f"conv{i}")(x)
+      x = self._layer(StridedConv4x4(c, use_bias=use_bias, dtype=self.dtype,
+                                     param_dtype=self.param_dtype, kernel_init=dcgan_init,
+                                     name=f"conv{i}"), x, train, f"conv{i}")
       if i > 0 and self.normalization == "batch":
         x = _batch_norm(train, self.dtype, self.param_dtype, f"norm{i}")(x)
       elif i > 0 and self.normalization == "layer":
@@ -184,8 +194,8 @@ class DCGANDiscriminator(nn.Module):
     if self.features_only:
       return x
     x = x.reshape(x.shape[0], -1)
-    x = nn.Dense(self.num_outputs, dtype=self.dtype, param_dtype=self.param_dtype,
-                 kernel_init=dcgan_init, name="out")(x)
+    x = self._layer(nn.Dense(self.num_outputs, dtype=self.dtype, param_dtype=self.param_dtype,
+                             kernel_init=dcgan_init, name="out"), x, train, "out")
     x = x.astype(jnp.float32)
     return x[:, 0] if self.num_outputs == 1 else x
 
