@@ -606,6 +606,17 @@ def test_dtn_task_end_to_end(trained_nets, tmp_path):
   accuracy = records[-1]["eval/transfer_accuracy"]
   assert 0.0 <= accuracy <= 1.0 and 0.0 <= records[-1]["eval/transfer_accuracy_heldout_style"] <= 1
   assert any(k.startswith("eval/fid/") for k in records[-1])
+  # f's own accuracy on the same held-out source images (the ceiling of the transfer).
+  from jgan import data as data_lib, imaging  # pylint: disable=import-outside-toplevel
+  from jgan.tasks import dtn  # pylint: disable=import-outside-toplevel
+  config = _dtn_config(trained_nets, **heldout)
+  source = data_lib.from_config(config.source_data, split="test")
+  keep = dtn._held_out(len(source), config.eval.num_examples)  # pylint: disable=protected-access
+  f_net = runs.classifier_network(trained_nets["encoder"])
+  f_pred = np.argmax(np.asarray(f_net.apply(imaging.to_float(source.images[keep]))["logits"]), -1)
+  assert records[-1]["eval/encoder_accuracy"] == pytest.approx(
+      float(np.mean(f_pred == source.labels[keep])))
+  assert 0.0 <= records[-1]["eval/encoder_accuracy_heldout_style"] <= 1.0
   encoder_run = runs.load_run(trained_nets["encoder"])
   for a, b in zip(jax.tree.leaves(encoder_run.state.variables),
                   jax.tree.leaves(result.state.f_variables)):

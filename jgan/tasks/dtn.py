@@ -28,7 +28,8 @@ Evaluation, every ``eval_every`` steps, of the metrics in ``config.eval.metrics`
 * ``"accuracy"``: ``transfer_accuracy``, the accuracy of a target-domain classifier
   (``config.eval.classifier``, e.g. ``mnist_classifier``) on translated held-out source
   images labelled with their source labels (and ``transfer_accuracy_heldout_style`` on the
-  test set of ``eval.heldout_style``'s overrides of ``source_data``, e.g. unseen fonts);
+  test set of ``eval.heldout_style``'s overrides of ``source_data``, e.g. unseen fonts), and
+  f's own accuracy on them (``encoder_accuracy[_heldout_style]``) when f is a classifier;
 * ``"fid"``: the FID of those translations against real target images under that
   classifier's features;
 * ``"retrieval"``: identity retrieval under f (:mod:`jgan.evaluation.retrieval`), the face
@@ -202,6 +203,8 @@ class Encoder:
     feature_dim: F.
     input_shape: (H, W, C) of the network.
     name: f in the log, e.g. ``"classifier:digits_encoder:features"``.
+    classify: ``(variables, images) -> [B, classes]`` logits when f is a classifier (the
+      evaluation then reports f's own accuracy on the source images), else None.
   """
 
   apply: Callable[[PyTree, jax.Array], jax.Array]
@@ -210,6 +213,7 @@ class Encoder:
   feature_dim: int
   input_shape: tuple[int, int, int]
   name: str
+  classify: Callable[[PyTree, jax.Array], jax.Array] | None = None
 
 
 def _classifier_encoder(e: ml_collections.ConfigDict) -> Encoder:
@@ -220,15 +224,16 @@ def _classifier_encoder(e: ml_collections.ConfigDict) -> Encoder:
                                 feature_dim=e.feature_dim)
   shape = tuple(e.image_shape)
 
-  def apply(variables, images):
-    return model.apply(variables, imaging.adapt_images(images, shape), train=False)[e.layer]
+  def apply(variables, images, layer=e.layer):
+    return model.apply(variables, imaging.adapt_images(images, shape), train=False)[layer]
 
   def init(key):
     return model.init(key, jnp.zeros((1, *shape), jnp.float32), train=False)
 
   return Encoder(apply=apply, init=init, load=functools.partial(_load_classifier_variables, e),
                  feature_dim=e.feature_dim if e.layer == "features" else e.num_classes,
-                 input_shape=shape, name=f"classifier:{e.experiment}:{e.layer}")
+                 input_shape=shape, name=f"classifier:{e.experiment}:{e.layer}",
+                 classify=functools.partial(apply, layer="logits"))
 
 
 def _dlib_resnet_encoder(e: ml_collections.ConfigDict) -> Encoder:
@@ -476,6 +481,10 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
             state, augment.apply_variants(imaging.to_float(x), flip, degrees))))
         compiled["reconstruct"] = jax.jit(
             lambda state, x: _reconstruction(translate, judge, state, imaging.to_float(x)))
+        if f.classify is not None:  # f's own accuracy on the source images g is judged on
+          network = (lambda v: v["network"]) if standardize else (lambda v: v)
+          compiled["f_logits"] = jax.jit(lambda state, x: f.classify(
+              network(state.f_variables), imaging.to_float(x)))
       results.update(_judged_metrics(compiled, state, config))
     if "retrieval" in metrics:
       if "retrieval" not in compiled:
@@ -645,7 +654,9 @@ def _judged_metrics(compiled: dict[str, Any], state, config) -> dict[str, float]
   * ``transfer_accuracy`` (``"accuracy"``): the judge's accuracy on translated held-out
     source images, labelled with their source labels; with ``eval.heldout_style`` (overrides
     of ``source_data``, e.g. printed_digits' held-out styles) also
-    ``transfer_accuracy_heldout_style`` on that test set;
+    ``transfer_accuracy_heldout_style`` on that test set; when f is a classifier, its own
+    accuracy on the same images, ``encoder_accuracy`` (and ``encoder_accuracy_heldout_style``):
+    the ceiling of what g can transfer;
   * ``fid/<judge>`` (``"fid"``): translations of the ``eval.fid_splits`` source images (each
     under every fixed variant of ``source_augment`` with ``eval.fid_variants``) against the
     target test split;
@@ -687,6 +698,12 @@ def _judged_metrics(compiled: dict[str, Any], state, config) -> dict[str, float]
       out = judged(source.images[keep])
       results[f"transfer_accuracy{suffix}"] = float(np.mean(np.argmax(out["logits"], -1)
                                                             == source.labels[keep]))
+      if "f_logits" in compiled:
+        logits = batching.map_in_batches(functools.partial(compiled["f_logits"], state),
+                                         source.images[keep],
+                                         batch_size=min(e.batch_size, len(keep)))
+        results[f"encoder_accuracy{suffix}"] = float(np.mean(np.argmax(logits, -1)
+                                                             == source.labels[keep]))
   if "fid" in metrics:
     images = np.concatenate([_retrieval_images(source_json, e.num_examples, split)
                              for split in e.get("fid_splits", ("test",))])
