@@ -5,7 +5,9 @@
 Classifies the held-out source images that dtn_digits' evaluation translates (the same seeded
 subset), fed to the judge (`eval.classifier`, e.g. mnist_classifier) as they are (RGB -> grey by
 channel mean, resized), and prints its accuracy next to the judge's accuracy on its own test
-split: transfer accuracy above the first number is what translation adds.
+split: transfer accuracy above the first number is what translation adds. When f
+(`encoder`) is a classifier run, it also prints f's accuracy on the target test images: how
+well the f that L_CONST reads g's outputs with knows the target domain.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ def main() -> None:
   config = catalog.load_experiment(args.experiment)
   config_lib.apply_overrides(config, overrides)
   e = config.eval
-  judge = runs.resolve_prerequisites(config, start=False)["judge"]
+  resolved = runs.resolve_prerequisites(config)
+  judge = resolved["judge"]
   judge, images, labels, _ = dtn.judge_and_data(judge, config)
   classify = jax.jit(lambda x: judge.apply(imaging.to_float(x))["logits"])
   logits = batching.map_in_batches(classify, images, batch_size=e.batch_size)
@@ -39,6 +42,13 @@ def main() -> None:
   own = float(np.mean(np.argmax(logits, -1) == target.labels))
   print(f"judge {judge.name}: {raw:.4f} on {len(labels)} untranslated {config.source_data.name} "
         f"test images; {own:.4f} on {len(target.labels)} {config.data.name} test images")
+  encoder = resolved.get("encoder")
+  if config.encoder.name == "classifier" and encoder is not None:
+    f = runs.classifier_network(encoder.workdir)
+    f_logits = batching.map_in_batches(jax.jit(lambda x: f.apply(imaging.to_float(x))["logits"]),
+                                       target.images, batch_size=e.batch_size)
+    print(f"f {f.name}: {float(np.mean(np.argmax(f_logits, -1) == target.labels)):.4f} on "
+          f"{len(target.labels)} {config.data.name} test images")
 
 
 if __name__ == "__main__":
