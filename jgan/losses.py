@@ -384,6 +384,40 @@ def matching_aware_generator_loss(d_fake: Array) -> Array:
   return non_saturating_generator_loss(d_fake)
 
 
+def mode_seeking_loss(images_a: Array, images_b: Array, z_a: Array, z_b: Array, *,
+                      eps: float = 1e-5) -> Array:
+  """MSGAN's mode-seeking term for G: ``1 / (mean|G(c, z_a) - G(c, z_b)| / mean|z_a - z_b|
+  + eps)``.
+
+  Two noise vectors of one condition should give images as far apart, relative to the
+  noise's distance, as the data allow: G minimising this is pushed away from ignoring its
+  noise (one image per caption), the collapse conditional GANs show. The means run over the
+  whole batch and every value (the reference code's ``torch.mean(torch.abs(...))``).
+
+  Args:
+    images_a, images_b: G's outputs for the same conditions under ``z_a`` and ``z_b``,
+      [B, ...] each.
+    z_a, z_b: the two noise batches [B, Z].
+    eps: keeps the value finite when the images coincide.
+
+  Returns:
+    A float32 scalar > 0 (smaller when the images differ more).
+
+  References:
+    Mao, Lee, Tseng, Ma & Yang, "Mode Seeking Generative Adversarial Networks for Diverse
+    Image Synthesis", CVPR 2019, eq. 3 (and the reference code's 1 / (ratio + 1e-5)).
+  """
+  images_a, images_b = _as_float(images_a), _as_float(images_b)
+  z_a, z_b = _as_float(z_a), _as_float(z_b)
+  if images_a.shape != images_b.shape or z_a.shape != z_b.shape:
+    raise ValueError(f"mode_seeking_loss needs two batches of one shape each, got images "
+                     f"{images_a.shape} / {images_b.shape} and noise {z_a.shape} / {z_b.shape}.")
+  if eps <= 0:
+    raise ValueError(f"eps must be > 0, got {eps}.")
+  ratio = jnp.mean(jnp.abs(images_a - images_b)) / jnp.mean(jnp.abs(z_a - z_b))
+  return 1.0 / (ratio + eps)
+
+
 def _check_num_classes(num_classes) -> tuple[int, ...]:
   counts = tuple(num_classes)
   if not counts or any(isinstance(k, bool) or int(k) != k or k < 1 for k in counts):
@@ -747,6 +781,7 @@ __all__ = [
     "matching_aware_generator_loss",
     "minimax_discriminator_loss",
     "minimax_generator_loss",
+    "mode_seeking_loss",
     "non_saturating_discriminator_loss",
     "non_saturating_generator_loss",
     "ternary_discriminator_loss",

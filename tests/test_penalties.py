@@ -155,3 +155,30 @@ def test_get_penalty_registry_and_unknown_name():
   assert "'r2'" in message
   for name in penalties.PENALTIES:
     assert name in message
+
+
+def test_matching_aware_gradient_penalty_golden_and_parameter_gradient():
+  """Linear critic D(x, e) = <a, x> + c <b, e>: every example's joint gradient norm is
+  sqrt(|a|^2 + c^2 |b|^2); a = 0.5 on 4 values and b = 1 on 3 values at c = 1 give norm 2,
+  so k = 2, p = 6 give 2 * 2^6 = 128 for any images and text; with n^2 = 1 + 3 c^2,
+  d/dc k n^p = k (p / 2) n^(p - 2) 6c = 2 * 3 * 16 * 6 = 576 at c = 1; a bad output shape or
+  batch is named."""
+  images = jax.random.normal(jax.random.key(0), (5, 2, 2, 1))
+  text = jax.random.normal(jax.random.key(1), (5, 3))
+  a, b = jnp.full((2, 2, 1), 0.5), jnp.ones((3,))
+  critic = lambda c: (lambda x, e: jnp.sum(x * a, axis=(1, 2, 3)) + c * (e @ b))
+  value = penalties.matching_aware_gradient_penalty(critic(1.0), images, text)
+  np.testing.assert_allclose(float(value), 128.0, rtol=1e-5)
+  keep_dim = lambda x, e: critic(1.0)(x, e)[:, None]
+  np.testing.assert_allclose(
+      float(penalties.matching_aware_gradient_penalty(keep_dim, images, text, weight=1.0,
+                                                      power=2.0)), 4.0, rtol=1e-5)
+  grad = jax.grad(lambda c: penalties.matching_aware_gradient_penalty(critic(c), images, text))
+  np.testing.assert_allclose(float(grad(1.0)), 576.0, rtol=1e-5)
+  # The text matters: a critic that ignores it has the image-only norm 1 -> 2 * 1 = 2.
+  np.testing.assert_allclose(float(penalties.matching_aware_gradient_penalty(
+      critic(0.0), images, text)), 2.0, rtol=1e-5)
+  with pytest.raises(ValueError, match=r"logits of shape \[B\] or \[B, 1\] with B=5.*\(\)"):
+    penalties.matching_aware_gradient_penalty(lambda x, e: jnp.sum(x), images, text)
+  with pytest.raises(ValueError, match=r"one row per pair.*\(5, 2, 2, 1\).*\(4, 3\)"):
+    penalties.matching_aware_gradient_penalty(critic(1.0), images, text[:4])

@@ -167,3 +167,21 @@ def test_text_conditional_losses_jit_gives_same_value():
     close(jax.jit(fn)(*args), fn(*args), rtol=1e-5)
   fn = lambda l, y: losses.attribute_classifier_loss(l, y, num_classes=(2, 5))  # noqa: E731
   close(jax.jit(fn)(logits, labels), fn(logits, labels), rtol=1e-5)
+
+
+def test_mode_seeking_loss_golden_sign_and_gradient():
+  """Images 0.5 apart everywhere for noises 1 apart: ratio 0.5, loss 1 / (0.5 + 1e-5); images
+  further apart give a smaller loss, and its gradient pushes the two images apart."""
+  a, b = jnp.zeros((2, 4, 4, 3)), jnp.full((2, 4, 4, 3), 0.5)
+  za, zb = jnp.zeros((2, 8)), jnp.ones((2, 8))
+  np.testing.assert_allclose(float(losses.mode_seeking_loss(a, b, za, zb)), 1 / (0.5 + 1e-5),
+                             rtol=1e-6)
+  assert float(losses.mode_seeking_loss(a, 2 * b, za, zb)) < float(
+      losses.mode_seeking_loss(a, b, za, zb))
+  grad_b = jax.grad(lambda y: losses.mode_seeking_loss(a, y, za, zb))(b)
+  assert float(jnp.max(grad_b)) < 0  # raising b (away from a) lowers the loss
+  assert np.isfinite(float(losses.mode_seeking_loss(a, a, za, zb)))  # eps: finite at 0
+  with pytest.raises(ValueError, match=r"one shape each.*\(2, 4, 4, 3\).*\(1, 4, 4, 3\)"):
+    losses.mode_seeking_loss(a, b[:1], za, zb)
+  with pytest.raises(ValueError, match="eps must be > 0, got 0"):
+    losses.mode_seeking_loss(a, b, za, zb, eps=0)
