@@ -140,17 +140,17 @@ def test_class_head_reads_the_image_not_the_text():
 COUNTS = (3, 2)
 
 
-def _step_parts(conditioning="projection"):
+def _step_parts(conditioning="projection", normalization="batch", **step_kwargs):
   g = models.build_text_generator("dcgan", resolution=32, width=4, text_features=8,
                                   conditioning=conditioning)
   d = models.build_text_discriminator("dcgan", resolution=32, width=4, text_features=8,
-                                      num_classes=sum(COUNTS))
+                                      num_classes=sum(COUNTS), normalization=normalization)
   g_opt, d_opt = optax.adam(2e-3, b1=0.5), optax.adam(2e-3, b1=0.5)
   init = functools.partial(t2i.init_t2i_state, generator=g, discriminator=d, g_optimizer=g_opt,
                            d_optimizer=d_opt, latent_dim=8, text_dim=E,
                            image_shape=(32, 32, 3))
   step = t2i.make_t2i_step(generator=g, discriminator=d, g_optimizer=g_opt, d_optimizer=d_opt,
-                           latent_dim=8, num_classes=COUNTS, ca_kl_weight=1.0)
+                           latent_dim=8, num_classes=COUNTS, ca_kl_weight=1.0, **step_kwargs)
   return init, step
 
 
@@ -205,6 +205,28 @@ def test_step_weights_are_wired():
   with pytest.raises(ValueError, match="class_weight"):
     t2i.make_t2i_step(generator=None, discriminator=None, g_optimizer=None, d_optimizer=None,
                       latent_dim=8, num_classes=COUNTS, class_weight=-1.0)
+
+
+def test_ma_gp_and_mode_seeking_terms_are_wired():
+  """With MA-GP and MSGAN on, D's and G's losses are their sums with the new terms, the
+  rest of the step is bit for bit the plain one's (same random streams), and negative
+  weights are named."""
+  init, plain = _step_parts(normalization="layer")
+  _, both = _step_parts(normalization="layer", ma_gp_weight=2.0, mode_seeking_weight=0.5)
+  state = jax.jit(init)(_key(0))
+  _, m0 = jax.jit(plain)(state, _batch(), jax.random.key(3))
+  _, m = jax.jit(both)(state, _batch(), jax.random.key(3))
+  m0, m = ({k: float(v) for k, v in x.items()} for x in (m0, m))
+  assert m["ma_gp"] > 0 and m["mode_seeking"] > 0
+  np.testing.assert_allclose(m["d_loss"], m["d_gan"] + m["d_class"] + m["ma_gp"], rtol=1e-5)
+  np.testing.assert_allclose(m["g_loss"], m["g_gan"] + m["g_class"] + 0.5 * m["mode_seeking"],
+                             rtol=1e-5)
+  for k in ("d_gan", "d_class", "d_real", "d_fake"):  # the same D inputs as without them
+    np.testing.assert_allclose(m[k], m0[k], rtol=1e-6, err_msg=k)
+  for name in ("ma_gp_weight", "mode_seeking_weight"):
+    with pytest.raises(ValueError, match=f"{name} must be >= 0, got -1"):
+      t2i.make_t2i_step(generator=None, discriminator=None, g_optimizer=None, d_optimizer=None,
+                        latent_dim=8, num_classes=COUNTS, **{name: -1.0})
 
 
 # ------------------------------------------------------------------------------- end to end

@@ -50,7 +50,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from jgan import batching, imaging, losses, models, optim, steps, text
+from jgan import batching, imaging, losses, models, optim, penalties, steps, text
 from jgan import config as config_lib
 from jgan import data as data_lib
 from jgan.data import captioned
@@ -103,6 +103,11 @@ def default_config() -> ml_collections.ConfigDict:
   c.loss.class_weight = 1.0  # AC-GAN class loss in D's and G's objectives (0: none)
   c.loss.class_fake_weight = 0.0  # D's class loss on generated images (Odena et al.: 1)
   c.loss.ca_kl_weight = 1.0  # conditioning augmentation's KL (generator.conditioning)
+  # DF-GAN's MA-GP on real matching pairs (image and sentence; 0: off; per-example D needed:
+  # model.discriminator.normalization "layer" or "none") and its power.
+  c.loss.ma_gp_weight = 0.0
+  c.loss.ma_gp_power = 6.0
+  c.loss.mode_seeking_weight = 0.0  # MSGAN: G's images for two noises of one caption apart
   c.optim = optim.two_player_config()
   c.ema_decay = 0.0
   c.sample_captions = AVATAR_SAMPLE_CAPTIONS  # rows of the sample grids
@@ -158,10 +163,16 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
                   num_classes: tuple[int, ...], wrong_weight: float = 0.5,
                   label_smoothing: float = 0.0, class_weight: float = 1.0,
                   class_fake_weight: float = 0.0, ca_kl_weight: float = 0.0,
-                  ema_decay: float | None = None
+                  ema_decay: float | None = None, ma_gp_weight: float = 0.0,
+                  ma_gp_power: float = 6.0, mode_seeking_weight: float = 0.0
                   ) -> Callable[[GANState, dict[str, jax.Array], jax.Array],
                                 tuple[GANState, Metrics]]:
   """Builds one text-to-image step (see the module docstring).
+
+  ``ma_gp_weight`` > 0 adds :func:`jgan.penalties.matching_aware_gradient_penalty` (power
+  ``ma_gp_power``) on the real matching pairs to D's loss (metric ``ma_gp``);
+  ``mode_seeking_weight`` > 0 adds :func:`jgan.losses.mode_seeking_loss` to G's loss, from a
+  second generation of the batch's captions under new noise (metric ``mode_seeking``).
 
   The batch holds ``image`` uint8 [B, H, W, C], ``text_embedding`` float [B, K, E] and
   ``attributes`` int [B, A] (-1: not given). Metrics: d_loss, g_loss, d_gan, g_gan,
@@ -175,7 +186,8 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
     ICML 2017, eq. 2.
   """
   for name, value in (("class_weight", class_weight), ("class_fake_weight", class_fake_weight),
-                      ("ca_kl_weight", ca_kl_weight)):
+                      ("ca_kl_weight", ca_kl_weight), ("ma_gp_weight", ma_gp_weight),
+                      ("mode_seeking_weight", mode_seeking_weight)):
     if value < 0:
       raise ValueError(f"{name} must be >= 0, got {value}.")
   if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
@@ -193,11 +205,14 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
       count = count + jnp.sum(present)
     return hits / jnp.maximum(count, 1)
 
-  def generate(g_params, g_bs, key, text_emb):
-    k_z, k_c = jax.random.split(key)
-    z = jax.random.normal(k_z, (text_emb.shape[0], latent_dim), jnp.float32)
+  def noise(key, text_emb):
+    return jax.random.normal(jax.random.split(key)[0], (text_emb.shape[0], latent_dim),
+                             jnp.float32)
+
+  def generate(g_params, g_bs, key, text_emb, z=None):
+    z = noise(key, text_emb) if z is None else z
     return _apply(generator, g_params, g_bs, z, text_emb, train=True,
-                  rngs={"condition": k_c}, collect_kl=kl_on)
+                  rngs={"condition": jax.random.split(key)[1]}, collect_kl=kl_on)
 
   def d_loss_fn(d_params, d_bs, real, fake, text_emb, labels):
     (d_real, c_real), d_bs, _ = _apply(discriminator, d_params, d_bs, real, text_emb, train=True)
@@ -216,6 +231,11 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
       loss = loss + class_weight * cls
       metrics["d_class"] = cls
       metrics["class_accuracy_real"] = class_accuracy(c_real, labels)
+    if ma_gp_weight:
+      critic = lambda x, e: _apply(discriminator, d_params, d_bs, x, e, train=True)[0][0]
+      metrics["ma_gp"] = penalties.matching_aware_gradient_penalty(
+          critic, real, text_emb, weight=ma_gp_weight, power=ma_gp_power)
+      loss = loss + metrics["ma_gp"]
     metrics["d_loss"] = loss
     return loss, (d_bs, metrics)
 
@@ -233,6 +253,11 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
     if kl_on:
       loss = loss + ca_kl_weight * kl
       metrics["ca_kl"] = kl
+    if mode_seeking_weight:  # the same captions (and conditioning draw) under a second noise
+      z_b = noise(jax.random.fold_in(key, 1), text_emb)
+      fake_b, _, _ = generate(g_params, g_bs, key, text_emb, z=z_b)
+      metrics["mode_seeking"] = losses.mode_seeking_loss(fake, fake_b, noise(key, text_emb), z_b)
+      loss = loss + mode_seeking_weight * metrics["mode_seeking"]
     metrics["g_loss"] = loss
     return loss, (g_bs, metrics)
 
@@ -355,7 +380,9 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       latent_dim=latent_dim, num_classes=counts, wrong_weight=config.loss.wrong_weight,
       label_smoothing=config.loss.label_smoothing, class_weight=config.loss.class_weight,
       class_fake_weight=config.loss.class_fake_weight, ca_kl_weight=config.loss.ca_kl_weight,
-      ema_decay=ema_decay)
+      ema_decay=ema_decay, ma_gp_weight=config.loss.get("ma_gp_weight", 0.0),
+      ma_gp_power=config.loss.get("ma_gp_power", 6.0),
+      mode_seeking_weight=config.loss.get("mode_seeking_weight", 0.0))
   sample_inputs = functools.partial(grid_inputs, caption_embeddings=caption_embeddings,
                                     latent_dim=latent_dim)
   return Task(
