@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import pytest
 import torch
 
 from benchmarks.torch_ref import torch_dtn
@@ -118,6 +119,7 @@ def _dtn_config() -> ml_collections.ConfigDict:
   c.encoder.feature_dim = 8
   c.model.generator.width = 4
   c.model.discriminator.width = 4
+  c.loss.const_perturb.update(zoom=0.0, shift=0.0, blur=0.0)  # the mirror is the paper's step
   return c
 
 
@@ -329,3 +331,15 @@ def test_t2i_step_ema():
               torch.from_numpy(batch["attributes"]))
   for old, new, ema in zip(before, mirror.g.parameters(), mirror.ema):
     torch.testing.assert_close(ema, 0.1 * old + 0.9 * new.detach())
+
+
+def test_dtn_mirror_refuses_what_it_does_not_mirror():
+  """The default dtn_digits perturbs g's outputs before f and a config may augment D's
+  inputs: the mirror says so instead of computing another step."""
+  from experiments import dtn_digits  # pylint: disable=import-outside-toplevel
+  with pytest.raises(NotImplementedError, match="const_perturb"):
+    torch_dtn.dtn_random_inputs(dtn_digits.get_config(), None)
+  c = _dtn_config()
+  c.d_augment = "colour"
+  with pytest.raises(NotImplementedError, match="d_augment"):
+    torch_dtn.dtn_random_inputs(c, None)

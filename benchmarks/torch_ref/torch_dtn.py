@@ -309,9 +309,16 @@ def dtn_random_inputs(config: Any, key: Any) -> dict[str, np.ndarray]:
 
 
 def _check_no_source_augment(config: Any) -> None:
+  """The mirror covers the paper's step: no random augmentation anywhere in it."""
   a = config.get("source_augment", None)
   if a is not None and (a.flip or a.rotation):
     raise NotImplementedError("torch mirror of DTN with source_augment (flip / rotation).")
+  p = config.loss.get("const_perturb", None)
+  if p is not None and (p.zoom or p.shift or p.blur or p.get("min_blur", 0.0)):
+    raise NotImplementedError("torch mirror of DTN with loss.const_perturb (set zoom, shift "
+                              "and blur to 0).")
+  if config.get("d_augment", ""):
+    raise NotImplementedError("torch mirror of DTN with d_augment (set it to '').")
 
 
 class DTNStep:

@@ -49,7 +49,10 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
     Workload("wgan_gp32", "wgan_gp_fashion_mnist32", {"batch_size": 64},
              {**_TINY_CONV, "n_critic": 2},
              "WGAN-GP 32x32x1, width 32, n_critic 5 (wgan_gp_fashion_mnist32), batch 64"),
-    Workload("dtn_digits", "dtn_digits", {"batch_size": 64},
+    # No perturbation before f in L_CONST: the PyTorch mirror is the paper's step.
+    Workload("dtn_digits", "dtn_digits", {"batch_size": 64, "loss.const_perturb.zoom": 0.0,
+                                          "loss.const_perturb.shift": 0.0,
+                                          "loss.const_perturb.blur": 0.0},
              {**_TINY_CONV, "encoder.widths": "4,8,8"},
              "DTN printed digits -> MNIST 32x32 (dtn_digits): frozen f, ternary D, batch 64"),
     Workload("t2i_avatars", "t2i_avatars", {"batch_size": 64},
