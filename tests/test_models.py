@@ -316,6 +316,40 @@ def test_bad_or_missing_kwarg():
     models.build_discriminator("dcgan", width=8)
 
 
+def test_resize_conv_golden():
+  """ResizeConv = nearest x2, then a zero-padded 3x3 correlation, + bias (numpy by hand)."""
+  x = np.asarray(jax.random.normal(jax.random.key(5), (2, 3, 3, 4)))
+  layer = models.ResizeConv(5)
+  variables = layer.init(_key(0), x)
+  kernel = np.asarray(variables["params"]["kernel"])
+  chex.assert_shape(kernel, (3, 3, 4, 5))
+  variables = {"params": {"kernel": kernel, "bias": np.arange(5, dtype=np.float32)}}
+  got = layer.apply(variables, x)
+  chex.assert_shape(got, (2, 6, 6, 5))
+  up = np.pad(np.repeat(np.repeat(x, 2, axis=1), 2, axis=2), ((0, 0), (1, 1), (1, 1), (0, 0)))
+  want = np.zeros((2, 6, 6, 5))
+  for i in range(6):
+    for j in range(6):
+      want[:, i, j] = np.einsum("bhwc,hwcf->bf", up[:, i:i + 3, j:j + 3], kernel) + np.arange(5)
+  np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+  # No checkerboard: a constant input gives a constant output away from the zero-padded border.
+  flat = layer.apply(variables, np.ones((1, 4, 4, 4), np.float32))[0, 1:-1, 1:-1]
+  np.testing.assert_allclose(flat, np.broadcast_to(flat[0, 0], flat.shape), rtol=1e-5)
+
+
+@pytest.mark.parametrize("resolution,channels", [(28, 1), (32, 3), (64, 3)])
+def test_dcgan_generator_resize_conv(resolution, channels):
+  g = models.DCGANGenerator(resolution, channels=channels, width=WIDTH, upsample="resize_conv")
+  z = jax.random.normal(jax.random.key(3), (BATCH, LATENT))
+  variables = g.init(_key(0), z, train=False)
+  out = g.apply(variables, z, train=False)
+  chex.assert_shape(out, (BATCH, resolution, resolution, channels))
+  chex.assert_type(out, jnp.float32)
+  ups = sorted(k for k in variables["params"] if k.startswith("up"))
+  chex.assert_shape(variables["params"][ups[-1]]["kernel"], (3, 3, WIDTH, channels))
+  assert "bias" in variables["params"][ups[-1]] and "bias" not in variables["params"][ups[0]]
+
+
 def test_bad_resolution_normalization_upsample():
   with pytest.raises(ValueError, match=r"resolution=48.*\(28, 32, 64\)"):
     models.DCGANGenerator(48)
@@ -324,5 +358,5 @@ def test_bad_resolution_normalization_upsample():
   with pytest.raises(ValueError,
                      match=r"normalization='group'.*'batch', 'layer', 'none', 'spectral'"):
     models.DCGANDiscriminator(32, normalization="group")
-  with pytest.raises(ValueError, match=r"upsample='nearest'.*'subpixel', 'conv_transpose'"):
+  with pytest.raises(ValueError, match=r"upsample='nearest'.*'subpixel', 'conv_transpose', 'resize_conv'"):
     models.DCGANGenerator(32, upsample="nearest")

@@ -303,3 +303,42 @@ def test_spectral_norm_discriminator_trains_in_the_gan_step():
   u_before = state.d_batch_stats["sn_conv1"]["conv1/kernel/u"]
   assert not np.allclose(u_before, new.d_batch_stats["sn_conv1"]["conv1/kernel/u"])
   assert not np.allclose(state.d_params["out"]["kernel"], new.d_params["out"]["kernel"])
+
+
+def test_two_player_learning_rate_schedules():
+  """optim.schedule "linear_decay": constant for decay_start of the run, then linearly to 0
+  at total_steps; D's schedule counts n_critic updates a step. Read through SGD (update =
+  -lr * gradient)."""
+  from jgan import optim  # pylint: disable=import-outside-toplevel
+  c = optim.two_player_config()
+  c.name, c.g_lr, c.d_lr, c.schedule, c.decay_start = "sgd", 1.0, 2.0, "linear_decay", 0.5
+  g_opt, d_opt = optim.two_player_optimizers(c, total_steps=10, d_updates_per_step=2)
+
+  def lrs(opt, n):
+    state, out = opt.init(jnp.zeros(())), []
+    for _ in range(n):
+      update, state = opt.update(jnp.ones(()), state)
+      out.append(-float(update))
+    return out
+
+  np.testing.assert_allclose(lrs(g_opt, 11), [1, 1, 1, 1, 1, 1, 0.8, 0.6, 0.4, 0.2, 0],
+                             atol=1e-6)
+  d = lrs(d_opt, 21)  # 2 updates a step: constant for 10 updates, 0 at update 20
+  np.testing.assert_allclose([d[0], d[10], d[15], d[20]], [2, 2, 1, 0], atol=1e-6)
+  c.schedule = "cosine"
+  g_opt, _ = optim.two_player_optimizers(c, total_steps=10)
+  np.testing.assert_allclose(lrs(g_opt, 11)[4:], [1, 1, 0.904508, 0.654508, 0.345492,
+                                                   0.095492, 0], atol=1e-5)
+  c.schedule = "constant"
+  g_opt, _ = optim.two_player_optimizers(c)  # no total_steps needed
+  assert lrs(g_opt, 3) == [1, 1, 1]
+  c.schedule = "step"
+  with pytest.raises(ValueError, match=r"schedule 'step'; allowed: 'constant', 'cosine', "
+                                       r"'linear_decay'"):
+    optim.two_player_optimizers(c, total_steps=10)
+  c.schedule, c.decay_start = "linear_decay", 1.0
+  with pytest.raises(ValueError, match=r"decay_start must be in \[0, 1\), got 1.0"):
+    optim.two_player_optimizers(c, total_steps=10)
+  c.decay_start = 0.5
+  with pytest.raises(ValueError, match=r"needs total_steps >= 1, got None"):
+    optim.two_player_optimizers(c)

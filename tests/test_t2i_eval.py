@@ -18,6 +18,7 @@ from jgan import evaluate as evaluate_cli
 from jgan import runs, sample, train
 from jgan.data import captioned
 from jgan.evaluation import attributes, features
+from jgan.evaluation import metrics as metrics_lib
 from jgan.tasks import t2i
 from tests.conftest import set_dotted
 from tests.test_t2i_task import tiny as tiny_t2i
@@ -131,7 +132,8 @@ def _tiny_t2i(classifier_workdir, **overrides):
   c.eval.classifier_workdir = classifier_workdir
   c.eval.num_examples = 12
   c.eval.batch_size = 8
-  c.eval.metrics = ("attributes", "fid")
+  c.eval.metrics = ("attributes", "fid", "diversity")
+  c.eval.diversity_captions, c.eval.diversity_samples = 3, 2
   return set_dotted(c, overrides)
 
 
@@ -172,6 +174,10 @@ def test_t2i_attribute_evaluation_end_to_end(tmp_path, monkeypatch, capsys):
   assert 0.0 <= record["eval/attr_combo_correct"] <= 1.0
   assert 0.0 <= record["eval/attr_shuffled_combo_correct"] <= 1.0
   assert np.isfinite(record[f"eval/fid/{judge.name}"])
+  # Diversity: pairwise feature distances of one caption's samples, and of real avatars
+  # rendered with its attributes (different avatars: > 0).
+  assert record[f"eval/diversity/{judge.name}"] >= 0.0
+  assert record[f"eval/diversity_real/{judge.name}"] > 0.0
   assert os.listdir(os.path.join(workdir, "checkpoints_best")) == ["2"]
 
   # python -m jgan.evaluate gives the same numbers (fixed captions and noise), one a line.
@@ -237,3 +243,40 @@ def test_t2i_evaluation_config_errors():
   flowers.eval.metrics = ("attributes",)
   with pytest.raises(ValueError, match="captioned avatars"):
     t2i.make_t2i_evaluate(flowers, generator=None, image_shape=(64, 64, 3))
+  c.eval.metrics = ("diversity",)
+  c.eval.diversity_samples = 1
+  with pytest.raises(ValueError, match=r"diversity_samples >= 2 \(got 1\)"):
+    t2i.make_t2i_evaluate(c, generator=None, image_shape=(32, 32, 3))
+  c.eval.diversity_samples, c.eval.diversity_captions = 4, c.eval.num_examples + 1
+  with pytest.raises(ValueError, match=r"diversity_captions <= eval.num_examples=12 \(got 13\)"):
+    t2i.make_t2i_evaluate(c, generator=None, image_shape=(32, 32, 3))
+
+
+def test_mean_pairwise_distance_golden():
+  """Two groups: a 3-4-5 triangle's pairs (5, 3, 4: mean 4) and two copies of one point (0)."""
+  feats = np.array([[[0.0, 0.0], [3.0, 4.0], [3.0, 0.0]],
+                    [[1.0, 1.0], [1.0, 1.0], [1.0, 1.0]]])
+  assert metrics_lib.mean_pairwise_distance(feats) == pytest.approx(2.0)
+  assert metrics_lib.mean_pairwise_distance(feats[:1]) == pytest.approx(4.0)
+  with pytest.raises(ValueError, match=r"at least 2 images per group, got shape \(2, 1, 2\)"):
+    metrics_lib.mean_pairwise_distance(feats[:, :1])
+
+
+def test_labelled_avatars_show_the_labels_asked_for():
+  """render_labelled_avatars draws each label row's attributes (read back from DiceBear's
+  resolved options), varied within a row."""
+  labels = captioned.random_avatar_labels(4, seed=1)
+  options = [captioned.avatar_options(row) for row in labels]
+  from jgan.data import avatars  # pylint: disable=import-outside-toplevel
+  names, table = avatars.attribute_names(), avatars._attribute_table("avataaars")  # pylint: disable=protected-access
+  for i, row in enumerate(labels):
+    for j in range(2):
+      _, resolved = avatars.render_avatar(f"jgan/labelled/0/{i}/{j}", image_size=16,
+                                          options=options[i])
+      codes = avatars._encode(resolved, table)  # pylint: disable=protected-access
+      got = captioned.avatar_labels({a: codes[k:k + 1] for k, (a, _, _) in enumerate(table)},
+                                    names)[0]
+      np.testing.assert_array_equal(got, row)
+  images = captioned.render_labelled_avatars(labels[:2], per_label=3, image_size=16)
+  assert images.shape == (2, 3, 16, 16, 3) and images.dtype == np.uint8
+  assert not np.array_equal(images[0, 0], images[0, 1])

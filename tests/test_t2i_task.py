@@ -124,6 +124,56 @@ def test_text_conditional_models_shapes_and_dtypes(resolution, conditioning):
     models.build_text_discriminator("big", resolution=32)
 
 
+def test_block_conditioning_and_projection_head():
+  """G with block_conditioning has an affine{i} per normalisation, starts as the plain
+  network (zero-initialised), and its noise and text reach every block; the projection head
+  scores the (image, text) pair by an inner product."""
+  g = models.build_text_generator("dcgan", resolution=32, width=4, text_features=8,
+                                  block_conditioning=True)
+  z, t = jax.random.normal(_key(2), (3, 10)), jax.random.normal(_key(3), (3, E))
+  v = g.init({"params": _key(0), "condition": _key(1)}, z, t, train=False)
+  affines = sorted(k for k in v["params"]["dcgan"] if k.startswith("affine"))
+  assert affines == ["affine0", "affine1", "affine2"]  # 32x32: 4x4, 8x8, 16x16 blocks
+  assert "scale" not in v["params"]["dcgan"].get("bn1", {})  # the affine replaces BN's own
+  chex.assert_shape(v["params"]["dcgan"]["affine1"]["hidden"]["kernel"], (10 + 8, 8))  # z, text
+  chex.assert_shape(v["params"]["dcgan"]["affine1"]["out"]["kernel"], (8, 2 * 8))
+  plain = models.build_text_generator("dcgan", resolution=32, width=4, text_features=8)
+  pv = plain.init({"params": _key(0), "condition": _key(1)}, z, t, train=False)
+  # Zero-initialised: the same function as a plain G whose BN scale is 1 and offset 0.
+  for name in ("bn0", "bn1", "bn2"):
+    pv["params"]["dcgan"][name] = {"scale": jnp.ones_like(pv["params"]["dcgan"][name]["scale"]),
+                                   "bias": jnp.zeros_like(pv["params"]["dcgan"][name]["bias"])}
+  for name in ("project", "up1", "up2", "up3"):
+    pv["params"]["dcgan"][name] = v["params"]["dcgan"][name]
+  pv["params"]["text"] = v["params"]["text"]
+  np.testing.assert_allclose(g.apply(v, z, t, train=False), plain.apply(pv, z, t, train=False),
+                             atol=1e-5)
+  # Trained affine weights: the condition changes a block's scale and shift per example.
+  v2 = jax.tree.map(lambda x: x, v)
+  v2["params"]["dcgan"]["affine2"]["out"]["kernel"] = 0.5 * jax.random.normal(
+      _key(4), v["params"]["dcgan"]["affine2"]["out"]["kernel"].shape)
+  assert not np.allclose(g.apply(v2, z, t, train=False), g.apply(v, z, t, train=False))
+  with pytest.raises(ValueError, match="head='film'.*'concat', 'projection'"):
+    models.build_text_discriminator("dcgan", resolution=32, head="film")
+  d = models.build_text_discriminator("dcgan", resolution=32, width=4, text_features=8,
+                                      num_classes=5, head="projection")
+  x = jax.random.normal(_key(5), (2, 32, 32, 3))
+  dv = d.init(_key(6), x, jnp.zeros((2, E)), train=False)
+  assert "embed" in dv["params"] and "joint" not in dv["params"]
+  logit, classes = d.apply(dv, x, t[:2], train=False)
+  chex.assert_shape(logit, (2,))
+  chex.assert_shape(classes, (2, 5))
+  # logit = out(phi) + <embed(text), phi>, phi the trunk's map summed over positions.
+  _, state = d.apply(dv, x, t[:2], train=False, capture_intermediates=True)
+  phi = np.asarray(state["intermediates"]["dcgan"]["__call__"][0]).sum(axis=(1, 2))
+  p = dv["params"]
+  tc = np.asarray(jax.nn.leaky_relu(t[:2] @ p["text"]["kernel"] + p["text"]["bias"], 0.2))
+  embed = tc @ np.asarray(p["embed"]["kernel"]) + np.asarray(p["embed"]["bias"])
+  want = (phi @ np.asarray(p["out"]["kernel"]))[:, 0] + np.asarray(p["out"]["bias"])[0] + (
+      embed * phi).sum(-1)
+  np.testing.assert_allclose(logit, want, rtol=1e-4, atol=1e-4)
+
+
 def test_class_head_reads_the_image_not_the_text():
   d = models.build_text_discriminator("dcgan", resolution=32, width=4, text_features=8,
                                       num_classes=5)
@@ -140,11 +190,14 @@ def test_class_head_reads_the_image_not_the_text():
 COUNTS = (3, 2)
 
 
-def _step_parts(conditioning="projection", normalization="batch", **step_kwargs):
+def _step_parts(conditioning="projection", normalization="batch", *, block_conditioning=False,
+                head="concat", **step_kwargs):
   g = models.build_text_generator("dcgan", resolution=32, width=4, text_features=8,
-                                  conditioning=conditioning)
+                                  conditioning=conditioning,
+                                  block_conditioning=block_conditioning)
   d = models.build_text_discriminator("dcgan", resolution=32, width=4, text_features=8,
-                                      num_classes=sum(COUNTS), normalization=normalization)
+                                      num_classes=sum(COUNTS), normalization=normalization,
+                                      head=head)
   g_opt, d_opt = optax.adam(2e-3, b1=0.5), optax.adam(2e-3, b1=0.5)
   init = functools.partial(t2i.init_t2i_state, generator=g, discriminator=d, g_optimizer=g_opt,
                            d_optimizer=d_opt, latent_dim=8, text_dim=E,
@@ -167,8 +220,9 @@ def _batch(n=8, seed=0):
   return {"image": images, "label": labels[:, 0], "text_embedding": emb, "attributes": labels}
 
 
-def test_step_learns_a_tiny_batch_and_compiles_once():
-  init, step = _step_parts("augmentation")
+@pytest.mark.parametrize("block_conditioning,head", [(False, "concat"), (True, "projection")])
+def test_step_learns_a_tiny_batch_and_compiles_once(block_conditioning, head):
+  init, step = _step_parts("augmentation", block_conditioning=block_conditioning, head=head)
   traces = [0]
 
   def counted(state, batch, key):

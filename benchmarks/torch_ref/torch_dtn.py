@@ -366,6 +366,8 @@ class DTNStep:
     feature_dim = (config.encoder.feature_dim if config.encoder.layer == "features"
                    else config.encoder.num_classes)
     g_cfg, d_cfg = config.model.generator, config.model.discriminator
+    if g_cfg.get("upsample", "subpixel") not in ("subpixel", "conv_transpose"):
+      raise NotImplementedError("torch mirror of DTN with upsample='resize_conv'.")
     self.g = DCGANGenerator(resolution=h, channels=c, width=g_cfg.width, latent_dim=feature_dim)
     self.d = DCGANDiscriminator(resolution=h, channels=c, width=d_cfg.width,
                                 normalization=d_cfg.get("normalization", "batch"),
@@ -633,6 +635,9 @@ class T2IStep:
     self.latent_dim = int(config.model.latent_dim)
     self.ema_decay = config.ema_decay or None
     g_cfg, d_cfg = config.model.generator, config.model.discriminator
+    if g_cfg.get("block_conditioning", False) or d_cfg.get("head", "concat") != "concat":
+      raise NotImplementedError("torch mirror of t2i with block_conditioning or a projection "
+                                "head (the mirror is Reed et al.'s models).")
     self.kl_on = g_cfg.get("conditioning", "projection") == "augmentation"
     self.g = TextConditionalGenerator(
         resolution=h, channels=c, width=g_cfg.width, latent_dim=self.latent_dim,

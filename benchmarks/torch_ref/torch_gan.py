@@ -296,7 +296,8 @@ def build_generator(group: Any, *, image_shape: ImageShape, latent_dim: int) -> 
     return MLPGenerator(latent_dim=latent_dim, **kwargs)
   if name == "dcgan":
     _check_fields("generator", name, kwargs, ("resolution", "channels", "width", "upsample"))
-    kwargs.pop("upsample", None)
+    if kwargs.pop("upsample", "subpixel") not in ("subpixel", "conv_transpose"):
+      raise NotImplementedError("torch mirror of DCGANGenerator(upsample='resize_conv').")
     kwargs.setdefault("resolution", h)
     kwargs.setdefault("channels", c)
     return DCGANGenerator(latent_dim=latent_dim, **kwargs)

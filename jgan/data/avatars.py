@@ -245,12 +245,18 @@ def _options(style: str, seed_str: str, size: int) -> dict[str, Any]:
           **STYLE_OPTIONS.get(style, {})}
 
 
-def render_avatar(seed_str: str, *, image_size: int = 64,
-                  style: str = DEFAULT_STYLE) -> tuple[np.ndarray, dict[str, Any]]:
-  """Renders one avatar: (uint8 RGB ``[S, S, 3]``, DiceBear's resolved options)."""
+def render_avatar(seed_str: str, *, image_size: int = 64, style: str = DEFAULT_STYLE,
+                  options: Mapping[str, Any] | None = None
+                  ) -> tuple[np.ndarray, dict[str, Any]]:
+  """Renders one avatar: (uint8 RGB ``[S, S, 3]``, DiceBear's resolved options).
+
+  ``options``: DiceBear options over jgan's (e.g. ``{"topVariant": ["bob", "bun"],
+  "accessoriesProbability": 0}``: the seed then picks among what they allow).
+  """
   from PIL import Image
   dicebear, cairosvg = _backend()
-  avatar = dicebear.Avatar(_style_object(style), _options(style, seed_str, image_size))
+  avatar = dicebear.Avatar(_style_object(style),
+                           {**_options(style, seed_str, image_size), **(options or {})})
   resolved = avatar.to_json()["options"]
   png = cairosvg.svg2png(bytestring=avatar.to_string().encode("utf-8"),
                          output_width=image_size, output_height=image_size)

@@ -234,6 +234,41 @@ def random_avatar_labels(n: int, *, seed: int, combos: Sequence[Mapping[str, str
   return rows.astype(np.int32)
 
 
+def avatar_options(labels: Sequence[int]) -> dict[str, list[str] | int]:
+  """DiceBear options that draw an avatar with these :data:`AVATAR_ATTRIBUTES` labels (a row
+  of :func:`avatar_labels`; hair colour -1: any): each attribute restricted to its group's
+  variants and colours; the variant within the group and every other part are the seed's."""
+  hair, colour, glasses, mouth, facial = (int(v) for v in labels)
+  names = {a: v for a, v in AVATAR_ATTRIBUTES.items()}
+  options: dict[str, list[str] | int] = {
+      "topVariant": list(_HAIR[names["hair"][hair]]),
+      "mouthVariant": list(_MOUTH[names["mouth"][mouth]]),
+      "accessoriesProbability": 0 if glasses == 0 else 100,
+      "facialHairProbability": 100 if facial else 0}
+  if colour >= 0:
+    options["hairColor"] = list(_HAIR_COLOUR[names["hair_colour"][colour]])
+  if glasses:
+    options["accessoriesVariant"] = list(_GLASSES[names["glasses"][glasses]])
+  return options
+
+
+def render_labelled_avatars(labels: np.ndarray, *, per_label: int, image_size: int,
+                            seed: int = 0) -> np.ndarray:
+  """uint8 ``[N, per_label, S, S, 3]``: ``per_label`` fresh avatars for each label row of
+  ``labels`` [N, A] (:func:`avatar_options`; the seeds ``"jgan/labelled/{seed}/{i}/{j}"``,
+  disjoint from the datasets'): what real avatars of a caption's attributes look like, and
+  how much they vary (the reference of a text-to-image generator's diversity)."""
+  from jgan.data import avatars  # pylint: disable=import-outside-toplevel
+  labels = np.asarray(labels)
+  out = np.empty((len(labels), per_label, image_size, image_size, 3), np.uint8)
+  for i, row in enumerate(labels):
+    options = avatar_options(row)
+    for j in range(per_label):
+      out[i, j] = avatars.render_avatar(f"jgan/labelled/{seed}/{i}/{j}", image_size=image_size,
+                                        options=options)[0]
+  return out
+
+
 def _load_avatars(split, *, image_size, num_examples, seed, captions_per_image, hold_out):
   from jgan.data import avatars  # pylint: disable=import-outside-toplevel
   images = avatars.load_avatars(split, image_size=image_size or 64, num_examples=num_examples,

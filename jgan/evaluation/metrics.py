@@ -37,6 +37,7 @@ __all__ = [
     "gaussian_statistics",
     "inception_score",
     "kernel_inception_distance",
+    "mean_pairwise_distance",
     "precision_recall",
 ]
 
@@ -566,6 +567,31 @@ def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
   """Stable ``log(sum(exp(x), axis, keepdims=True))``; entries may be -inf."""
   m = np.max(x, axis=axis, keepdims=True)
   return m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+
+
+def mean_pairwise_distance(features) -> float:
+  """Within-group diversity: the mean Euclidean distance between the features of two
+  different images of one group, averaged over groups.
+
+  ``features`` [G, N, D]: G groups (e.g. captions) of N >= 2 images each (e.g. one per noise
+  vector). Each group contributes the mean over its N (N - 1) / 2 pairs; the result is the mean
+  over groups. 0 when every group is N copies of one image (a generator that ignores its
+  noise); compare with the same figure for real images of each group's condition.
+
+  References:
+    LPIPS diversity of Zhu et al., "Toward Multimodal Image-to-Image Translation" (BicycleGAN),
+    NeurIPS 2017, and Mao et al., MSGAN, CVPR 2019 (the mean pairwise distance of samples of
+    one condition), here in a classifier's feature space.
+  """
+  arr = _as_float64(features, "features", ndim=3)
+  if arr.shape[1] < 2:
+    raise ValueError(f"features needs at least 2 images per group, got shape {arr.shape}.")
+  sq = np.sum(arr ** 2, axis=-1)
+  d2 = sq[:, :, None] + sq[:, None, :] - 2.0 * np.einsum("gnd,gmd->gnm", arr, arr)
+  dist = np.sqrt(np.maximum(d2, 0.0))
+  n = arr.shape[1]
+  iu = np.triu_indices(n, k=1)
+  return float(np.mean(dist[:, iu[0], iu[1]]))
 
 
 def inception_score(logits: np.ndarray, *, splits: int = 10) -> tuple[float, float]:

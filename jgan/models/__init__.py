@@ -15,6 +15,7 @@ import flax.linen as nn
 from jgan.models.classifier import ConvClassifier
 from jgan.models.dcgan import DCGANDiscriminator, DCGANGenerator, generator_params_to_subpixel
 from jgan.models.layers import (
+    ResizeConv,
     SubpixelConvTranspose,
     conv_transpose_kernel_to_subpixel,
     subpixel_kernel_to_conv_transpose,
@@ -41,6 +42,7 @@ __all__ = [
     "InceptionV3FID",
     "MLPDiscriminator",
     "MLPGenerator",
+    "ResizeConv",
     "SubpixelConvTranspose",
     "TEXT_DISCRIMINATORS",
     "TEXT_GENERATORS",

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from jgan.models.layers import (
+    ResizeConv,
     StridedConv4x4,
     SubpixelConvTranspose,
     conv_transpose_kernel_to_subpixel,
@@ -30,7 +31,7 @@ Dtype = Any
 PyTree = Any
 
 RESOLUTIONS = (28, 32, 64)
-UPSAMPLES = ("subpixel", "conv_transpose")
+UPSAMPLES = ("subpixel", "conv_transpose", "resize_conv")
 NORMALIZATIONS = ("batch", "layer", "none", "spectral")
 
 
@@ -63,6 +64,39 @@ def _batch_norm(train: bool, dtype: Dtype, param_dtype: Dtype, name: str) -> nn.
       param_dtype=param_dtype, scale_init=dcgan_scale_init, name=name)
 
 
+class ConditionalAffine(nn.Module):
+  """Per-example, per-channel affine map of a feature map from a condition vector.
+
+  ``x * (1 + gamma(c)) + beta(c)`` with ``[gamma, beta] = Dense(2C)(ReLU(Dense(hidden)(c)))``,
+  the last layer zero-initialised, so the module starts as the identity (a plain normalised
+  network) and learns how the condition moves each channel.
+
+  Shapes: x [B, H, W, C] or [B, C], condition [B, K] -> x's shape, in ``dtype``.
+  Module names: ``hidden``, ``out``.
+
+  References:
+    Tao et al., "DF-GAN: A Simple and Effective Baseline for Text-to-Image Synthesis", CVPR
+    2022, Sec. 3.3 (the affine transformations of the fusion block, an MLP of the sentence
+    and noise); de Vries et al. 2017 / Brock et al., "BigGAN", ICLR 2019 (conditional BN).
+  """
+
+  features: int
+  hidden: int = 0  # 0: the number of features
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array, condition: jax.Array) -> jax.Array:
+    h = nn.relu(nn.Dense(self.hidden or self.features, kernel_init=dcgan_init,
+                         dtype=self.dtype, param_dtype=self.param_dtype, name="hidden")(
+                             condition.astype(self.dtype)))
+    gamma, beta = jnp.split(nn.Dense(2 * self.features, kernel_init=nn.initializers.zeros,
+                                     dtype=self.dtype, param_dtype=self.param_dtype,
+                                     name="out")(h), 2, axis=-1)
+    shape = (x.shape[0],) + (1,) * (x.ndim - 2) + (self.features,)
+    return x * (1.0 + gamma.reshape(shape)) + beta.reshape(shape)
+
+
 class DCGANGenerator(nn.Module):
   """DCGAN generator: latent vector -> image.
 
@@ -76,9 +110,16 @@ class DCGANGenerator(nn.Module):
 
   ``upsample="subpixel"`` (default) uses `SubpixelConvTranspose`, the fast equivalent on XLA:CPU;
   ``"conv_transpose"`` uses ``nn.ConvTranspose(padding='SAME')`` (for comparisons). Both compute
-  the same function; `generator_params_to_subpixel` converts the weights. Module names:
+  the same function; `generator_params_to_subpixel` converts the weights. ``"resize_conv"``
+  uses `ResizeConv` (nearest x2 + 3x3 convolution, no checkerboard; a different function,
+  kernels [3, 3, C_in, F]). Module names:
   ``project``, ``bn0``, then ``up{i}`` / ``bn{i}`` for i = 1, 2, ..., the last ``up{i}`` being
   the output layer.
+
+  ``condition`` [B, K] (optional) modulates every normalisation: the batch norms ``bn{i}`` lose
+  their learnt scale and offset, and `ConditionalAffine` ``affine{i}`` gives a per-example,
+  per-channel scale and shift from the condition instead (conditional batch norm; what makes
+  a text or class reach every block, not only the input).
 
   Shapes: z [B, latent] -> [B, resolution, resolution, channels] float32 in [-1, 1].
   ``train=True`` uses batch statistics and updates ``batch_stats`` (apply with
@@ -86,7 +127,8 @@ class DCGANGenerator(nn.Module):
 
   References:
     Radford, Metz, Chintala 2016, "Unsupervised Representation Learning with Deep Convolutional
-    Generative Adversarial Networks", figure 1 and section 4.
+    Generative Adversarial Networks", figure 1 and section 4; Odena, Dumoulin, Olah 2016,
+    "Deconvolution and Checkerboard Artifacts", Distill (resize-convolution).
   """
 
   resolution: int
@@ -106,20 +148,33 @@ class DCGANGenerator(nn.Module):
       return SubpixelConvTranspose(
           features, use_bias=use_bias, dtype=self.dtype, param_dtype=self.param_dtype,
           kernel_init=dcgan_init, name=name)
+    if self.upsample == "resize_conv":
+      return ResizeConv(features, use_bias=use_bias, dtype=self.dtype,
+                        param_dtype=self.param_dtype, kernel_init=dcgan_init, name=name)
     return nn.ConvTranspose(
         features, (4, 4), strides=(2, 2), padding="SAME", use_bias=use_bias, dtype=self.dtype,
         param_dtype=self.param_dtype, kernel_init=dcgan_init, name=name)
 
+  def _norm(self, x: jax.Array, condition: jax.Array | None, train: bool, i: int) -> jax.Array:
+    if condition is None:
+      return _batch_norm(train, self.dtype, self.param_dtype, f"bn{i}")(x)
+    x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                     use_scale=False, use_bias=False, dtype=self.dtype,
+                     param_dtype=self.param_dtype, name=f"bn{i}")(x)
+    return ConditionalAffine(x.shape[-1], dtype=self.dtype, param_dtype=self.param_dtype,
+                             name=f"affine{i}")(x, condition)
+
   @nn.compact
-  def __call__(self, z: jax.Array, *, train: bool) -> jax.Array:
+  def __call__(self, z: jax.Array, *, train: bool,
+               condition: jax.Array | None = None) -> jax.Array:
     size, chans = _generator_plan(self.resolution, self.width)
     x = nn.Dense(size * size * chans[0], use_bias=False, dtype=self.dtype,
                  param_dtype=self.param_dtype, kernel_init=dcgan_init, name="project")(z)
     x = x.reshape(z.shape[0], size, size, chans[0])
-    x = nn.relu(_batch_norm(train, self.dtype, self.param_dtype, "bn0")(x))
+    x = nn.relu(self._norm(x, condition, train, 0))
     for i, c in enumerate(chans[1:], start=1):
       x = self._up(c, use_bias=False, name=f"up{i}")(x)
-      x = nn.relu(_batch_norm(train, self.dtype, self.param_dtype, f"bn{i}")(x))
+      x = nn.relu(self._norm(x, condition, train, i))
     x = self._up(self.channels, use_bias=True, name=f"up{len(chans)}")(x)
     return jnp.tanh(x.astype(jnp.float32))
 

@@ -377,3 +377,41 @@ class StridedConv4x4(nn.Module):
       y = y + self.param("bias", self.bias_init, (self.features,),
                          self.param_dtype).astype(self.dtype)
     return y
+
+
+class ResizeConv(nn.Module):
+  """x2 upsampling by resize-convolution: each pixel repeated 2x2 (nearest), then a 3x3 'SAME'
+  convolution (zero padding).
+
+  Every output pixel sees all nine taps of the kernel, so it cannot draw the checkerboard that
+  a stride-2 transposed convolution's uneven kernel overlap draws. 2.25x the FLOPs of
+  `SubpixelConvTranspose` at the same channels.
+
+  Params: ``kernel`` [3, 3, C_in, features], ``bias`` [features] (if ``use_bias``): the names
+  of ``nn.Conv``'s.
+
+  Shapes: x [B, H, W, C_in] -> [B, 2H, 2W, features] in ``dtype``.
+
+  References:
+    Odena, Dumoulin, Olah 2016, "Deconvolution and Checkerboard Artifacts", Distill.
+  """
+
+  features: int
+  use_bias: bool = True
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+  kernel_init: Initializer = nn.initializers.lecun_normal()
+  bias_init: Initializer = nn.initializers.zeros_init()
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    x = jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+    kernel = self.param("kernel", self.kernel_init, (3, 3, x.shape[-1], self.features),
+                        self.param_dtype)
+    y = jax.lax.conv_general_dilated(
+        x.astype(self.dtype), kernel.astype(self.dtype), (1, 1), "SAME",
+        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    if self.use_bias:
+      y = y + self.param("bias", self.bias_init, (self.features,), self.param_dtype).astype(
+          self.dtype)
+    return y

@@ -25,6 +25,7 @@ from jgan.models.layers import dcgan_init, dcgan_scale_init
 
 Dtype = Any
 CONDITIONINGS = ("projection", "augmentation")
+HEADS = ("concat", "projection")
 
 
 class TextConditionalGenerator(nn.Module):
@@ -34,11 +35,16 @@ class TextConditionalGenerator(nn.Module):
   ``"augmentation"`` (Zhang et al.'s conditioning augmentation: c = mu + sigma * eps in train
   mode, with ``eps`` from the ``"condition"`` rng, c = mu in eval mode; the KL divergence to
   N(0, I), averaged over the batch, is sown as ``intermediates/ca_kl``).
-  Module names: ``text`` (the projection), ``dcgan`` (the DCGAN generator).
+  ``block_conditioning``: also feed concat(noise, text code) to every block, as a per-channel
+  scale and shift after each batch norm (`jgan.models.dcgan.ConditionalAffine`, DF-GAN's
+  fusion): the text and the noise then act at every resolution, not only through the input.
+  Module names: ``text`` (the projection), ``dcgan`` (the DCGAN generator; its
+  ``affine{i}`` with ``block_conditioning``).
 
   References:
     Reed et al., "Generative Adversarial Text to Image Synthesis", ICML 2016, Sec. 4.1;
-    Zhang et al., "StackGAN", ICCV 2017, Sec. 3.1 (conditioning augmentation).
+    Zhang et al., "StackGAN", ICCV 2017, Sec. 3.1 (conditioning augmentation); Tao et al.,
+    "DF-GAN", CVPR 2022, Sec. 3.3 (block conditioning).
   """
 
   resolution: int
@@ -46,6 +52,7 @@ class TextConditionalGenerator(nn.Module):
   width: int = 64
   text_features: int = 128
   conditioning: str = "projection"
+  block_conditioning: bool = False
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
 
@@ -76,7 +83,7 @@ class TextConditionalGenerator(nn.Module):
     x = jnp.concatenate([z.astype(jnp.float32), c], axis=-1)
     return DCGANGenerator(resolution=self.resolution, channels=self.channels, width=self.width,
                           dtype=self.dtype, param_dtype=self.param_dtype, name="dcgan")(
-                              x, train=train)
+                              x, train=train, condition=x if self.block_conditioning else None)
 
 
 class TextConditionalDiscriminator(nn.Module):
@@ -85,13 +92,19 @@ class TextConditionalDiscriminator(nn.Module):
   ``num_classes`` is the total number of class logits (all attributes side by side, see
   :func:`jgan.losses.attribute_classifier_loss`); 0 gives no class head ([B, 0] logits).
   ``normalization`` as in :class:`DCGANDiscriminator` ("batch", "layer", "none").
-  Module names: ``dcgan`` (the image trunk), ``text`` (projection), ``joint`` (1x1 conv),
-  ``joint_norm``, ``out`` (real/fake), ``classes``.
+  ``head``: how the text meets the image. ``"concat"`` (Reed et al.): the text projection is
+  concatenated at 4x4, then ``joint`` (1x1 conv), ``joint_norm``, ``out``. ``"projection"``
+  (Miyato & Koyama): ``out(phi) + <embed(t), phi>`` with ``phi`` the map summed over
+  positions and ``t`` the text projection, an inner product that scores how well the image
+  matches the text directly. Module names: ``dcgan`` (the image trunk), ``text`` (projection),
+  ``joint``, ``joint_norm`` (concat) or ``embed`` (projection), ``out`` (real/fake),
+  ``classes``.
 
   References:
     Reed et al., "Generative Adversarial Text to Image Synthesis", ICML 2016, Sec. 4.1 (the
     text projection replicated spatially and concatenated at 4x4); Odena et al., ICML 2017
-    (the auxiliary classifier).
+    (the auxiliary classifier); Miyato & Koyama, "cGANs with Projection Discriminator", ICLR
+    2018, eq. 3.
   """
 
   resolution: int
@@ -99,6 +112,7 @@ class TextConditionalDiscriminator(nn.Module):
   text_features: int = 128
   num_classes: int = 0
   normalization: str = "batch"
+  head: str = "concat"
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
 
@@ -106,6 +120,9 @@ class TextConditionalDiscriminator(nn.Module):
     if self.num_classes < 0:
       raise ValueError(f"{type(self).__name__}: num_classes must be >= 0, got "
                        f"{self.num_classes}.")
+    if self.head not in HEADS:
+      raise ValueError(f"{type(self).__name__}: head={self.head!r} is not supported; "
+                       f"allowed: {HEADS}")
     super().__post_init__()
 
   @nn.compact
@@ -122,6 +139,12 @@ class TextConditionalDiscriminator(nn.Module):
     t = nn.leaky_relu(nn.Dense(self.text_features, kernel_init=dcgan_init, dtype=self.dtype,
                                param_dtype=self.param_dtype, name="text")(
                                    text.astype(jnp.float32)), 0.2)
+    if self.head == "projection":
+      phi = jnp.sum(h.astype(jnp.float32), axis=(1, 2))
+      embed = nn.Dense(c, kernel_init=dcgan_init, param_dtype=self.param_dtype, name="embed")(t)
+      logit = nn.Dense(1, kernel_init=dcgan_init, param_dtype=self.param_dtype,
+                       name="out")(phi)[:, 0] + jnp.sum(embed * phi, axis=-1)
+      return logit, classes.astype(jnp.float32)
     t = jnp.broadcast_to(t[:, None, None, :], (b, s, s, self.text_features)).astype(h.dtype)
     j = nn.Conv(c, (1, 1), use_bias=self.normalization != "batch", kernel_init=dcgan_init,
                 dtype=self.dtype, param_dtype=self.param_dtype,

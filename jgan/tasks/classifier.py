@@ -28,7 +28,6 @@ from jgan.state import ClassifierState
 from jgan.tasks.base import Task
 
 TARGETS = ("label", "attributes")
-SCHEDULES = ("constant", "cosine")
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -43,7 +42,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.optim = ml_collections.ConfigDict()
   c.optim.name = "adam"
   c.optim.lr = 1e-3
-  c.optim.schedule = "constant"  # SCHEDULES: "constant", or "cosine" decay to 0 at total_steps
+  c.optim.schedule = "constant"  # optim.SCHEDULES: or "cosine"/"linear_decay" to 0 at the end
   # Seeded on-device augmentation of the training batch (jgan.augment.from_config): flips,
   # rotations (degrees), zoom/shift (fractions of the size), blur (pixels), colour jitter.
   c.augment = ml_collections.ConfigDict(
@@ -76,14 +75,11 @@ def attribute_spec(config: ml_collections.ConfigDict
 
 
 def learning_rate(config: ml_collections.ConfigDict) -> float | optax.Schedule:
-  """``optim.lr``, constant or (``optim.schedule="cosine"``) decayed to 0 over total_steps."""
-  schedule = config.optim.get("schedule", "constant")
-  if schedule not in SCHEDULES:
-    raise ValueError(f"Unknown config.optim.schedule {schedule!r}; allowed: "
-                     f"{', '.join(map(repr, SCHEDULES))}.")
-  if schedule == "cosine":
-    return optax.cosine_decay_schedule(config.optim.lr, decay_steps=max(1, config.total_steps))
-  return config.optim.lr
+  """``optim.lr`` under ``optim.schedule`` (:data:`jgan.optim.SCHEDULES`), decayed over
+  total_steps from ``optim.decay_start`` (default 0)."""
+  return optim.learning_rate_schedule(
+      config.optim.lr, schedule=config.optim.get("schedule", "constant"),
+      total_steps=max(1, config.total_steps), decay_start=config.optim.get("decay_start", 0.0))
 
 
 def build_model(config: ml_collections.ConfigDict, num_classes: int) -> models.ConvClassifier:

@@ -116,7 +116,8 @@ def default_config() -> ml_collections.ConfigDict:
   c.encoder.cache = False
   c.encoder.cache_rotations = 5
   c.model = ml_collections.ConfigDict()
-  c.model.generator = ml_collections.ConfigDict({"name": "dcgan", "width": 64})
+  c.model.generator = ml_collections.ConfigDict(
+      {"name": "dcgan", "width": 64, "upsample": "subpixel"})  # or "resize_conv"
   c.model.discriminator = ml_collections.ConfigDict(
       {"name": "dcgan", "width": 64, "normalization": "batch"})
   # An EMA of g's weights (0: off), warmed up, with its own batch-norm statistics; what the
@@ -393,7 +394,7 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
   d_kwargs["num_outputs"] = 3  # ternary: g(f(source)), g(f(target)), real target
   discriminator = models.build_discriminator(d_kwargs.pop("name"), image_shape=image_shape,
                                              **d_kwargs)
-  g_opt, d_opt = optim.two_player_optimizers(config.optim)
+  g_opt, d_opt = optim.two_player_optimizers(config.optim, total_steps=config.total_steps)
   ema_decay = config.get("ema_decay", 0.0) or None
 
   def init(key: jax.Array):

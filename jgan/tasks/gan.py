@@ -167,7 +167,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
     d_loss = functools.partial(d_loss, label_smoothing=config.loss.label_smoothing)
     d_loss(jnp.zeros(1), jnp.zeros(1))  # fails now, not mid-run, for families without it
   g_loss, d_loss, custom = _custom_losses(config, g_loss, d_loss, image_shape)
-  g_opt, d_opt = optim.two_player_optimizers(config.optim)
+  g_opt, d_opt = optim.two_player_optimizers(
+      config.optim, total_steps=config.total_steps, d_updates_per_step=config.n_critic)
   latent_dim = config.model.latent_dim
   ema_decay = config.ema_decay or None
 
@@ -243,7 +244,8 @@ def dcgan_recipe(c: ml_collections.ConfigDict, *, width: int = 64) -> ml_collect
     GANs", ICLR 2016, Sec. 4 (Adam 0.0002, beta1 0.5, N(0, 0.02) init, LeakyReLU 0.2 in D).
   """
   c.model.latent_dim = 100
-  c.model.generator = ml_collections.ConfigDict({"name": "dcgan", "width": width})
+  c.model.generator = ml_collections.ConfigDict(
+      {"name": "dcgan", "width": width, "upsample": "subpixel"})  # or "resize_conv"
   c.model.discriminator = ml_collections.ConfigDict(
       {"name": "dcgan", "width": width, "normalization": "batch"})
   c.loss.name = "non_saturating"

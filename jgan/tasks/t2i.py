@@ -31,7 +31,13 @@ jgan.evaluate --workdir W``), for captioned avatars, of the metrics in ``config.
   (``attr_shuffled_*``: a derangement of the captions, the chance level given the
   generator's marginal distribution of attributes);
 * ``"fid"``, ``"kid"``: one image per real test avatar from its first caption against the
-  real test avatars, in the classifier's feature space (``fid/<network>``).
+  real test avatars, in the classifier's feature space (``fid/<network>``);
+* ``"diversity"``: the first ``eval.diversity_captions`` captions of the evaluation set, each
+  under ``eval.diversity_samples`` noise vectors: the mean pairwise distance of the judge's
+  features of one caption's images (:func:`jgan.evaluation.metrics.mean_pairwise_distance`,
+  ``diversity/<network>``), beside the same figure for as many real avatars freshly rendered
+  with that caption's attributes (``diversity_real/<network>``,
+  :func:`jgan.data.captioned.render_labelled_avatars`, rendered once per process).
 
 Generation and judging are one function, compiled once per run.
 """
@@ -56,6 +62,7 @@ from jgan import data as data_lib
 from jgan.data import captioned
 from jgan.evaluation import attributes as attributes_lib
 from jgan.evaluation import features, generative
+from jgan.evaluation import metrics as metrics_lib
 from jgan.state import GANState, split_variables
 from jgan.tasks import base
 from jgan.tasks.base import Task
@@ -64,7 +71,7 @@ log = logging.getLogger("jgan.t2i")
 
 PyTree = Any
 Metrics = dict[str, jax.Array]
-EVAL_METRICS = ("attributes", "fid", "kid")
+EVAL_METRICS = ("attributes", "fid", "kid", "diversity")
 
 # Fixed captions of the sample grids (rows), asking for held-out combinations among others.
 AVATAR_SAMPLE_CAPTIONS = (
@@ -94,9 +101,11 @@ def default_config() -> ml_collections.ConfigDict:
   c.model = ml_collections.ConfigDict()
   c.model.latent_dim = 100
   c.model.generator = ml_collections.ConfigDict(
-      {"name": "dcgan", "width": 64, "text_features": 128, "conditioning": "projection"})
+      {"name": "dcgan", "width": 64, "text_features": 128, "conditioning": "projection",
+       "block_conditioning": False})  # True: noise + text modulate every block (DF-GAN)
   c.model.discriminator = ml_collections.ConfigDict(
-      {"name": "dcgan", "width": 64, "text_features": 128, "normalization": "batch"})
+      {"name": "dcgan", "width": 64, "text_features": 128, "normalization": "batch",
+       "head": "concat"})  # models.t2i.HEADS: "projection" (Miyato & Koyama)
   c.loss = ml_collections.ConfigDict()
   c.loss.wrong_weight = 0.5  # GAN-CLS: weight of (real image, wrong text); fakes get 1 - it
   c.loss.label_smoothing = 0.0
@@ -115,6 +124,8 @@ def default_config() -> ml_collections.ConfigDict:
   c.eval.classifier = "avatar_attributes_classifier"  # the judge, trained if missing
   c.eval.classifier_workdir = ""  # default: runs/<eval.classifier>
   c.eval.num_examples = 1000  # held-out-combination captions generated per evaluation
+  c.eval.diversity_captions = 100  # "diversity": captions x samples, judged pairwise
+  c.eval.diversity_samples = 16
   c.eval.batch_size = 250
   c.eval.seed = 0  # the captions and noise of the evaluation
   c.eval.best_metric = "attr_all_correct"
@@ -363,7 +374,7 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
   discriminator = models.build_text_discriminator(
       d_name, image_shape=image_shape,
       num_classes=sum(counts) if config.loss.class_weight > 0 else 0, **d_kwargs)
-  g_opt, d_opt = optim.two_player_optimizers(config.optim)
+  g_opt, d_opt = optim.two_player_optimizers(config.optim, total_steps=config.total_steps)
   latent_dim = config.model.latent_dim
   ema_decay = config.ema_decay or None
   captions = tuple(config.sample_captions)
@@ -461,6 +472,18 @@ def _eval_data(data_json: str, eval_json: str):
   return embeddings, labels, mask, test
 
 
+_LABELLED: dict[tuple, np.ndarray] = {}
+
+
+def _labelled_avatars(labels: np.ndarray, per_label: int, size: int, seed: int) -> np.ndarray:
+  """captioned.render_labelled_avatars, rendered once per process (~10 ms an avatar)."""
+  key = (labels.tobytes(), labels.shape, per_label, size, seed)
+  if key not in _LABELLED:
+    _LABELLED[key] = captioned.render_labelled_avatars(labels, per_label=per_label,
+                                                       image_size=size, seed=seed)
+  return _LABELLED[key]
+
+
 def _check_judge(judge: features.FeatureNetwork, image_shape: tuple[int, int, int],
                  num_logits: int) -> features.FeatureNetwork:
   """The attribute classifier, checked to have one head per captioned attribute."""
@@ -500,6 +523,13 @@ def make_t2i_evaluate(config: ml_collections.ConfigDict, *, generator: nn.Module
   eval_keys = ("metrics", "classifier", "classifier_workdir", "num_examples", "batch_size",
                "seed")
   eval_json = json.dumps({k: e[k] for k in eval_keys}, sort_keys=True, default=list)
+  div_captions = int(e.get("diversity_captions", 100))
+  div_samples = int(e.get("diversity_samples", 16))
+  if "diversity" in metrics and (div_samples < 2 or not 1 <= div_captions <= e.num_examples):
+    raise ValueError(
+        f"The t2i diversity needs eval.diversity_samples >= 2 (got {div_samples}) and "
+        f"1 <= eval.diversity_captions <= eval.num_examples={e.num_examples} (got "
+        f"{div_captions}).")
   data_json = config.data.to_json(sort_keys=True)
   cache: dict[str, Any] = {}
 
@@ -534,6 +564,17 @@ def make_t2i_evaluate(config: ml_collections.ConfigDict, *, generator: nn.Module
       z_real = rng.standard_normal((len(test), latent_dim)).astype(np.float32)
       cache["real_inputs"] = np.concatenate(
           [z_real, test.extras["text_embedding"][:, 0].astype(np.float32)], axis=1)
+    if "diversity" in metrics:  # caption-major: caption i's samples are rows i*S .. i*S+S-1
+      z_div = np.random.default_rng([e.seed, 4]).standard_normal(
+          (div_samples, latent_dim)).astype(np.float32)
+      cache["diversity_inputs"] = np.concatenate(
+          [np.tile(z_div, (div_captions, 1)),
+           np.repeat(embeddings[:div_captions], div_samples, axis=0)], axis=1)
+      rendered = _labelled_avatars(labels[:div_captions], div_samples, image_shape[0], e.seed)
+      real_div = batching.map_in_batches(
+          real_fn, rendered.reshape(-1, *rendered.shape[2:]), batch_size=batch)
+      cache["diversity_real"] = metrics_lib.mean_pairwise_distance(
+          np.asarray(real_div["features"]).reshape(div_captions, div_samples, -1))
 
   def evaluate(state: GANState) -> dict[str, float]:
     if not cache:
@@ -560,6 +601,12 @@ def make_t2i_evaluate(config: ml_collections.ConfigDict, *, generator: nn.Module
       results.update(generative.score(
           {"features": c["real"]["features"]}, {"features": fake["features"]}, metrics=wanted,
           network=c["judge"].name))
+    if "diversity" in metrics:
+      out = batching.map_in_batches(fn, c["diversity_inputs"], batch_size=c["batch"])
+      name = c["judge"].name
+      results[f"diversity/{name}"] = metrics_lib.mean_pairwise_distance(
+          np.asarray(out["features"]).reshape(div_captions, div_samples, -1))
+      results[f"diversity_real/{name}"] = c["diversity_real"]
     return results
 
   return evaluate
