@@ -346,7 +346,18 @@ def _strided_bwd(residuals, g):
 strided_conv4x4.defvjp(_strided_fwd, _strided_bwd)
 
 
-class StridedConv4x4(nn.Module):
+class _ConvFields(nn.Module):
+  """The fields of jgan's convolution layers (those of ``nn.Conv`` they use)."""
+
+  features: int
+  use_bias: bool = True
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+  kernel_init: Initializer = nn.initializers.lecun_normal()
+  bias_init: Initializer = nn.initializers.zeros_init()
+
+
+class StridedConv4x4(_ConvFields):
   """``nn.Conv(features, (4, 4), strides=(2, 2), padding='SAME')`` for even input sizes, with
   the input gradient of `strided_conv4x4` (fast double backward for gradient penalties).
 
@@ -357,13 +368,6 @@ class StridedConv4x4(nn.Module):
     Radford et al. 2016 (the DCGAN discriminator's strided convolutions); Gulrajani et al.
     2017 (the penalty that differentiates their input gradient).
   """
-
-  features: int
-  use_bias: bool = True
-  dtype: Dtype = jnp.float32
-  param_dtype: Dtype = jnp.float32
-  kernel_init: Initializer = nn.initializers.lecun_normal()
-  bias_init: Initializer = nn.initializers.zeros_init()
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -379,7 +383,7 @@ class StridedConv4x4(nn.Module):
     return y
 
 
-class ResizeConv(nn.Module):
+class ResizeConv(_ConvFields):
   """x2 upsampling by resize-convolution: each pixel repeated 2x2 (nearest), then a 3x3 'SAME'
   convolution (zero padding).
 
@@ -395,13 +399,6 @@ class ResizeConv(nn.Module):
   References:
     Odena, Dumoulin, Olah 2016, "Deconvolution and Checkerboard Artifacts", Distill.
   """
-
-  features: int
-  use_bias: bool = True
-  dtype: Dtype = jnp.float32
-  param_dtype: Dtype = jnp.float32
-  kernel_init: Initializer = nn.initializers.lecun_normal()
-  bias_init: Initializer = nn.initializers.zeros_init()
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
