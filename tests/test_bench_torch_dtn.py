@@ -220,6 +220,10 @@ def _t2i_config(overrides: dict) -> ml_collections.ConfigDict:
   c.model.discriminator.width = 4
   c.model.discriminator.text_features = 8
   c.eval.metrics = ()
+  # The mirror is Reed et al.'s models without an EMA (EMA: test_t2i_step_ema).
+  c.model.generator.block_conditioning = False
+  c.model.discriminator.head = "concat"
+  c.ema_decay = 0.0
   return set_dotted(c, overrides)
 
 

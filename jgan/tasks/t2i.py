@@ -402,7 +402,9 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       evaluate=make_t2i_evaluate(config, generator=generator, image_shape=image_shape,
                                  judge_fn=lambda: base.prerequisite(
                                      prerequisites, "judge", "The t2i evaluation")),
-      describe=(f"T2I: G={g_name}({g_kwargs.get('conditioning', 'projection')}) D={d_name} "
+      describe=(f"T2I: G={g_name}({g_kwargs.get('conditioning', 'projection')}"
+                f"{', every block' if g_kwargs.get('block_conditioning') else ''}) "
+                f"D={d_name}({d_kwargs.get('head', 'concat')} head) "
                 f"text={encoder} ({text_dim}-d) GAN-CLS wrong_weight={config.loss.wrong_weight}"
                 f" class_weight={config.loss.class_weight} attributes={counts}"))
 
