@@ -711,11 +711,9 @@ def test_demo_binds_to_localhost_and_keeps_uploads_in_a_temp_dir(monkeypatch, tm
       calls["launch"] = kwargs
 
   monkeypatch.setattr(demo, "theme", lambda: None)  # no gradio import
-  monkeypatch.setattr(demo.AvatarTranslator, "from_workdir",
-                      classmethod(lambda cls, workdir, **kw: types.SimpleNamespace(
-                          run=types.SimpleNamespace(workdir=workdir, step=1),
-                          compile_seconds=0.0)))
-  monkeypatch.setattr(demo, "build_blocks", lambda translator: FakeApp())
+  monkeypatch.setattr(demo, "load_model", lambda workdir, **kw: types.SimpleNamespace(
+      run=types.SimpleNamespace(workdir=workdir, step=1), compile_seconds=0.0))
+  monkeypatch.setattr(demo, "build_blocks", lambda model: FakeApp())
   monkeypatch.delenv("GRADIO_TEMP_DIR", raising=False)
   assert demo.main(["--workdir", str(tmp_path)]) == 0
   assert calls["launch"]["server_name"] == "127.0.0.1" and not calls["launch"]["share"]

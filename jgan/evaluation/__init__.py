@@ -11,6 +11,7 @@ from jgan.evaluation.metrics import frechet_distance
 from jgan.evaluation.metrics import gaussian_statistics
 from jgan.evaluation.metrics import inception_score
 from jgan.evaluation.metrics import kernel_inception_distance
+from jgan.evaluation.metrics import mean_pairwise_distance
 from jgan.evaluation.metrics import precision_recall
 from jgan.evaluation.retrieval import identity_retrieval
 from jgan.evaluation.retrieval import match_ranks
@@ -24,5 +25,6 @@ __all__ = [
     "inception_score",
     "kernel_inception_distance",
     "match_ranks",
+    "mean_pairwise_distance",
     "precision_recall",
 ]
