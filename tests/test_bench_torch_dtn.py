@@ -220,9 +220,10 @@ def _t2i_config(overrides: dict) -> ml_collections.ConfigDict:
   c.model.discriminator.width = 4
   c.model.discriminator.text_features = 8
   c.eval.metrics = ()
-  # The mirror is Reed et al.'s models without an EMA (EMA: test_t2i_step_ema).
+  # The mirror is Reed et al.'s models and losses without an EMA (EMA: test_t2i_step_ema).
   c.model.generator.block_conditioning = False
   c.model.discriminator.head = "concat"
+  c.loss.mode_seeking_weight = 0.0
   c.ema_decay = 0.0
   return set_dotted(c, overrides)
 
@@ -347,3 +348,12 @@ def test_dtn_mirror_refuses_what_it_does_not_mirror():
   c.d_augment = "colour"
   with pytest.raises(NotImplementedError, match="d_augment"):
     torch_dtn.dtn_random_inputs(c, None)
+
+
+@pytest.mark.parametrize("term", ["mode_seeking_weight", "ma_gp_weight"])
+def test_t2i_mirror_refuses_losses_it_does_not_mirror(term):
+  """The mirror has Reed et al.'s losses only: a config with MSGAN's or MA-GP's term gets an
+  error naming the key instead of a step that silently differs from jgan's."""
+  config = _t2i_config({f"loss.{term}": 1.0})
+  with pytest.raises(NotImplementedError, match=term):
+    torch_dtn.T2IStep(config, image_shape=IMAGE, text_dim=16)

@@ -638,6 +638,10 @@ class T2IStep:
     if g_cfg.get("block_conditioning", False) or d_cfg.get("head", "concat") != "concat":
       raise NotImplementedError("torch mirror of t2i with block_conditioning or a projection "
                                 "head (the mirror is Reed et al.'s models).")
+    for term in ("mode_seeking_weight", "ma_gp_weight"):
+      if loss.get(term, 0.0):
+        raise NotImplementedError(f"torch mirror of t2i with loss.{term}={loss[term]} (the "
+                                  "mirror has Reed et al.'s losses only: set it to 0).")
     self.kl_on = g_cfg.get("conditioning", "projection") == "augmentation"
     self.g = TextConditionalGenerator(
         resolution=h, channels=c, width=g_cfg.width, latent_dim=self.latent_dim,

@@ -57,10 +57,11 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
                                           "loss.const_perturb.blur": 0.0},
              {**_TINY_CONV, "encoder.widths": "4,8,8"},
              "DTN printed digits -> MNIST 32x32 (dtn_digits): frozen f, ternary D, batch 64"),
-    # Reed et al.'s models, no EMA: what the PyTorch mirror computes.
+    # Reed et al.'s models and losses, no EMA: what the PyTorch mirror computes.
     Workload("t2i_avatars", "t2i_avatars",
              {"batch_size": 64, "model.generator.block_conditioning": False,
-              "model.discriminator.head": "concat", "ema_decay": 0.0},
+              "model.discriminator.head": "concat", "loss.mode_seeking_weight": 0.0,
+              "ema_decay": 0.0},
              {**_TINY_CONV, "data.text_encoder": "hash"},
              "text-to-image 32x32x3 (t2i_avatars, Reed et al.'s models): MiniLM embeddings in, "
              "batch 64"),
