@@ -167,7 +167,7 @@ def test_t2i_attribute_evaluation_end_to_end(tmp_path, monkeypatch, capsys):
   # The t2i run logged the attribute metrics, the baselines and FID, and kept its best.
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     record = [json.loads(line) for line in f][-1]
-  for prefix in ("attr_", "attr_shuffled_", "attr_real_"):
+  for prefix in ("attr_", "attr_shuffled_", "attr_real_", "attr_seen_"):
     for name in captioned.AVATAR_ATTRIBUTES:
       assert 0.0 <= record[f"eval/{prefix}acc/{name}"] <= 1.0, (prefix, name)
     assert 0.0 <= record[f"eval/{prefix}all_correct"] <= record[f"eval/{prefix}mean_acc"] <= 1
@@ -188,7 +188,7 @@ def test_t2i_attribute_evaluation_end_to_end(tmp_path, monkeypatch, capsys):
   with open(os.path.join(workdir, "eval.json")) as f:
     (row,) = json.load(f)["rows"].values()
   for key in ("attr_all_correct", "attr_shuffled_all_correct", "attr_real_all_correct",
-              "attr_acc/glasses"):
+              "attr_seen_all_correct", "attr_acc/glasses"):
     assert row[key] == pytest.approx(record[f"eval/{key}"], abs=1e-6), key
 
   # Generation + judging compile once per run, however many evaluations.

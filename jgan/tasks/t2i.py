@@ -31,7 +31,10 @@ jgan.evaluate --workdir W``), for captioned avatars, of the metrics in ``config.
   (``attr_shuffled_*``: a derangement of the captions, the chance level given the
   generator's marginal distribution of attributes);
 * ``"fid"``, ``"kid"``: one image per real test avatar from its first caption against the
-  real test avatars, in the classifier's feature space (``fid/<network>``);
+  real test avatars, in the classifier's feature space (``fid/<network>``); with
+  ``"attributes"``, the judge's reading of those images against the captions of attribute
+  combinations seen in training (``attr_seen_*``, test avatars of held-out combinations
+  left out): beside ``attr_*``, the gap says how much is generalisation to new combinations;
 * ``"diversity"``: the first ``eval.diversity_captions`` captions of the evaluation set, each
   under ``eval.diversity_samples`` noise vectors: the mean pairwise distance of the judge's
   features of one caption's images (:func:`jgan.evaluation.metrics.mean_pairwise_distance`,
@@ -603,6 +606,12 @@ def make_t2i_evaluate(config: ml_collections.ConfigDict, *, generator: nn.Module
       results.update(generative.score(
           {"features": c["real"]["features"]}, {"features": fake["features"]}, metrics=wanted,
           network=c["judge"].name))
+      if "attributes" in metrics:  # the same images, judged: captions of seen combinations
+        test_labels = c["test"].extras["attributes"]
+        seen = ~captioned.held_out_mask(test_labels)
+        pred = attributes_lib.attribute_predictions(fake["logits"], counts)
+        results.update(attributes_lib.attribute_accuracy(pred[seen], test_labels[seen], names,
+                                                         prefix="attr_seen_"))
     if "diversity" in metrics:
       out = batching.map_in_batches(fn, c["diversity_inputs"], batch_size=c["batch"])
       name = c["judge"].name
