@@ -25,6 +25,7 @@ from jgan import data as data_lib
 from jgan import runs
 from jgan.evaluation import features, generative
 from jgan.tasks import gan as gan_task
+from jgan.tasks import t2i as t2i_task
 
 
 def _baselines(run: runs.Run, network: features.FeatureNetwork, real: dict[str, np.ndarray],
@@ -74,7 +75,14 @@ def evaluate(workdir: str, *, num_samples: int | None = None, metrics: tuple[str
   if num_samples:
     overrides = [*(overrides or []), ("eval.num_samples", str(num_samples))]
   if metrics:
-    overrides = [*(overrides or []), ("eval.metrics", repr(generative.check_metrics(metrics)))]
+    if config.task == "t2i":  # the t2i task's own metrics
+      bad = sorted(set(metrics) - set(t2i_task.EVAL_METRICS))
+      if bad:
+        raise ValueError(f"Unknown t2i metric(s) {bad}; allowed: "
+                         f"{', '.join(t2i_task.EVAL_METRICS)}.")
+    else:
+      generative.check_metrics(metrics)
+    overrides = [*(overrides or []), ("eval.metrics", repr(tuple(metrics)))]
   config_lib.apply_overrides(config, overrides or [])
   run = runs.load_run(workdir, best=best, config=config, prerequisites=True)
   start = time.perf_counter()
@@ -112,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--workdir", required=True, help="a directory launch.py trained in")
   parser.add_argument("--num_samples", type=int, help="generated images (default: the run's "
                       "eval.num_samples)")
-  parser.add_argument("--metrics", help=f"comma-separated, from {','.join(generative.METRICS)}")
+  parser.add_argument("--metrics", help=f"comma-separated, from {','.join(generative.METRICS)} "
+                      f"(t2i runs: {','.join(t2i_task.EVAL_METRICS)})")
   parser.add_argument("--best", action="store_true", help="the best checkpoint, not the latest")
   parser.add_argument("--baselines", action="store_true",
                       help="also score real-vs-real and uniform noise")

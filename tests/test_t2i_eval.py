@@ -190,6 +190,15 @@ def test_t2i_attribute_evaluation_end_to_end(tmp_path, monkeypatch, capsys):
   for key in ("attr_all_correct", "attr_shuffled_all_correct", "attr_real_all_correct",
               "attr_seen_all_correct", "attr_acc/glasses"):
     assert row[key] == pytest.approx(record[f"eval/{key}"], abs=1e-6), key
+  # --metrics takes the t2i task's names (attr_seen_* needs the FID images) and names them.
+  assert evaluate_cli.main(["--workdir", workdir, "--metrics", "attributes"]) == 0
+  with open(os.path.join(workdir, "eval.json")) as f:
+    (row,) = json.load(f)["rows"].values()
+  assert "attr_all_correct" in row and not any(k.startswith(("attr_seen_", "fid")) for k in row)
+  capsys.readouterr()
+  assert evaluate_cli.main(["--workdir", workdir, "--metrics", "attributes,pr"]) == 1
+  err = capsys.readouterr().err
+  assert "['pr']" in err and "attributes, fid, kid, diversity" in err
 
   # Generation + judging compile once per run, however many evaluations.
   run = runs.load_run(workdir, prerequisites=True)
