@@ -16,6 +16,13 @@ Encoders (the explicit registry :data:`ENCODERS`, by ``config.data.text_encoder`
   encoder), the same mean pooling and normalisation, 1024-d. Its weights come from the
   Hugging Face hub, so it needs internet (or a filled ``HF_HOME`` cache) the first time;
   without them :class:`TextEncoderUnavailable` says so and names ``minilm``.
+* ``"minilm-clauses"`` (offline): each clause of a caption (split at commas, semicolons, full
+  stops, "and", "with": :func:`split_clauses`) encoded alone by ``"minilm"``, the clause
+  vectors averaged and L2-normalised (:func:`clause_encoder`). A clause's vector does not
+  depend on the other clauses, so a caption combining attributes never seen together maps to
+  the mean of vectors that were each seen in training: text-to-image models generalise to new
+  combinations (measured on the avatars' held-out combinations, docs/experiments/t2i_avatars.md).
+  Word order within a clause still counts ("long red hair"); the order of clauses does not.
 * ``"hash"``: a deterministic bag of words (each lower-cased word adds a fixed pseudo-random
   unit vector seeded by the word's hash; the sum is L2-normalised), 64-d by default. No model,
   instant: for tests and smoke runs. Sentences that share words are close; it knows no
@@ -122,6 +129,58 @@ def hash_encoder(*, dim: int = 64) -> SentenceEncoder:
                          encode_batch=encode_batch, batch_size=1024)
 
 
+# ----------------------------------------------------------------------------- clauses
+
+CLAUSE_SEPARATORS = re.compile(r"\s*[,;.:]\s*|\s+(?:and|with)\s+", re.IGNORECASE)
+
+
+def split_clauses(sentence: str) -> list[str]:
+  """The clauses of a description: its pieces between commas, semicolons, colons, full stops
+  and the words "and" / "with", stripped (the whole sentence when nothing splits it)::
+
+      split_clauses("a smiling face with red hair, glasses and a beard")
+      # ['a smiling face', 'red hair', 'glasses', 'a beard']
+  """
+  parts = [p.strip() for p in CLAUSE_SEPARATORS.split(sentence)]
+  return [p for p in parts if p] or [sentence.strip()]
+
+
+def clause_encoder(base: SentenceEncoder, *, name: str | None = None,
+                   batch_size: int = 4096) -> SentenceEncoder:
+  """A sentence encoder that encodes each clause alone with ``base`` and averages them.
+
+  The vector of a sentence is the L2-normalised mean of ``base``'s vectors of its
+  :func:`split_clauses` (each distinct clause of a batch encoded once). Unlike a contextual
+  encoder's whole-sentence vector, a clause's contribution does not depend on the other
+  clauses: attributes never seen together in training captions still come out as a
+  combination of familiar parts (a linear probe trained on the avatars' training captions
+  reads glasses / facial hair in held-out combinations 0.94 / 0.76 of the time from these
+  vectors, 0.62 / 0.34 from MiniLM's sentence vectors).
+
+  Args:
+    base: the encoder of single clauses.
+    name: registry name (default ``base.name + "-clauses"``).
+    batch_size: sentences per call (their distinct clauses are encoded together).
+
+  References:
+    Splitting a prompt at "and" into separately encoded parts follows Liu et al.,
+    "Compositional Visual Generation with Composable Diffusion Models", ECCV 2022, Sec. 3
+    (which adds the parts' diffusion scores; here their embeddings are averaged).
+  """
+  def encode_batch(sentences: list[str]) -> np.ndarray:
+    per_sentence = [split_clauses(s) for s in sentences]
+    unique = sorted({c for clauses in per_sentence for c in clauses})
+    table = base.encode(unique).astype(np.float64)
+    index = {c: i for i, c in enumerate(unique)}
+    out = np.stack([table[[index[c] for c in clauses]].mean(0) for clauses in per_sentence])
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return (out / np.maximum(norms, 1e-12)).astype(np.float32)
+
+  return SentenceEncoder(name=name or f"{base.name}-clauses", dim=base.dim,
+                         identity=f"clauses-v1({base.identity})", encode_batch=encode_batch,
+                         batch_size=batch_size)
+
+
 # ----------------------------------------------------------------------------- transformers
 
 
@@ -226,8 +285,9 @@ ENCODERS: dict[str, Callable[..., SentenceEncoder]] = {
     "minilm": minilm_encoder,
     "roberta-large": roberta_large_encoder,
     "hash": hash_encoder,
+    "minilm-clauses": lambda: clause_encoder(get_encoder("minilm")),
 }
-ENCODER_DIMS = {"minilm": 384, "roberta-large": 1024, "hash": 64}  # with default arguments
+ENCODER_DIMS = {"minilm": 384, "roberta-large": 1024, "hash": 64, "minilm-clauses": 384}  # with default arguments
 
 
 @functools.lru_cache(maxsize=4)
@@ -305,7 +365,8 @@ def cached_embeddings(encoder_name: str, captions: Sequence[str], *,
 
 
 __all__ = [
-    "ENCODERS", "ENCODER_DIMS", "SentenceEncoder", "TextEncoderUnavailable", "cache_dir",
-    "cached_embeddings", "captions_key", "encoder_dim", "get_encoder", "hash_encoder",
-    "minilm_encoder", "minilm_model_dir", "roberta_large_encoder",
+    "CLAUSE_SEPARATORS", "ENCODERS", "ENCODER_DIMS", "SentenceEncoder", "TextEncoderUnavailable",
+    "cache_dir", "cached_embeddings", "captions_key", "clause_encoder", "encoder_dim",
+    "get_encoder", "hash_encoder", "minilm_encoder", "minilm_model_dir", "roberta_large_encoder",
+    "split_clauses",
 ]

@@ -51,7 +51,7 @@ def test_roberta_large_offline_names_the_minilm_alternative():
 
 
 def test_bad_names_and_sentences_are_named():
-  with pytest.raises(ValueError, match=r"'bert'.*minilm, roberta-large, hash"):
+  with pytest.raises(ValueError, match=r"'bert'.*minilm, roberta-large, hash, minilm-clauses"):
     text.get_encoder("bert")
   enc = text.get_encoder("hash")
   with pytest.raises(ValueError, match="Sentence 1 is ''"):
@@ -79,3 +79,44 @@ def test_cache_hit_returns_identical_arrays(tmp_path, name, minilm):
   np.testing.assert_array_equal(text.cached_embeddings(name, captions, directory=str(tmp_path)),
                                 first)
   assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+
+
+def test_split_clauses_golden():
+  assert text.split_clauses("A smiling face with short red hair, round glasses and a beard, "
+                            "wearing a hat.") == [
+                                "A smiling face", "short red hair", "round glasses", "a beard",
+                                "wearing a hat"]
+  # Words that merely contain "and" / "with" are not split; nothing to split gives the sentence.
+  assert text.split_clauses("  a sandy withered bandana ") == ["a sandy withered bandana"]
+  assert text.split_clauses("red.") == ["red"]
+
+
+def test_clause_encoder_is_the_normalised_mean_of_its_clauses():
+  base = text.hash_encoder(dim=32)
+  enc = text.clause_encoder(base)
+  assert (enc.name, enc.dim) == ("hash-clauses", 32) and enc.identity != base.identity
+  v = enc.encode(["a face with red hair and glasses", "a face with glasses, red hair",
+                  "a face with red hair"])
+  parts = base.encode(["a face", "red hair", "glasses"]).astype(np.float64)
+  want = parts.mean(0) / np.linalg.norm(parts.mean(0))
+  np.testing.assert_allclose(v[0], want, atol=1e-6)
+  np.testing.assert_allclose(v[1], v[0], atol=1e-6)  # clause order does not count
+  # Each clause counts once whatever else is in the batch, and alone it is base's vector.
+  np.testing.assert_allclose(enc.encode(["a face with red hair"])[0], v[2], atol=1e-6)
+  two = parts[:2].mean(0)
+  np.testing.assert_allclose(v[2], two / np.linalg.norm(two), atol=1e-6)
+  assert not np.allclose(v[0], v[2], atol=1e-2)
+
+
+def test_minilm_clauses_keeps_a_clause_independent_of_the_others(minilm):
+  del minilm
+  enc = text.get_encoder("minilm-clauses")
+  assert enc.dim == text.encoder_dim("minilm-clauses") == 384
+  v = enc.encode(["a face with blonde hair and a beard", "a face with black hair and a beard",
+                  "a face with blonde hair and no beard"])
+  np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+  base = text.get_encoder("minilm").encode(["a face", "blonde hair", "black hair", "a beard"])
+  # v0 - v1 is (blonde - black) / 3 up to the normalisation: "a beard" cancels exactly.
+  diff = v[0] * np.linalg.norm(base[[0, 1, 3]].mean(0)) - v[1] * np.linalg.norm(
+      base[[0, 2, 3]].mean(0))
+  np.testing.assert_allclose(diff, (base[1] - base[2]) / 3, atol=1e-5)
