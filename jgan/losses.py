@@ -606,6 +606,30 @@ def ternary_generator_loss(d_src_fake: Array, d_tgt_fake: Array) -> Array:
           + _ternary_ce(d_tgt_fake, TERNARY_TARGET_REAL, "d_tgt_fake"))
 
 
+def ternary_realness(logits: Array) -> Array:
+  """[B] log-odds that the ternary D gives a sample of being a real target sample:
+  ``log D_3(x) - log(D_1(x) + D_2(x))`` = ``logits[:, 2] - logsumexp(logits[:, :2])``.
+
+  The scalar critic a gradient penalty of a binary D needs (:mod:`jgan.penalties`), for the
+  three-class D: all-zero logits give ``log(1/2)``.
+
+  Args:
+    logits: D logits, shape [B, 3] (:data:`TERNARY_SOURCE_FAKE`... as the classes).
+
+  Raises:
+    ValueError: if ``logits`` is not [B, 3].
+
+  References:
+    Taigman, Polyak & Wolf, ICLR 2017, Sec. 4 (the ternary D); Mescheder, Geiger & Nowozin,
+    ICML 2018, eq. 9 (R1 on a real/fake logit).
+  """
+  logits = _as_float(logits)
+  if logits.ndim != 2 or logits.shape[-1] != 3:
+    raise ValueError(f"logits must be ternary logits of shape [B, 3], got {logits.shape}.")
+  return logits[:, TERNARY_TARGET_REAL] - jax.nn.logsumexp(logits[:, :TERNARY_TARGET_REAL],
+                                                            axis=-1)
+
+
 def _batch_distance(a: Array, b: Array, distance: str) -> Array:
   """Mean over the batch (axis 0) of a per-example distance over all other axes."""
   if distance not in DISTANCES:
@@ -786,6 +810,7 @@ __all__ = [
     "non_saturating_generator_loss",
     "ternary_discriminator_loss",
     "ternary_generator_loss",
+    "ternary_realness",
     "tid_loss",
     "total_variation",
     "wasserstein_discriminator_loss",

@@ -210,5 +210,16 @@ def make_d_penalty(name: str, *, weight: float) -> Callable[[CriticFn, Array, Ar
   return functools.partial(fn, weight=weight)
 
 
-__all__ = ["PENALTIES", "get_penalty", "gradient_penalty", "make_d_penalty",
+def from_config(name: str, *, weight: float
+                ) -> Callable[[CriticFn, Array, Array, Array], Array] | None:
+  """A config's ``penalty`` group as a step's penalty: None for ``"none"``, else
+  :func:`make_d_penalty` (``name`` checked against :data:`PENALTIES`)."""
+  if name == "none":
+    return None
+  if name not in PENALTIES:
+    raise ValueError(f"Unknown penalty {name!r}; allowed: none, {', '.join(sorted(PENALTIES))}.")
+  return make_d_penalty(name, weight=weight)
+
+
+__all__ = ["PENALTIES", "from_config", "get_penalty", "gradient_penalty", "make_d_penalty",
            "matching_aware_gradient_penalty", "r1_penalty"]

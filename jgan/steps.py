@@ -348,6 +348,7 @@ def make_dtn_step(
     ema_decay: float | None = None,
     const_examples: int = 0,
     d_augment_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
+    penalty: Penalty | None = None,
 ) -> Callable[[DTNState, dict[str, jax.Array], jax.Array], tuple[DTNState, Metrics]]:
   """Builds one Domain Transfer Network step: a ternary-D update, then a g update.
 
@@ -380,6 +381,11 @@ def make_dtn_step(
   ``d_augment_fn(images, key)`` (e.g. :func:`jgan.augment.diff_augment`), if given, transforms
   every image D sees (its three batches, and g's translations in L_GANG, differentiably);
   L_CONST, L_TID and L_TV see g's outputs unchanged.
+
+  ``penalty(critic, real, fake, key)`` (e.g. ``jgan.penalties.make_d_penalty("r1", ...)``),
+  if given, is added to D's loss, with the critic ``x -> ternary_realness(D(x))`` (the log-odds
+  of "real target" against both fake classes), on the real targets and the source
+  translations as D sees them; it is logged as ``penalty`` (included in d_loss).
 
   With ``ema_decay`` (and a state made with ``use_ema``) the step keeps an EMA of g's weights
   (warmed up, :func:`ema_decay_at`) and the EMA generator's own batch-norm statistics, from a
@@ -429,7 +435,13 @@ def make_dtn_step(
                                                    (logits_t, losses.TERNARY_TARGET_FAKE),
                                                    (logits_r, losses.TERNARY_TARGET_REAL))]
     accuracy = jnp.mean(jnp.concatenate(correct).astype(jnp.float32))
-    return loss, (d_bs, {"d_loss": loss, "d_accuracy": accuracy})
+    metrics = {"d_accuracy": accuracy}
+    if penalty is not None:
+      critic = lambda x: losses.ternary_realness(d_logits(d_params, d_bs, x)[0])
+      metrics["penalty"] = penalty(critic, real_t, fake_s, jax.random.fold_in(key, 5))
+      loss = loss + metrics["penalty"]
+    metrics["d_loss"] = loss
+    return loss, (d_bs, metrics)
 
   def g_loss_fn(g_params, g_bs, d_params, d_bs, f_variables, f_s, f_t, real_t, alpha, key):
     b = f_s.shape[0]

@@ -20,7 +20,7 @@ import numpy as np
 import optax
 import pytest
 
-from jgan import augment, data, imaging, losses, models, steps
+from jgan import augment, data, imaging, losses, models, penalties, steps
 from jgan.models import dcgan
 from tests.conftest import run_python, set_dotted, tiny_gan_config
 
@@ -207,7 +207,8 @@ def tiny_encoder():
 
 def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weight=GAMMA,
               source_augment_fn=None, const_warmup_steps=0, feature_augment_fn=None,
-              const_augment_fn=None, ema_decay=None, const_examples=0, d_augment_fn=None):
+              const_augment_fn=None, ema_decay=None, const_examples=0, d_augment_fn=None,
+              penalty=None):
   """A DTN of tiny DCGANs on (32, 32, 1) targets and (32, 32, 3) sources, f a TinyEncoder."""
   encoder, f_variables = tiny_encoder()
   generator = models.build_generator("dcgan", image_shape=TARGET, width=width)
@@ -222,9 +223,11 @@ def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weigh
       d_optimizer=d_opt, const_weight=const_weight, tid_weight=tid_weight, tv_weight=tv_weight,
       source_augment_fn=source_augment_fn, const_warmup_steps=const_warmup_steps,
       feature_augment_fn=feature_augment_fn, const_augment_fn=const_augment_fn,
-      ema_decay=ema_decay, const_examples=const_examples, d_augment_fn=d_augment_fn)
+      ema_decay=ema_decay, const_examples=const_examples, d_augment_fn=d_augment_fn,
+      penalty=penalty)
   init = functools.partial(init, use_ema=ema_decay is not None)
   return types.SimpleNamespace(init=init, step=step, encoder=encoder, generator=generator,
+                               discriminator=discriminator,
                                translate=steps.make_translate_fn(generator, encoder))
 
 
@@ -331,6 +334,37 @@ def test_d_augment_changes_only_what_d_sees(dtn):
   assert float(m1["g_gan"]) == float(m2["g_gan"])
   for k in ("const", "tid", "tv"):
     np.testing.assert_allclose(float(m1[k]), float(plain[k]), rtol=1e-6, err_msg=k)
+
+
+def test_r1_penalty_on_the_ternary_d_is_its_realness_gradient(dtn):
+  """R1 on D: d_loss = the ternary loss + 5 * mean ||grad_x realness(D(x))||^2 on the real
+  targets (recomputed here from the same D); g's terms are the plain step's."""
+  batch, key = dtn_batch(seed=13), jax.random.key(7)
+  _, plain = dtn.jit_step(dtn.state0, batch, key)
+  r1 = build_dtn(penalty=penalties.make_d_penalty("r1", weight=10.0))
+  new, m = jax.jit(r1.step)(dtn.state0, batch, key)
+  s0 = dtn.state0
+  real = imaging.to_float(jnp.asarray(batch["image"]))
+
+  def realness_sum(x):
+    logits = r1.discriminator.apply(
+        {"params": s0.d_params, "batch_stats": s0.d_batch_stats}, x, train=True,
+        mutable=["batch_stats"])[0]
+    return jnp.sum(losses.ternary_realness(logits))
+
+  grads = jax.grad(realness_sum)(real).reshape(real.shape[0], -1)
+  want = 5.0 * float(jnp.mean(jnp.sum(grads ** 2, axis=-1)))
+  np.testing.assert_allclose(float(m["penalty"]), want, rtol=1e-4)
+  assert want > 0
+  np.testing.assert_allclose(float(m["d_loss"]) - float(m["penalty"]), float(plain["d_loss"]),
+                             rtol=1e-5)
+  assert "penalty" not in plain
+  # D's update differs (the penalty's gradient); the task reads the config group.
+  assert not np.allclose(jax.tree.leaves(new.d_params)[0],
+                         jax.tree.leaves(dtn.jit_step(dtn.state0, batch, key)[0].d_params)[0])
+  assert penalties.from_config("none", weight=10.0) is None
+  with pytest.raises(ValueError, match=r"'r2'.*none, gradient_penalty, r1"):
+    penalties.from_config("r2", weight=1.0)
 
 
 def test_const_on_a_subset_is_the_subset_mean(dtn):

@@ -161,6 +161,21 @@ def test_ternary_generator_loss_golden():
   close(value, math.log(2) + math.log(math.exp(2.0) + 2))
 
 
+def test_ternary_realness_golden_sign_and_gradient():
+  # [0, 0, 0]: log(1/3) - log(2/3) = -log 2.  [1, ln 2, 3]: 3 - log(e + 2).
+  value = losses.ternary_realness(jnp.array([[0.0, 0.0, 0.0], [1.0, math.log(2.0), 3.0]]))
+  close(value[0], -math.log(2.0))
+  close(value[1], 3.0 - math.log(math.e + 2.0))
+  # It rises with the real logit and falls with either fake logit: d/dl2 = 1,
+  # d/dl0 = -softmax([l0, l1])[0].
+  g = jax.grad(lambda l: losses.ternary_realness(l[None])[0])(jnp.array([1.0, math.log(2.0), 3.0]))
+  close(g[2], 1.0)
+  close(g[0], -math.e / (math.e + 2.0))
+  close(g[1], -2.0 / (math.e + 2.0))
+  with pytest.raises(ValueError, match=r"\[B, 3\].*\(2, 2\)"):
+    losses.ternary_realness(jnp.zeros((2, 2)))
+
+
 def test_ternary_losses_reject_non_ternary_logits():
   with pytest.raises(ValueError, match=r"d_tgt_real.*\[B, 3\].*\(2, 2\)"):
     losses.ternary_discriminator_loss(jnp.zeros((2, 3)), jnp.zeros((2, 3)), jnp.zeros((2, 2)))

@@ -62,7 +62,7 @@ import ml_collections
 import numpy as np
 from tqdm.auto import tqdm
 
-from jgan import augment, batching, imaging, losses, models, optim, steps
+from jgan import augment, batching, imaging, losses, models, optim, penalties, steps
 from jgan import config as config_lib
 from jgan import data as data_lib
 from jgan.evaluation import features, generative, retrieval
@@ -125,6 +125,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.ema_decay = 0.0
   # DiffAugment of every image D sees: "" or comma-separated jgan.augment.DIFF_AUGMENT_POLICIES.
   c.d_augment = ""
+  c.penalty = ml_collections.ConfigDict()
+  c.penalty.name = "none"  # on D: "none" or a name in jgan.penalties.PENALTIES (e.g. "r1")
+  c.penalty.weight = 10.0
   c.loss = ml_collections.ConfigDict()
   c.loss.const_weight = 15.0  # alpha: L_CONST
   c.loss.tid_weight = 15.0  # beta: L_TID
@@ -436,7 +439,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       const_augment_fn=augment.perturb_from_config(
           config.loss.get("const_perturb", _NO_PERTURB)),
       ema_decay=ema_decay, const_examples=_const_examples(config),
-      d_augment_fn=augment.diff_augment_from_config(config.get("d_augment", "")))
+      d_augment_fn=augment.diff_augment_from_config(config.get("d_augment", "")),
+      penalty=penalties.from_config(config.penalty.name, weight=config.penalty.weight))
   translate = steps.make_translate_fn(generator, encoder,
                                       use_ema=config.eval.get("use_ema", True))
   precompute = None

@@ -72,12 +72,6 @@ def _model_kwargs(group: ml_collections.ConfigDict) -> tuple[str, dict]:
   return kwargs.pop("name"), kwargs
 
 
-def _penalty(name: str, weight: float) -> steps.Penalty | None:
-  if name == "none":
-    return None
-  return penalties.make_d_penalty(name, weight=weight)
-
-
 def _custom_losses(config, g_loss, d_loss, image_shape):
   """The family's losses with ``config.loss.generator_fn``/``discriminator_fn`` in place.
 
@@ -179,7 +173,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
   step = steps.make_gan_step(
       generator=generator, discriminator=discriminator, g_optimizer=g_opt, d_optimizer=d_opt,
       generator_loss=g_loss, discriminator_loss=d_loss, latent_dim=latent_dim,
-      n_critic=config.n_critic, penalty=_penalty(config.penalty.name, config.penalty.weight),
+      n_critic=config.n_critic,
+      penalty=penalties.from_config(config.penalty.name, weight=config.penalty.weight),
       ema_decay=ema_decay, augment_fn=augment.from_config(config.augment),
       loss_takes_batch=bool(custom),
       d_augment_fn=augment.diff_augment_from_config(config.get("d_augment", "")))
