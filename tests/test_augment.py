@@ -221,6 +221,66 @@ def test_random_colour_gains_offsets_and_config():
   assert augment.from_config(ml_collections.ConfigDict({"flip": False, "rotation": 0.0})) is None
 
 
+def test_shear_golden_rows_move_by_slope_times_distance_from_the_centre_row():
+  """Slope 1 on a 3-row image: the top row moves one pixel right, the middle stays, the bottom
+  moves one pixel left (edges repeated); slope 0 is exact; differentiable."""
+  row = jnp.arange(5.0)
+  x = jnp.broadcast_to(row, (1, 3, 5))[..., None]
+  out = augment.shear(x, jnp.asarray([1.0]))[0, :, :, 0]
+  np.testing.assert_allclose(out[0], [0, 0, 1, 2, 3])  # top: content moved right
+  np.testing.assert_allclose(out[1], row)
+  np.testing.assert_allclose(out[2], [1, 2, 3, 4, 4])
+  np.testing.assert_array_equal(augment.shear(x, jnp.zeros(1)), x)
+  grad = jax.grad(lambda im: augment.shear(im, jnp.asarray([0.5])).sum())(x)
+  assert float(jnp.abs(grad).sum()) > 0
+  imgs = _images(b=8)
+  a = augment.random_shear(imgs, jax.random.key(0), max_degrees=20.0)
+  chex.assert_equal_shape([a, imgs])
+  np.testing.assert_array_equal(a, augment.random_shear(imgs, jax.random.key(0), max_degrees=20.0))
+  with pytest.raises(ValueError, match="max_degrees must be in \\[0, 90\\), got 90"):
+    augment.random_shear(imgs, jax.random.key(0), max_degrees=90.0)
+
+
+def test_random_stroke_golden_dilation_and_erosion_of_one_pixel():
+  """A bright pixel on a dark ground: at full weight a dilation makes it a 3x3 square and an
+  erosion removes it; every output lies between the two; strength 0 is the identity."""
+  x = jnp.full((64, 5, 5, 1), -1.0).at[:, 2, 2, 0].set(1.0)
+  out = augment.random_stroke(x, jax.random.key(0), strength=1.0)
+  dilated = jnp.full((5, 5), -1.0).at[1:4, 1:4].set(1.0)
+  eroded = jnp.full((5, 5), -1.0)
+  for image in np.asarray(out[..., 0]):
+    # each image is x + w (op(x) - x), w in [0, 1]: on the segment from x to one of the two
+    w_d = (image[1, 1] + 1) / 2
+    w_e = (1 - image[2, 2]) / 2
+    assert (np.allclose(image, np.asarray(x[0, ..., 0]) + w_d * (dilated - x[0, ..., 0]),
+                        atol=1e-6) or
+            np.allclose(image, np.asarray(x[0, ..., 0]) + w_e * (eroded - x[0, ..., 0]),
+                        atol=1e-6))
+  thick = np.asarray(out[:, 1, 1, 0] > -1.0)
+  assert 0 < thick.sum() < len(thick)  # both operations drawn
+  np.testing.assert_array_equal(augment.random_stroke(x, jax.random.key(0), strength=0.0), x)
+  with pytest.raises(ValueError, match="strength must be in \\[0, 1\\], got 1.5"):
+    augment.random_stroke(x, jax.random.key(0), strength=1.5)
+
+
+def test_from_config_shear_and_stroke_keep_the_old_stream_when_off():
+  """Groups without shear/stroke (or with them at 0) augment exactly as before; with them the
+  output changes, stays seeded, and bad values are named."""
+  base = {"flip": True, "rotation": 5.0, "zoom": 0.1, "shift": 0.0, "blur": 0.0, "colour": 0.2}
+  imgs = _images(b=4, c=3)
+  old = augment.from_config(ml_collections.ConfigDict(base))(imgs, jax.random.key(3))
+  off = ml_collections.ConfigDict({**base, "shear": 0.0, "stroke": 0.0})
+  np.testing.assert_array_equal(augment.from_config(off)(imgs, jax.random.key(3)), old)
+  on = augment.from_config(ml_collections.ConfigDict({**base, "shear": 15.0, "stroke": 1.0}))
+  a = on(imgs, jax.random.key(3))
+  np.testing.assert_array_equal(a, on(imgs, jax.random.key(3)))
+  assert not np.allclose(a, old)
+  only = ml_collections.ConfigDict({"flip": False, "rotation": 0.0, "shear": 10.0})
+  assert augment.from_config(only) is not None
+  with pytest.raises(ValueError, match="shear must be in \\[0, 90\\).*shear=95"):
+    augment.from_config(ml_collections.ConfigDict({**base, "shear": 95.0}))
+
+
 def test_diff_augment_golden_translation_cutout_and_colour_bounds():
   """An empty policy is the identity; translation moves a single bright pixel by at most
   1/8 of the size (zeros shifted in, content kept); cutout zeroes one square of half the size

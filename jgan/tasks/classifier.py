@@ -44,9 +44,11 @@ def default_config() -> ml_collections.ConfigDict:
   c.optim.lr = 1e-3
   c.optim.schedule = "constant"  # optim.SCHEDULES: or "cosine"/"linear_decay" to 0 at the end
   # Seeded on-device augmentation of the training batch (jgan.augment.from_config): flips,
-  # rotations (degrees), zoom/shift (fractions of the size), blur (pixels), colour jitter.
+  # rotations and shear (degrees), zoom/shift (fractions of the size), blur (pixels), stroke
+  # weight (a blend with a 3x3 dilation or erosion, [0, 1]), colour jitter.
   c.augment = ml_collections.ConfigDict(
-      {"flip": False, "rotation": 0.0, "zoom": 0.0, "shift": 0.0, "blur": 0.0, "colour": 0.0})
+      {"flip": False, "rotation": 0.0, "shear": 0.0, "zoom": 0.0, "shift": 0.0, "blur": 0.0,
+       "stroke": 0.0, "colour": 0.0})
   c.eval_every = 1000
   # A second test set: overrides of config.data (e.g. {"styles": "heldout"}, printed_digits'
   # held-out rendering styles), scored as test_accuracy_heldout_style; empty: none.
