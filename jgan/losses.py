@@ -678,6 +678,38 @@ def const_loss(f_x: Array, f_g_f_x: Array, *, distance: str = "mse") -> Array:
   return _batch_distance(f_x, f_g_f_x, distance)
 
 
+def class_consistency_loss(source_logits: Array, translation_logits: Array) -> Array:
+  """Semantic consistency: f's classifier reads g(f(x)) as it reads the source x.
+
+  The cross-entropy of f's class distribution on the translation against its (fixed)
+  distribution on the source, ``-sum_c softmax(source_logits)_c * log_softmax(
+  translation_logits)_c``, averaged over the batch. L_CONST keeps f's features close; this
+  keeps them on the same side of f's class boundaries, where a feature distance can be small
+  and the digit still another.
+
+  Args:
+    source_logits: f's class logits on the source images [B, K] (no gradient flows into them).
+    translation_logits: f's class logits on their translations [B, K].
+
+  Returns:
+    A scalar; at least the entropy of the source distribution, equal to it when the two agree.
+
+  Raises:
+    ValueError: for mismatched or non-2-D shapes.
+
+  References:
+    Hoffman et al., "CyCADA: Cycle-Consistent Adversarial Domain Adaptation", ICML 2018,
+    Sec. 3 (the semantic consistency loss, with f's predicted labels in place of a soft
+    target).
+  """
+  source_logits, translation_logits = _as_float(source_logits), _as_float(translation_logits)
+  if source_logits.ndim != 2 or source_logits.shape != translation_logits.shape:
+    raise ValueError("class_consistency_loss takes logits [B, K] of the same shape; got "
+                     f"{source_logits.shape} and {translation_logits.shape}.")
+  target = jax.nn.softmax(jax.lax.stop_gradient(source_logits), axis=-1)
+  return -jnp.mean(jnp.sum(target * jax.nn.log_softmax(translation_logits, axis=-1), axis=-1))
+
+
 def tid_loss(x: Array, g_f_x: Array, *, distance: str = "mse") -> Array:
   """DTN target-identity loss L_TID: distance between x and g(f(x)) for target x.
 

@@ -349,6 +349,8 @@ def make_dtn_step(
     const_examples: int = 0,
     d_augment_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
     penalty: Penalty | None = None,
+    class_weight: float = 0.0,
+    encoder_head: Callable[[PyTree, jax.Array], jax.Array] | None = None,
 ) -> Callable[[DTNState, dict[str, jax.Array], jax.Array], tuple[DTNState, Metrics]]:
   """Builds one Domain Transfer Network step: a ternary-D update, then a g update.
 
@@ -387,6 +389,10 @@ def make_dtn_step(
   of "real target" against both fake classes), on the real targets and the source
   translations as D sees them; it is logged as ``penalty`` (included in d_loss).
 
+  ``class_weight`` > 0 adds ``class_weight * losses.class_consistency_loss`` on the L_CONST
+  translations (logged as ``class``): ``encoder_head(f_variables, features) -> logits``, f's
+  classifier layer, must read f(g(f(x))) (as perturbed for L_CONST) as it reads f(x).
+
   With ``ema_decay`` (and a state made with ``use_ema``) the step keeps an EMA of g's weights
   (warmed up, :func:`ema_decay_at`) and the EMA generator's own batch-norm statistics, from a
   train-mode pass of it on the step's inputs (one generator forward more): translations with
@@ -415,6 +421,10 @@ def make_dtn_step(
     raise ValueError(f"ema_decay must be in [0, 1) or None, got {ema_decay}.")
   if const_examples < 0:
     raise ValueError(f"const_examples must be >= 0 (0: the whole batch), got {const_examples}.")
+  if class_weight < 0:
+    raise ValueError(f"class_weight must be >= 0, got {class_weight}.")
+  if class_weight and encoder_head is None:
+    raise ValueError("class_weight > 0 needs encoder_head, f's classifier layer.")
 
   def translate(g_params, g_bs, features):
     return _apply(generator, g_params, g_bs, features, train=True)
@@ -453,14 +463,19 @@ def make_dtn_step(
     logits_t, _ = d_logits(d_params, d_bs, d_view(fake_t, key, 11))
     k = const_examples or b
     seen = fake_s[:k] if const_augment_fn is None else const_augment_fn(fake_s[:k], key)
+    f_seen = encoder(f_variables, seen)
     terms = {
         "g_gan": losses.ternary_generator_loss(logits_s, logits_t),
-        "const": losses.const_loss(f_s[:k], encoder(f_variables, seen), distance=distance),
+        "const": losses.const_loss(f_s[:k], f_seen, distance=distance),
         "tid": losses.tid_loss(real_t, fake_t, distance=distance),
         "tv": losses.total_variation(fake) if tv_weight else jnp.zeros(()),
     }
     total = (terms["g_gan"] + alpha * terms["const"] + tid_weight * terms["tid"]
              + tv_weight * terms["tv"])
+    if class_weight:
+      terms["class"] = losses.class_consistency_loss(encoder_head(f_variables, f_s[:k]),
+                                                     encoder_head(f_variables, f_seen))
+      total = total + class_weight * terms["class"]
     return total, (g_bs, {"g_loss": total, **terms})
 
   def step(state: DTNState, batch: dict[str, jax.Array], key: jax.Array):

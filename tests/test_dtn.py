@@ -208,7 +208,7 @@ def tiny_encoder():
 def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weight=GAMMA,
               source_augment_fn=None, const_warmup_steps=0, feature_augment_fn=None,
               const_augment_fn=None, ema_decay=None, const_examples=0, d_augment_fn=None,
-              penalty=None):
+              penalty=None, class_weight=0.0, encoder_head=None):
   """A DTN of tiny DCGANs on (32, 32, 1) targets and (32, 32, 3) sources, f a TinyEncoder."""
   encoder, f_variables = tiny_encoder()
   generator = models.build_generator("dcgan", image_shape=TARGET, width=width)
@@ -224,7 +224,7 @@ def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weigh
       source_augment_fn=source_augment_fn, const_warmup_steps=const_warmup_steps,
       feature_augment_fn=feature_augment_fn, const_augment_fn=const_augment_fn,
       ema_decay=ema_decay, const_examples=const_examples, d_augment_fn=d_augment_fn,
-      penalty=penalty)
+      penalty=penalty, class_weight=class_weight, encoder_head=encoder_head)
   init = functools.partial(init, use_ema=ema_decay is not None)
   return types.SimpleNamespace(init=init, step=step, encoder=encoder, generator=generator,
                                discriminator=discriminator,
@@ -365,6 +365,38 @@ def test_r1_penalty_on_the_ternary_d_is_its_realness_gradient(dtn):
   assert penalties.from_config("none", weight=10.0) is None
   with pytest.raises(ValueError, match=r"'r2'.*none, gradient_penalty, r1"):
     penalties.from_config("r2", weight=1.0)
+
+
+def test_class_consistency_term_is_added_to_g_loss(dtn):
+  """class_weight: g's loss gains class_weight * class_consistency(head(f(x)), head(f(g(f(x)))))
+  on the L_CONST translations, recomputed here; D's update and the other terms are the plain
+  step's, and g's update changes."""
+  batch, key = dtn_batch(seed=14), jax.random.key(8)
+  plain_state, plain = dtn.jit_step(dtn.state0, batch, key)
+  w = jax.random.normal(_key(3), (FEATURES, 4))
+  head = lambda variables, feats: feats @ w  # a fixed 4-class head on f's features
+  with_class = build_dtn(class_weight=2.0, encoder_head=head)
+  new, m = jax.jit(with_class.step)(dtn.state0, batch, key)
+  for name in ("g_gan", "const", "tid", "tv", "d_loss"):
+    np.testing.assert_allclose(float(m[name]), float(plain[name]), rtol=1e-5, err_msg=name)
+  s0 = dtn.state0
+  f_s = dtn.encoder(s0.f_variables, imaging.to_float(jnp.asarray(batch["source_image"])))
+  f_t = dtn.encoder(s0.f_variables, imaging.to_float(jnp.asarray(batch["image"])))
+  fake = dtn.generator.apply({"params": s0.g_params, "batch_stats": s0.g_batch_stats},
+                             jnp.concatenate([f_s, f_t]), train=True,
+                             mutable=["batch_stats"])[0][:BATCH]
+  want = losses.class_consistency_loss(head(None, f_s), head(None, dtn.encoder(
+      s0.f_variables, fake)))
+  np.testing.assert_allclose(float(m["class"]), float(want), rtol=1e-4)
+  np.testing.assert_allclose(float(m["g_loss"]) - 2.0 * float(m["class"]),
+                             float(plain["g_loss"]), rtol=1e-5)
+  assert "class" not in plain
+  assert not np.allclose(jax.tree.leaves(new.g_params)[0],
+                         jax.tree.leaves(plain_state.g_params)[0])
+  with pytest.raises(ValueError, match="encoder_head"):
+    build_dtn(class_weight=1.0)
+  with pytest.raises(ValueError, match="class_weight must be >= 0"):
+    build_dtn(class_weight=-1.0, encoder_head=head)
 
 
 def test_const_on_a_subset_is_the_subset_mean(dtn):
@@ -718,6 +750,38 @@ def test_const_examples_above_the_batch_mean_the_whole_batch(trained_nets):
   c = _dtn_config(trained_nets, **{"loss.const_examples": 99})  # batch_size 8
   assert dtn._const_examples(c) == 8  # pylint: disable=protected-access
   assert dtn._const_examples(_dtn_config(trained_nets)) == 0  # pylint: disable=protected-access
+
+
+def test_classifier_encoder_head_is_its_logits_layer():
+  """Encoder.head(v, f(x)) == the classifier's logits on x; no head on the logits layer."""
+  from jgan.tasks import dtn  # pylint: disable=import-outside-toplevel
+  c = dtn.default_config().encoder
+  c.widths, c.feature_dim = (4, 8), 8
+  f = dtn.build_encoder(c)
+  variables = f.init(_key(5))
+  x = jax.random.uniform(_key(6), (3, *SOURCE), minval=-1.0, maxval=1.0)
+  logits = f.head(variables, f.apply(variables, x))
+  chex.assert_shape(logits, (3, 10))
+  np.testing.assert_allclose(np.asarray(logits), np.asarray(f.classify(variables, x)),
+                             rtol=1e-5, atol=1e-6)
+  c.layer = "logits"
+  assert dtn.build_encoder(c).head is None
+
+
+def test_class_weight_trains_with_the_head_and_refuses_without_one(trained_nets, tmp_path):
+  from jgan import runs  # pylint: disable=import-outside-toplevel
+  workdir = str(tmp_path / "dtn_class")
+  c = _dtn_config(trained_nets, **{"loss.class_weight": 1.0, "total_steps": 2,
+                                   "eval_every": 0, "checkpoint_every": 2})
+  with jax.default_prng_impl(_FAST_PRNG):
+    runs.train(c, workdir, progress=False)
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    logged = [json.loads(line) for line in f]
+  assert any(np.isfinite(m.get("class", np.nan)) and m["class"] > 0 for m in logged)
+  bad = _dtn_config(trained_nets, **{"loss.class_weight": 1.0, "encoder.standardize": True})
+  with pytest.raises(ValueError, match=r"class_weight=1.0 needs f's classifier head.*"
+                                       r"--config.loss.class_weight=0"):
+    runs.train(bad, str(tmp_path / "bad"), progress=False)
 
 
 def test_dtn_encoder_must_be_a_classifier_run(trained_nets, tmp_path):

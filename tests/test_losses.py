@@ -194,6 +194,29 @@ def test_const_loss_golden():
   close(losses.const_loss(f_x, f_g_f_x, distance="cosine"), (1 - 1 / math.sqrt(5) + 1) / 2)
 
 
+def test_class_consistency_loss_golden_sign_and_gradient():
+  # source logits [0, 0] -> p = [0.5, 0.5]; translation logits [0, ln 3] -> q = [1/4, 3/4]:
+  # -(0.5 ln 0.25 + 0.5 ln 0.75) = 0.5 (ln 4 + ln 4/3). Second example: [ln 3, 0] read as
+  # [ln 3, 0]: p = q = [3/4, 1/4], the entropy -(3/4 ln 3/4 + 1/4 ln 1/4).
+  src = jnp.array([[0.0, 0.0], [math.log(3.0), 0.0]])
+  tr = jnp.array([[0.0, math.log(3.0)], [math.log(3.0), 0.0]])
+  first = 0.5 * (math.log(4.0) + math.log(4.0 / 3.0))
+  entropy = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))
+  close(losses.class_consistency_loss(src, tr), (first + entropy) / 2)
+  # Agreement is the minimum (Gibbs): reading the translation as the source lowers the loss,
+  # and the gradient points the translation's logits toward the source's class.
+  assert float(losses.class_consistency_loss(src, src)) < float(
+      losses.class_consistency_loss(src, tr))
+  grad = jax.grad(lambda t: losses.class_consistency_loss(src, t))(tr)
+  assert float(grad[0, 1]) > 0 > float(grad[0, 0])  # class 1 over-read: push it down
+  np.testing.assert_allclose(np.asarray(grad[1]), 0.0, atol=1e-7)  # agrees: no gradient
+  # No gradient reaches the source logits (a fixed target, as f's reading of the source).
+  np.testing.assert_allclose(
+      np.asarray(jax.grad(lambda a: losses.class_consistency_loss(a, tr))(src)), 0.0)
+  with pytest.raises(ValueError, match=r"\[B, K\].*\(2, 2\) and \(2, 3\)"):
+    losses.class_consistency_loss(src, jnp.zeros((2, 3)))
+
+
 def test_cosine_distance_has_finite_gradient_at_zero_vector():
   grad = jax.grad(lambda a: losses.const_loss(a, jnp.ones((2, 3)), distance="cosine"))(
       jnp.zeros((2, 3)))

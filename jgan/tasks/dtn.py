@@ -149,6 +149,9 @@ def default_config() -> ml_collections.ConfigDict:
   # L_CONST on this many of the batch's source translations (0: all): f's pass through g's
   # outputs is most of a step with a large f.
   c.loss.const_examples = 0
+  # Semantic consistency (jgan.losses.class_consistency_loss) on the L_CONST translations:
+  # f's classifier must read g(f(x)) as it reads x (0: off; f must be a classifier's features).
+  c.loss.class_weight = 0.0
   c.optim = optim.two_player_config()  # name, g_lr, d_lr, b1, b2
   c.eval.metrics = DIGIT_EVAL_METRICS  # from EVAL_METRICS
   c.eval.classifier = "mnist_classifier"  # target-domain judge, trained if missing
@@ -209,6 +212,9 @@ class Encoder:
     name: f in the log, e.g. ``"classifier:digits_encoder:features"``.
     classify: ``(variables, images) -> [B, classes]`` logits when f is a classifier (the
       evaluation then reports f's own accuracy on the source images), else None.
+    head: ``(variables, features [B, feature_dim]) -> [B, classes]``, the classifier's last
+      layer on f's output, when f is a classifier's feature layer (``loss.class_weight``
+      uses it), else None.
   """
 
   apply: Callable[[PyTree, jax.Array], jax.Array]
@@ -218,6 +224,7 @@ class Encoder:
   input_shape: tuple[int, int, int]
   name: str
   classify: Callable[[PyTree, jax.Array], jax.Array] | None = None
+  head: Callable[[PyTree, jax.Array], jax.Array] | None = None
 
 
 def _classifier_encoder(e: ml_collections.ConfigDict) -> Encoder:
@@ -234,10 +241,15 @@ def _classifier_encoder(e: ml_collections.ConfigDict) -> Encoder:
   def init(key):
     return model.init(key, jnp.zeros((1, *shape), jnp.float32), train=False)
 
+  def head(variables, features):  # ConvClassifier's "logits" Dense (dropout is off in eval)
+    dense = variables["params"]["logits"]
+    return features @ dense["kernel"] + dense["bias"]
+
   return Encoder(apply=apply, init=init, load=functools.partial(_load_classifier_variables, e),
                  feature_dim=e.feature_dim if e.layer == "features" else e.num_classes,
                  input_shape=shape, name=f"classifier:{e.experiment}:{e.layer}",
-                 classify=functools.partial(apply, layer="logits"))
+                 classify=functools.partial(apply, layer="logits"),
+                 head=head if e.layer == "features" else None)
 
 
 def _dlib_resnet_encoder(e: ml_collections.ConfigDict) -> Encoder:
@@ -390,6 +402,15 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
     encoder = lambda v, x: (raw(v, x) - v["mean"]) / v["std"]
   else:
     raw = encoder = f.apply
+  class_weight = float(config.loss.get("class_weight", 0.0))
+  head = None
+  if class_weight:
+    if f.head is None or standardize:
+      raise ValueError(f"config.loss.class_weight={class_weight} needs f's classifier head: "
+                       "encoder.name='classifier' with encoder.layer='features' and "
+                       f"encoder.standardize=False (got encoder {f.name!r}, standardize="
+                       f"{standardize}); or set --config.loss.class_weight=0.")
+    head = f.head
 
   g_kwargs = config.model.generator.to_dict()
   d_kwargs = config.model.discriminator.to_dict()
@@ -439,6 +460,7 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       const_augment_fn=augment.perturb_from_config(
           config.loss.get("const_perturb", _NO_PERTURB)),
       ema_decay=ema_decay, const_examples=_const_examples(config),
+      class_weight=class_weight, encoder_head=head,
       d_augment_fn=augment.diff_augment_from_config(config.get("d_augment", "")),
       penalty=penalties.from_config(config.penalty.name, weight=config.penalty.weight))
   translate = steps.make_translate_fn(generator, encoder,
@@ -524,9 +546,10 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
 
 
 def _describe_defences(loss: ml_collections.ConfigDict) -> str:
-  """The log's note of loss.feature_mix/feature_noise/const_examples/const_perturb, when set."""
+  """The log's note of loss.feature_mix/feature_noise/const_examples/class_weight/const_perturb,
+  when set."""
   parts = [f"{k}={loss.get(k, 0.0)}" for k in ("feature_mix", "feature_noise", "feature_gaussian",
-                                                      "const_examples")
+                                                      "const_examples", "class_weight")
            if loss.get(k, 0.0)]
   p = loss.get("const_perturb", _NO_PERTURB)
   parts += [f"const_perturb.{k}={p.get(k, 0.0)}" for k in ("zoom", "shift", "blur", "min_blur")
