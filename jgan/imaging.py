@@ -37,6 +37,26 @@ def adapt_images(images: jax.Array, shape: tuple[int, int, int]) -> jax.Array:
   return images
 
 
+def median_residual(images: jax.Array) -> jax.Array:
+  """Per-image speckle: the mean |x - median3x3(x)| over pixels and channels, [B, H, W, C] -> [B].
+
+  The 3x3 median (per channel, edge-replicated border) keeps flat areas and straight edges and
+  removes isolated pixels, so this is ~0 for a clean cartoon (flat colours, sharp outlines)
+  and grows with pixel-level noise: an impulse of height h in a flat image scores h / (H W).
+  On the scale of the images (those in [-1, 1] score twice their [0, 1] value). Jittable.
+
+  References:
+    Tukey, "Exploratory Data Analysis", 1977 (running medians); the residual of a median
+    filter is the classic impulse-noise detector (e.g. Chen & Wu, IEEE TCAS-II 2001).
+  """
+  if images.ndim != 4:
+    raise ValueError(f"median_residual takes images [B, H, W, C], got shape {images.shape}.")
+  h, w = images.shape[1:3]
+  padded = jnp.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
+  windows = jnp.stack([padded[:, i:i + h, j:j + w] for i in range(3) for j in range(3)])
+  return jnp.mean(jnp.abs(images - jnp.median(windows, axis=0)), axis=(1, 2, 3))
+
+
 def to_uint8(images: np.ndarray) -> np.ndarray:
   """Floats in [-1, 1] -> uint8 in [0, 255] (clipped)."""
   images = np.asarray(images, dtype=np.float32)

@@ -313,6 +313,23 @@ def test_diff_augment_golden_translation_cutout_and_colour_bounds():
   assert float(jnp.abs(grad).sum()) > 0
 
 
+def test_diff_augment_blur_and_instance_noise():
+  """blur: the fixed low-pass of jgan.augment.gaussian_blur; noise: zero-mean, std as asked,
+  drawn per key; both pass G's gradient."""
+  x = _images(c=3)
+  np.testing.assert_array_equal(augment.diff_augment(x, jax.random.key(0), policy=("blur",)),
+                                augment.gaussian_blur(x, sigma=1.0))
+  big = jnp.zeros((64, 16, 16, 3))
+  noisy = np.asarray(augment.diff_augment(big, jax.random.key(1), policy=("noise",), noise=0.2))
+  assert abs(noisy.mean()) < 0.01 and abs(noisy.std() - 0.2) < 0.01
+  assert not np.array_equal(noisy, augment.diff_augment(big, jax.random.key(2),
+                                                        policy=("noise",), noise=0.2))
+  grad = jax.grad(lambda im: augment.diff_augment(im, jax.random.key(3),
+                                                  policy=("blur", "noise")).sum())(x)
+  assert np.all(np.asarray(grad) > 0)  # each output a weighted mean of its neighbours:
+  np.testing.assert_allclose(np.sum(grad), x.size, rtol=1e-5)  # the weights sum to 1
+
+
 def test_diff_augment_config_strings_and_errors():
   assert augment.diff_augment_from_config("") is None
   assert augment.diff_augment_from_config(" , ") is None
@@ -321,8 +338,16 @@ def test_diff_augment_config_strings_and_errors():
   np.testing.assert_array_equal(
       fn(x, jax.random.key(0)),
       augment.diff_augment(x, jax.random.key(0), policy=("colour", "translation")))
-  with pytest.raises(ValueError, match=r"d_augment='colour,flip'.*\['flip'\].*cutout"):
+  with pytest.raises(ValueError, match=r"d_augment='colour,flip'.*'flip'.*cutout"):
     augment.diff_augment_from_config("colour,flip")
+  blurred = augment.diff_augment_from_config("blur=0.7")(x, jax.random.key(0))
+  np.testing.assert_allclose(blurred, augment.gaussian_blur(x, sigma=0.7), rtol=1e-6)
+  with pytest.raises(ValueError, match=r"'colour' takes no value"):
+    augment.diff_augment_from_config("colour=2")
+  with pytest.raises(ValueError, match=r"'noise=abc' needs a number"):
+    augment.diff_augment_from_config("noise=abc")
+  with pytest.raises(ValueError, match=r"blur \(pixels\) and noise \(std\) must be >= 0"):
+    augment.diff_augment(x, jax.random.key(0), policy=("noise",), noise=-1.0)
   with pytest.raises(ValueError, match=r"Unknown DiffAugment policy \['hue'\]"):
     augment.diff_augment(x, jax.random.key(0), policy=("hue",))
   with pytest.raises(ValueError, match="translation and cutout.*1.5"):

@@ -1006,5 +1006,8 @@ def test_judged_face_metrics_and_blurred_retrieval(trained_nets, tmp_path):
   for key in (f"eval/fid/{name}", f"eval/kid_heldout/{name}", f"eval/fid_reconstruction/{name}"):
     assert np.isfinite(last[key]), key
   assert last["eval/reconstruction_mse"] > 0
+  # Pixel-level noise (jgan.imaging.median_residual) of translations, reconstructions, targets.
+  assert last["eval/speckle"] > 0 and last["eval/speckle_reconstruction"] > 0
+  assert 0 <= last["eval/speckle_real"] < 2
   assert 0 <= last["eval/retrieval_blurred_top1"] <= last["eval/retrieval_blurred_top5"] <= 1
   assert 1 <= last["eval/retrieval_blurred_median_rank"] <= 32

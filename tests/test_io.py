@@ -16,6 +16,21 @@ def test_to_uint8_and_back():
   np.testing.assert_allclose(np.asarray(imaging.to_float(u)), [-1.0, 1.0])
 
 
+def test_median_residual_scores_impulses_not_flat_areas_or_edges():
+  flat = np.full((1, 5, 6, 2), 0.3, np.float32)
+  edge = np.concatenate([np.full((1, 5, 3, 2), -1.0), np.full((1, 5, 3, 2), 1.0)], axis=2)
+  impulse = flat.copy()
+  impulse[0, 2, 3, 1] += 0.9  # one pixel of one channel: h / (H * W * C)
+  out = np.asarray(imaging.median_residual(np.concatenate([flat, edge, impulse])))
+  assert out.shape == (3,)
+  np.testing.assert_allclose(out, [0.0, 0.0, 0.9 / (5 * 6 * 2)], atol=1e-7)
+  rng = np.random.default_rng(0)
+  noisy = impulse + rng.normal(0, 0.2, impulse.shape).astype(np.float32)
+  assert float(imaging.median_residual(noisy)[0]) > 0.1  # std-0.2 noise: ~0.13
+  with pytest.raises(ValueError, match=r"\[B, H, W, C\]"):
+    imaging.median_residual(np.zeros((5, 6, 2)))
+
+
 def test_grid_layout_and_png(tmp_path):
   images = np.stack([np.full((3, 4, 1), v, np.float32) for v in (-1.0, 1.0, -1.0)])
   grid = imaging.make_grid(imaging.to_uint8(images), ncols=2, padding=1)

@@ -504,8 +504,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       if "judge" not in compiled:  # state is an argument: compiled once per run, not per call
         judge = base.prerequisite(prerequisites, "judge", "The DTN's judged evaluation")
         compiled["judge"] = judge
-        compiled["judged"] = jax.jit(lambda state, x, flip, degrees: judge.apply(translate(
-            state, augment.apply_variants(imaging.to_float(x), flip, degrees))))
+        compiled["judged"] = jax.jit(lambda state, x, flip, degrees: _judged(
+            judge, translate(state, augment.apply_variants(imaging.to_float(x), flip, degrees))))
         compiled["reconstruct"] = jax.jit(
             lambda state, x: _reconstruction(translate, judge, state, imaging.to_float(x)))
         if f.classify is not None:  # f's own accuracy on the source images g is judged on
@@ -670,10 +670,16 @@ def _retrieval_images(source_json: str, num_examples: int, split: str = "test") 
   return source.images[_held_out(len(source), num_examples)]
 
 
+def _judged(judge, images):
+  """The judge's view of images and their speckle (:func:`jgan.imaging.median_residual`)."""
+  return {**judge.apply(images), "speckle": imaging.median_residual(images)}
+
+
 def _reconstruction(translate, judge, state, x):
-  """g(f(x)) of real targets x: the judge's view of them and their squared error per value."""
+  """g(f(x)) of real targets x: the judge's view of them, their speckle and their squared error
+  per value."""
   out = translate(state, x)
-  return {**judge.apply(out), "sq_error": jnp.mean(jnp.square(out - x), axis=(1, 2, 3))}
+  return {**_judged(judge, out), "sq_error": jnp.mean(jnp.square(out - x), axis=(1, 2, 3))}
 
 
 def _judged_metrics(compiled: dict[str, Any], state, config) -> dict[str, float]:
@@ -692,7 +698,10 @@ def _judged_metrics(compiled: dict[str, Any], state, config) -> dict[str, float]
     translations, fit for small sets;
   * ``fid_reconstruction/<judge>`` and ``reconstruction_mse`` (``"reconstruction"``):
     g(f(target test images)) (L_TID's reconstructions) against the originals, and their
-    mean squared error per value (images in [-1, 1]).
+    mean squared error per value (images in [-1, 1]);
+  * ``speckle`` (with ``"fid"``, over the same translations), ``speckle_reconstruction`` (with
+    ``"reconstruction"``) and ``speckle_real`` (the target test images): pixel-level noise,
+    :func:`jgan.imaging.median_residual` (in [-1, 1] units; a clean cartoon is ~0).
   """
   e, metrics = config.eval, set(config.eval.metrics)
   judge = compiled["judge"]
@@ -738,10 +747,16 @@ def _judged_metrics(compiled: dict[str, Any], state, config) -> dict[str, float]
     variants = (augment.variant_grid(config.get("source_augment", _NO_AUGMENT),
                                      rotations=config.encoder.get("cache_rotations", 5))
                 if e.get("fid_variants", False) else ((False, 0.0),))
-    fake = np.concatenate([judged(images, flip, degrees)["features"]
-                           for flip, degrees in variants])
+    outs = [judged(images, flip, degrees) for flip, degrees in variants]
+    fake = np.concatenate([o["features"] for o in outs])
     results.update(generative.score(real, {"features": fake}, metrics=("fid",),
                                     network=judge.name))
+    results["speckle"] = float(np.mean(np.concatenate([o["speckle"] for o in outs])))
+    if "speckle_real" not in compiled:  # the real targets' own value, the clean reference
+      compiled["speckle_real"] = float(np.mean(batching.map_in_batches(
+          jax.jit(lambda x: imaging.median_residual(imaging.to_float(x))),
+          compiled["target_test"], batch_size=min(e.batch_size, len(compiled["target_test"])))))
+    results["speckle_real"] = compiled["speckle_real"]
   if "kid_heldout" in metrics:
     fake = judged(_retrieval_images(source_json, e.num_examples, "test"))["features"]
     kid = generative.score(real, {"features": fake}, metrics=("kid",), network=judge.name)
@@ -755,4 +770,5 @@ def _judged_metrics(compiled: dict[str, Any], state, config) -> dict[str, float]
                            network=judge.name)
     results[f"fid_reconstruction/{judge.name}"] = fid[f"fid/{judge.name}"]
     results["reconstruction_mse"] = float(np.mean(out["sq_error"]))
+    results["speckle_reconstruction"] = float(np.mean(out["speckle"]))
   return results
