@@ -351,6 +351,7 @@ def make_dtn_step(
     penalty: Penalty | None = None,
     class_weight: float = 0.0,
     encoder_head: Callable[[PyTree, jax.Array], jax.Array] | None = None,
+    d_joint_batch: bool = False,
 ) -> Callable[[DTNState, dict[str, jax.Array], jax.Array], tuple[DTNState, Metrics]]:
   """Builds one Domain Transfer Network step: a ternary-D update, then a g update.
 
@@ -383,6 +384,13 @@ def make_dtn_step(
   ``d_augment_fn(images, key)`` (e.g. :func:`jgan.augment.diff_augment`), if given, transforms
   every image D sees (its three batches, and g's translations in L_GANG, differentiably);
   L_CONST, L_TID and L_TV see g's outputs unchanged.
+
+  By default D sees its three batches in three calls, so a batch-norm D normalises each by
+  its own statistics (as PyTorch's DCGAN does with real and fake): whatever all of g's
+  outputs share, e.g. a fixed pixel pattern, is then largely subtracted away and D cannot
+  penalise it. ``d_joint_batch=True`` runs D once on the three batches together (in D's
+  update and in L_GANG, where the real targets join without gradient): one statistic for
+  real and fake, so a pattern only the fakes carry stays visible.
 
   ``penalty(critic, real, fake, key)`` (e.g. ``jgan.penalties.make_d_penalty("r1", ...)``),
   if given, is added to D's loss, with the critic ``x -> ternary_realness(D(x))`` (the log-odds
@@ -435,11 +443,20 @@ def make_dtn_step(
   def d_view(images, key, i):  # what D sees of a batch
     return images if d_augment_fn is None else d_augment_fn(images, jax.random.fold_in(key, i))
 
+  def d_logits_of(d_params, d_bs, batches):
+    """D's logits of each batch: one call per batch, or one call on them all (d_joint_batch)."""
+    if d_joint_batch:
+      logits, d_bs = d_logits(d_params, d_bs, jnp.concatenate(batches))
+      return jnp.split(logits, len(batches)), d_bs
+    out = []
+    for x in batches:
+      logits, d_bs = d_logits(d_params, d_bs, x)
+      out.append(logits)
+    return out, d_bs
+
   def d_loss_fn(d_params, d_bs, fake_s, fake_t, real_t, key):
     fake_s, fake_t, real_t = (d_view(x, key, i) for i, x in enumerate((fake_s, fake_t, real_t)))
-    logits_s, d_bs = d_logits(d_params, d_bs, fake_s)
-    logits_t, d_bs = d_logits(d_params, d_bs, fake_t)
-    logits_r, d_bs = d_logits(d_params, d_bs, real_t)
+    (logits_s, logits_t, logits_r), d_bs = d_logits_of(d_params, d_bs, (fake_s, fake_t, real_t))
     loss = losses.ternary_discriminator_loss(logits_s, logits_t, logits_r)
     correct = [jnp.argmax(l, -1) == c for l, c in ((logits_s, losses.TERNARY_SOURCE_FAKE),
                                                    (logits_t, losses.TERNARY_TARGET_FAKE),
@@ -459,8 +476,10 @@ def make_dtn_step(
     # network would see them.
     fake, g_bs = translate(g_params, g_bs, jnp.concatenate([f_s, f_t]))
     fake_s, fake_t = fake[:b], fake[b:]
-    logits_s, _ = d_logits(d_params, d_bs, d_view(fake_s, key, 10))
-    logits_t, _ = d_logits(d_params, d_bs, d_view(fake_t, key, 11))
+    views = (d_view(fake_s, key, 10), d_view(fake_t, key, 11))
+    if d_joint_batch:  # D's statistics as in its update: the real targets too, no gradient
+      views += (jax.lax.stop_gradient(d_view(real_t, key, 12)),)
+    logits_s, logits_t = d_logits_of(d_params, d_bs, views)[0][:2]
     k = const_examples or b
     seen = fake_s[:k] if const_augment_fn is None else const_augment_fn(fake_s[:k], key)
     f_seen = encoder(f_variables, seen)

@@ -208,12 +208,13 @@ def tiny_encoder():
 def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weight=GAMMA,
               source_augment_fn=None, const_warmup_steps=0, feature_augment_fn=None,
               const_augment_fn=None, ema_decay=None, const_examples=0, d_augment_fn=None,
-              penalty=None, class_weight=0.0, encoder_head=None):
+              penalty=None, class_weight=0.0, encoder_head=None, d_normalization="batch",
+              d_joint_batch=False):
   """A DTN of tiny DCGANs on (32, 32, 1) targets and (32, 32, 3) sources, f a TinyEncoder."""
   encoder, f_variables = tiny_encoder()
   generator = models.build_generator("dcgan", image_shape=TARGET, width=width)
   discriminator = models.build_discriminator("dcgan", image_shape=TARGET, width=width,
-                                             num_outputs=3)
+                                             num_outputs=3, normalization=d_normalization)
   g_opt, d_opt = optax.adam(lr, b1=0.5), optax.adam(lr, b1=0.5)
   init = functools.partial(
       steps.init_dtn_state, generator=generator, discriminator=discriminator, g_optimizer=g_opt,
@@ -224,7 +225,8 @@ def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weigh
       source_augment_fn=source_augment_fn, const_warmup_steps=const_warmup_steps,
       feature_augment_fn=feature_augment_fn, const_augment_fn=const_augment_fn,
       ema_decay=ema_decay, const_examples=const_examples, d_augment_fn=d_augment_fn,
-      penalty=penalty, class_weight=class_weight, encoder_head=encoder_head)
+      penalty=penalty, class_weight=class_weight, encoder_head=encoder_head,
+      d_joint_batch=d_joint_batch)
   init = functools.partial(init, use_ema=ema_decay is not None)
   return types.SimpleNamespace(init=init, step=step, encoder=encoder, generator=generator,
                                discriminator=discriminator,
@@ -334,6 +336,23 @@ def test_d_augment_changes_only_what_d_sees(dtn):
   assert float(m1["g_gan"]) == float(m2["g_gan"])
   for k in ("const", "tid", "tv"):
     np.testing.assert_allclose(float(m1[k]), float(plain[k]), rtol=1e-6, err_msg=k)
+
+
+@pytest.mark.parametrize("normalization", ["batch", "layer"])
+def test_joint_batch_d_matters_only_for_a_batch_norm_d(normalization):
+  """d_joint_batch: D sees its three batches in one call. A batch-norm D then normalises real
+  and fake together (D's loss and L_GANG change); a per-image-normalised D gives the same step
+  either way; the terms that do not involve D are unchanged."""
+  batch, key = dtn_batch(seed=13), jax.random.key(7)
+  out = {}
+  for joint in (False, True):
+    parts = build_dtn(d_normalization=normalization, d_joint_batch=joint)
+    out[joint] = jax.jit(parts.step)(jax.jit(parts.init)(_key(0)), batch, key)[1]
+  for k in ("d_loss", "g_gan"):
+    same = np.isclose(float(out[False][k]), float(out[True][k]), rtol=1e-4)
+    assert same == (normalization == "layer"), (k, float(out[False][k]), float(out[True][k]))
+  for k in ("const", "tid", "tv"):
+    np.testing.assert_allclose(float(out[True][k]), float(out[False][k]), rtol=1e-6, err_msg=k)
 
 
 def test_r1_penalty_on_the_ternary_d_is_its_realness_gradient(dtn):

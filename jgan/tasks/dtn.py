@@ -118,8 +118,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.model = ml_collections.ConfigDict()
   c.model.generator = ml_collections.ConfigDict(
       {"name": "dcgan", "width": 64, "upsample": "subpixel"})  # or "resize_conv"
+  # joint_batch: D sees real and fake in one call (one batch-norm statistic), so a pattern
+  # all of g's outputs share is not normalised away (jgan.steps.make_dtn_step).
   c.model.discriminator = ml_collections.ConfigDict(
-      {"name": "dcgan", "width": 64, "normalization": "batch"})
+      {"name": "dcgan", "width": 64, "normalization": "batch", "joint_batch": False})
   # An EMA of g's weights (0: off), warmed up, with its own batch-norm statistics; what the
   # evaluation, samples, translate and the demo use when on (eval.use_ema).
   c.ema_decay = 0.0
@@ -415,6 +417,7 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
   g_kwargs = config.model.generator.to_dict()
   d_kwargs = config.model.discriminator.to_dict()
   generator = models.build_generator(g_kwargs.pop("name"), image_shape=image_shape, **g_kwargs)
+  d_kwargs.pop("joint_batch", None)  # the step's, not the model's
   d_kwargs["num_outputs"] = 3  # ternary: g(f(source)), g(f(target)), real target
   discriminator = models.build_discriminator(d_kwargs.pop("name"), image_shape=image_shape,
                                              **d_kwargs)
@@ -461,6 +464,7 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
           config.loss.get("const_perturb", _NO_PERTURB)),
       ema_decay=ema_decay, const_examples=_const_examples(config),
       class_weight=class_weight, encoder_head=head,
+      d_joint_batch=bool(config.model.discriminator.get("joint_batch", False)),
       d_augment_fn=augment.diff_augment_from_config(config.get("d_augment", "")),
       penalty=penalties.from_config(config.penalty.name, weight=config.penalty.weight))
   translate = steps.make_translate_fn(generator, encoder,
