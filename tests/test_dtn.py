@@ -755,7 +755,7 @@ def test_dtn_task_needs_a_source_dataset(trained_nets, tmp_path):
     ("loss.feature_noise", -0.1, "feature_noise >= 0"),
     ("loss.const_examples", -2, r"const_examples must be >= 0.*-2"),
     ("loss.const_perturb.zoom", 1.2, r"zoom and shift in \[0, 1\).*zoom=1.2"),
-    ("d_augment", "colour,blur", r"d_augment='colour,blur'.*\['blur'\].*allowed"),
+    ("d_augment", "colour,sharpen", r"d_augment='colour,sharpen'.*'sharpen'.*allowed"),
 ])
 def test_dtn_bad_defence_values_are_named(trained_nets, key, value, match):
   from jgan.tasks import dtn  # pylint: disable=import-outside-toplevel
