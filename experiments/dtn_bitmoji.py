@@ -5,12 +5,10 @@
     python launch.py --experiment dtn_bitmoji --config.source_data.name=celeb_a \
         --config.source_data.dir=/path/to/img_align_celeba
 
-Result (measured 2026-12-04, README "DTN on faces"; 19 min 27 s on the idle 2-core CPU at
-253 GFLOP/s, plus 4 min for the judge avatars_classifier when missing): at step 2,000 (the
-best) FID 35.3 (1,000 translations, avatars_classifier features), held-out retrieval top-1
-0.60 / top-5 0.85 / median rank 1, blurred top-1 0.75. Avatar-like faces with speckle:
-eval/speckle 0.063 against the real avatars' 0.011 (a second run, one core, 2026-12-05: FID
-26.6, top-1 0.50, top-5 0.95 at the end, top-1 0.70 at step 1,600).
+Result (2026-12-04, README "DTN on faces"; 19 min 27 s on the idle 2-core CPU at 253 GFLOP/s,
++4 min for the judge avatars_classifier when missing): at step 2,000 (the best) FID 35.3
+(avatars_classifier features), held-out retrieval top-1 0.60 / top-5 0.85 / median rank 1,
+blurred top-1 0.75 (another run: 26.6, 0.50, 0.95); speckled (eval/speckle 0.063, real 0.011).
 
 Why these values (and the 32x32 quick setting, dtn_bitmoji32): docs/experiments/dtn_bitmoji.md.
 """
