@@ -316,10 +316,11 @@ def test_bad_or_missing_kwarg():
     models.build_discriminator("dcgan", width=8)
 
 
-def test_resize_conv_golden():
+@pytest.mark.parametrize("impl", ["subpixel", "conv"])
+def test_resize_conv_golden(impl):
   """ResizeConv = nearest x2, then a zero-padded 3x3 correlation, + bias (numpy by hand)."""
   x = np.asarray(jax.random.normal(jax.random.key(5), (2, 3, 3, 4)))
-  layer = models.ResizeConv(5)
+  layer = models.ResizeConv(5, impl=impl)
   variables = layer.init(_key(0), x)
   kernel = np.asarray(variables["params"]["kernel"])
   chex.assert_shape(kernel, (3, 3, 4, 5))
@@ -335,6 +336,18 @@ def test_resize_conv_golden():
   # No checkerboard: a constant input gives a constant output away from the zero-padded border.
   flat = layer.apply(variables, np.ones((1, 4, 4, 4), np.float32))[0, 1:-1, 1:-1]
   np.testing.assert_allclose(flat, np.broadcast_to(flat[0, 0], flat.shape), rtol=1e-5)
+
+
+def test_resize_conv_impls_share_gradients():
+  """The sub-pixel form (the default) has the conv form's gradients w.r.t. input and kernel."""
+  x = jax.random.normal(_key(1), (2, 4, 4, 6))
+  layers = {impl: models.ResizeConv(7, impl=impl) for impl in ("subpixel", "conv")}
+  variables = layers["conv"].init(_key(2), x)
+  grads = {impl: jax.grad(lambda v, x: jnp.sum(jnp.sin(layer.apply(v, x))), argnums=(0, 1))(
+      variables, x) for impl, layer in layers.items()}
+  chex.assert_trees_all_close(grads["subpixel"], grads["conv"], rtol=1e-4, atol=1e-5)
+  with pytest.raises(ValueError, match=r"impl='nearest' is not one of \('subpixel', 'conv'\)"):
+    models.ResizeConv(7, impl="nearest").init(_key(2), x)
 
 
 @pytest.mark.parametrize("resolution,channels", [(28, 1), (32, 3), (64, 3)])
