@@ -783,6 +783,78 @@ def total_variation(images: Array, *, beta: float = 1.0, eps: float = 1e-12) -> 
 
 
 # --------------------------------------------------------------------------------------------
+# Top-k generator updates (Sinha et al. 2020).
+# --------------------------------------------------------------------------------------------
+
+
+def top_k_generator_loss(generator_loss: GeneratorLossFn, d_fake: Array, *,
+                         k: int | Array) -> Array:
+  """``generator_loss`` over only the ``k`` samples D scores most real (largest logits).
+
+  G's gradient then comes from the samples nearest the data; the worst-scoring ones, whose
+  gradients can push them further from their nearest mode, give none. ``generator_loss`` must
+  be a mean over examples (every family here is): it is applied to each example alone and the
+  ``k`` chosen values are averaged, so ``k = B`` gives ``generator_loss(d_fake)``. Ties are
+  broken by position. ``k`` may be traced (a schedule of the step, `top_k_count`).
+
+  Args:
+    generator_loss: ``(d_fake) -> scalar``, e.g. `non_saturating_generator_loss`.
+    d_fake: D's logits on B generated samples, [B] or [B, 1].
+    k: how many to keep, 1 <= k <= B (clipped to that range when traced).
+
+  Returns:
+    A float32 scalar.
+
+  References:
+    Sinha, Zhao, Goyal, Raffel & Odena, "Top-k Training of GANs: Improving GAN Performance
+    by Throwing Away Bad Samples", NeurIPS 2020, Algorithm 1.
+  """
+  d_fake = _as_float(d_fake)
+  batch = d_fake.shape[0]
+  if d_fake.ndim not in (1, 2) or (d_fake.ndim == 2 and d_fake.shape[1] != 1):
+    raise ValueError(f"top_k_generator_loss needs one logit per sample, [B] or [B, 1]; got "
+                     f"shape {d_fake.shape}.")
+  if isinstance(k, int) and not 1 <= k <= batch:
+    raise ValueError(f"k must be in [1, {batch}] (the batch), got {k}.")
+  logits = d_fake.reshape(batch)
+  per_example = jax.vmap(lambda d: generator_loss(d[None]))(logits)
+  rank = jnp.argsort(jnp.argsort(-logits, stable=True), stable=True)  # 0 = most real
+  k = jnp.clip(jnp.asarray(k), 1, batch)
+  keep = (rank < k).astype(per_example.dtype)
+  return jnp.sum(per_example * keep) / k.astype(per_example.dtype)
+
+
+def top_k_count(step: int | Array, *, batch_size: int, min_fraction: float,
+                decay: float = 0.99, decay_every: int = 100) -> Array:
+  """Sinha et al.'s schedule of k: ``max(ceil(decay ** (step // decay_every) * B),
+  ceil(min_fraction * B))``, the whole batch at first, shrinking to ``min_fraction`` of it.
+
+  Args:
+    step: the training step (traced or not).
+    batch_size: B.
+    min_fraction: nu in (0, 1], the fraction kept at the end (the paper's best: 0.5-0.75).
+    decay: gamma in (0, 1], applied once every ``decay_every`` steps (the paper: 0.99 per
+      epoch).
+    decay_every: steps per decay, >= 1 (an epoch's steps to follow the paper).
+
+  Returns:
+    An int32 scalar in [1, B].
+
+  References:
+    Sinha et al., NeurIPS 2020, section 3 ("we anneal k from B to nu B").
+  """
+  if not 0.0 < min_fraction <= 1.0:
+    raise ValueError(f"min_fraction must be in (0, 1], got {min_fraction}.")
+  if not 0.0 < decay <= 1.0:
+    raise ValueError(f"decay must be in (0, 1], got {decay}.")
+  if decay_every < 1:
+    raise ValueError(f"decay_every must be >= 1, got {decay_every}.")
+  scale = jnp.power(jnp.float32(decay), (jnp.asarray(step) // decay_every).astype(jnp.float32))
+  k = jnp.maximum(jnp.ceil(scale * batch_size), jnp.ceil(min_fraction * batch_size))
+  return jnp.clip(k, 1, batch_size).astype(jnp.int32)
+
+
+# --------------------------------------------------------------------------------------------
 # Registry: built explicitly, no import side effects.
 # --------------------------------------------------------------------------------------------
 
@@ -844,6 +916,8 @@ __all__ = [
     "ternary_generator_loss",
     "ternary_realness",
     "tid_loss",
+    "top_k_count",
+    "top_k_generator_loss",
     "total_variation",
     "wasserstein_discriminator_loss",
     "wasserstein_generator_loss",

@@ -163,6 +163,7 @@ def make_gan_step(
     augment_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
     loss_takes_batch: bool = False,
     d_augment_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
+    top_k: Callable[[jax.Array], jax.Array] | None = None,
 ) -> Callable[[GANState, dict[str, jax.Array], jax.Array], tuple[GANState, Metrics]]:
   """Builds one unconditional GAN train step: ``n_critic`` D updates, then one G update.
 
@@ -174,7 +175,10 @@ def make_gan_step(
   the batch, as in PyTorch DCGAN) and ``stop_gradient``-ed. ``d_augment_fn(images, key)``
   (e.g. :func:`jgan.augment.diff_augment`), if given, transforms every image D sees, real and
   fake, in D's and G's updates (G's gradient passes through it); the penalty is taken on
-  the transformed images, as D sees them.
+  the transformed images, as D sees them. ``top_k(step) -> k`` (e.g. a partial of
+  :func:`jgan.losses.top_k_count`), if given, makes G's update use only the k of its B samples
+  that D scores most real (:func:`jgan.losses.top_k_generator_loss`; Sinha et al. 2020) and
+  logs ``top_k``.
 
   The losses are ``generator_loss(d_fake)`` and ``discriminator_loss(d_real, d_fake)`` (the
   :mod:`jgan.losses` families). With ``loss_takes_batch=True`` both are called with the batch
@@ -197,6 +201,9 @@ def make_gan_step(
     raise ValueError(f"n_critic must be >= 1, got {n_critic}.")
   if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
     raise ValueError(f"ema_decay must be in [0, 1) or None, got {ema_decay}.")
+  if top_k is not None and loss_takes_batch:
+    raise ValueError("top_k works with the loss families' per-example generator losses, not "
+                     "with a generator loss that takes the batch (config.loss.generator_fn).")
 
   def generate(g_params, g_bs, key, batch_size):
     z = jax.random.normal(key, (batch_size, latent_dim), jnp.float32)
@@ -233,14 +240,23 @@ def make_gan_step(
         d_optimizer, grads, d_opt_state, d_params)
     return (d_params, d_opt_state, d_bs, g_params, g_bs), metrics
 
-  def g_loss_fn(g_params, g_bs, d_params, d_bs, key, part):
+  def g_loss_fn(g_params, g_bs, d_params, d_bs, key, part, step_count):
     k_gen, k_d = jax.random.split(key)
     fake, g_bs = generate(g_params, g_bs, k_gen, part["image"].shape[0])
     if d_augment_fn is not None:
       fake = d_augment_fn(fake, jax.random.fold_in(key, 7))
     d_fake, _ = _apply(discriminator, d_params, d_bs, fake, train=True, key=k_d)
-    loss = generator_loss(d_fake, part) if loss_takes_batch else generator_loss(d_fake)
-    return loss, (g_bs, {"g_loss": loss})
+    metrics = {}
+    if loss_takes_batch:
+      loss = generator_loss(d_fake, part)
+    elif top_k is not None:
+      k = top_k(step_count)
+      metrics["top_k"] = jnp.asarray(k, jnp.float32)
+      loss = losses.top_k_generator_loss(generator_loss, d_fake, k=k)
+    else:
+      loss = generator_loss(d_fake)
+    metrics["g_loss"] = loss
+    return loss, (g_bs, metrics)
 
   def step(state: GANState, batch: dict[str, jax.Array], key: jax.Array):
     images = imaging.to_float(batch["image"])
@@ -273,7 +289,7 @@ def make_gan_step(
     d_params, d_opt_state, d_bs, g_params, g_bs = carry
 
     grads, (g_bs, g_metrics) = jax.grad(g_loss_fn, has_aux=True)(
-        g_params, g_bs, d_params, d_bs, g_key, jax.tree.map(lambda x: x[0], parts))
+        g_params, g_bs, d_params, d_bs, g_key, jax.tree.map(lambda x: x[0], parts), state.step)
     g_params, g_opt_state, g_metrics["g_grad_norm"] = apply_gradients(
         g_optimizer, grads, state.g_opt_state, g_params)
     ema = update_ema(state.ema_g_params, g_params, decay=ema_decay, step=state.step)

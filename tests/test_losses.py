@@ -446,3 +446,40 @@ def test_dtn_and_auxiliary_losses_jit_gives_same_value():
   ]
   for fn, args in cases:
     close(jax.jit(fn)(*args), fn(*args), rtol=1e-5)
+
+
+def test_top_k_generator_loss_golden_and_gradient():
+  """k = 2 of [2, -1, 0, 3]: the mean non-saturating loss of the logits 3 and 2 (by hand);
+  the dropped samples get no gradient; k = B is the plain loss."""
+  d = jnp.array([2.0, -1.0, 0.0, 3.0])
+  g = losses.non_saturating_generator_loss
+  close(losses.top_k_generator_loss(g, d, k=2), (softplus(-3.0) + softplus(-2.0)) / 2)
+  grad = jax.grad(lambda d: losses.top_k_generator_loss(g, d, k=2))(d)
+  assert float(grad[1]) == 0.0 and float(grad[2]) == 0.0
+  assert float(grad[0]) < 0 and float(grad[3]) < 0  # G raises the kept logits
+  for name in FAMILIES:
+    g = losses.LOSS_FAMILIES[name][0]
+    close(losses.top_k_generator_loss(g, d[:, None], k=4), g(d), atol=1e-6)
+  # Traced k (a schedule under jit) gives the static value; ties keep the first positions.
+  close(jax.jit(lambda k: losses.top_k_generator_loss(g, d, k=k))(2),
+        losses.top_k_generator_loss(g, d, k=2))
+  ties = jnp.zeros(4)
+  grad = jax.grad(lambda d: losses.top_k_generator_loss(
+      losses.wasserstein_generator_loss, d, k=1))(ties)
+  np.testing.assert_array_equal(grad, [-1.0, 0.0, 0.0, 0.0])
+  with pytest.raises(ValueError, match=r"k must be in \[1, 4\].*got 5"):
+    losses.top_k_generator_loss(g, d, k=5)
+  with pytest.raises(ValueError, match=r"one logit per sample.*\(4, 2\)"):
+    losses.top_k_generator_loss(g, jnp.zeros((4, 2)), k=2)
+
+
+def test_top_k_count_schedule():
+  """The whole batch at first, x0.99 every 100 steps (rounded up), floored at nu * B."""
+  count = functools.partial(losses.top_k_count, batch_size=128, min_fraction=0.5)
+  assert [int(count(s)) for s in (0, 99, 100, 700, 10_000)] == [
+      128, 128, math.ceil(0.99 * 128), math.ceil(0.99 ** 7 * 128), 64]
+  assert int(jax.jit(count)(jnp.int32(100))) == 127
+  for kwargs, match in (({"min_fraction": 0.0}, "min_fraction"), ({"decay": 1.5}, "decay"),
+                        ({"decay_every": 0}, "decay_every")):
+    with pytest.raises(ValueError, match=match):
+      losses.top_k_count(0, **{"batch_size": 8, "min_fraction": 0.5, **kwargs})

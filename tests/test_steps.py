@@ -286,6 +286,26 @@ def test_d_augment_changes_what_d_sees_is_seeded_and_named():
     _task(d_augment="zoom")
 
 
+def test_top_k_generator_updates():
+  """loss.top_k: G's loss over the k samples D scores most real, k logged; with k = B from
+  the schedule's start the step equals the plain one; a bad fraction is named."""
+  plain = _task()
+  full = _task(**{"loss.top_k": 0.5, "loss.top_k_decay_every": 1000})  # k = 8 at step 0
+  fast = _task(**{"loss.top_k": 0.5, "loss.top_k_decay": 0.5, "loss.top_k_decay_every": 1})
+  state = plain.init(jax.random.key(0))
+  new_plain, m_plain = jax.jit(plain.step)(state, _batch(8), jax.random.key(1))
+  new_full, m_full = jax.jit(full.step)(state, _batch(8), jax.random.key(1))
+  assert float(m_full["top_k"]) == 8
+  chex.assert_trees_all_close(new_full.g_params, new_plain.g_params, rtol=1e-6, atol=1e-7)
+  state = state.replace(step=jnp.int32(5))  # 0.5 ** 5 * 8 < 4: k at the floor, 4
+  _, m_fast = jax.jit(fast.step)(state, _batch(8), jax.random.key(1))
+  assert float(m_fast["top_k"]) == 4
+  # The kept half scores more real than the batch: its loss is below the plain loss.
+  assert float(m_fast["g_loss"]) < float(m_plain["g_loss"])
+  with pytest.raises(ValueError, match=r"config.loss.top_k = 1.5.*\(0, 1\)"):
+    _task(**{"loss.top_k": 1.5})
+
+
 def test_spectral_norm_discriminator_trains_in_the_gan_step():
   """normalization="spectral": the power-iteration vectors are D's batch_stats and move every
   step; the losses are finite and D's params change."""

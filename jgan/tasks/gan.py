@@ -29,6 +29,11 @@ def default_config() -> ml_collections.ConfigDict:
   c.loss = ml_collections.ConfigDict()
   c.loss.name = "non_saturating"  # jgan.losses.LOSS_FAMILIES
   c.loss.label_smoothing = 0.0  # one-sided: real targets become 1 - label_smoothing
+  # Top-k G updates (Sinha et al. 2020): G learns from the k samples D scores most real, k
+  # shrinking from the batch by top_k_decay every top_k_decay_every steps to top_k x batch.
+  c.loss.top_k = 1.0  # 1: off (every sample)
+  c.loss.top_k_decay = 0.99
+  c.loss.top_k_decay_every = 100
   # Your own losses, replacing the family's (see docs/composing.md): "package.module:function"
   # or "path/to/file.py:function" (jgan.config.function_ref(fn) writes it), called as
   # generator_fn(d_fake, batch) and discriminator_fn(d_real, d_fake, batch) -> scalar.
@@ -70,6 +75,20 @@ COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 def _model_kwargs(group: ml_collections.ConfigDict) -> tuple[str, dict]:
   kwargs = group.to_dict()
   return kwargs.pop("name"), kwargs
+
+
+def _top_k_schedule(config):
+  """``step -> k`` from config.loss.top_k*, or None when top_k is 1 (off)."""
+  fraction = config.loss.get("top_k", 1.0)
+  if fraction == 1.0:
+    return None
+  if not 0.0 < fraction < 1.0:
+    raise ValueError(f"config.loss.top_k = {fraction}: the fraction of G's batch kept at the "
+                     "end of the schedule must be in (0, 1), or 1 for off.")
+  return functools.partial(
+      losses.top_k_count, batch_size=config.batch_size, min_fraction=fraction,
+      decay=config.loss.get("top_k_decay", 0.99),
+      decay_every=config.loss.get("top_k_decay_every", 100))
 
 
 def _custom_losses(config, g_loss, d_loss, image_shape):
@@ -177,7 +196,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       penalty=penalties.from_config(config.penalty.name, weight=config.penalty.weight),
       ema_decay=ema_decay, augment_fn=augment.from_config(config.augment),
       loss_takes_batch=bool(custom),
-      d_augment_fn=augment.diff_augment_from_config(config.get("d_augment", "")))
+      d_augment_fn=augment.diff_augment_from_config(config.get("d_augment", "")),
+      top_k=_top_k_schedule(config))
 
   def sample_inputs(key: jax.Array, n: int) -> jax.Array:
     return jax.random.normal(key, (n, latent_dim), jnp.float32)
