@@ -363,6 +363,20 @@ def test_dcgan_generator_resize_conv(resolution, channels):
   assert "bias" in variables["params"][ups[-1]] and "bias" not in variables["params"][ups[0]]
 
 
+def test_dcgan_generator_output_upsample_only_last_layer():
+  """output_upsample="resize_conv": the RGB layer is a ResizeConv (3x3 kernel), the inner ones
+  stay sub-pixel transposed convolutions ([2, 2, C, 4F] kernels)."""
+  g = models.DCGANGenerator(32, width=WIDTH, output_upsample="resize_conv")
+  z = jax.random.normal(jax.random.key(3), (BATCH, LATENT))
+  variables = g.init(_key(0), z, train=False)
+  chex.assert_shape(g.apply(variables, z, train=False), (BATCH, 32, 32, 3))
+  params = variables["params"]
+  chex.assert_shape(params["up3"]["kernel"], (3, 3, WIDTH, 3))
+  chex.assert_shape(params["up1"]["kernel"], (2, 2, 4 * WIDTH, 4 * 2 * WIDTH))
+  with pytest.raises(ValueError, match=r"output_upsample='bilinear'.*'resize_conv'"):
+    models.DCGANGenerator(32, output_upsample="bilinear")
+
+
 def test_bad_resolution_normalization_upsample():
   with pytest.raises(ValueError, match=r"resolution=48.*\(28, 32, 64\)"):
     models.DCGANGenerator(48)

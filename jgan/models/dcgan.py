@@ -112,7 +112,9 @@ class DCGANGenerator(nn.Module):
   ``"conv_transpose"`` uses ``nn.ConvTranspose(padding='SAME')`` (for comparisons). Both compute
   the same function; `generator_params_to_subpixel` converts the weights. ``"resize_conv"``
   uses `ResizeConv` (nearest x2 + 3x3 convolution, no checkerboard; a different function,
-  kernels [3, 3, C_in, F]). Module names:
+  kernels [3, 3, C_in, F]). ``output_upsample`` ("" = ``upsample``) sets the last layer's
+  alone: e.g. "resize_conv" there draws every pixel with all nine taps while the inner layers
+  keep the transposed convolution. Module names:
   ``project``, ``bn0``, then ``up{i}`` / ``bn{i}`` for i = 1, 2, ..., the last ``up{i}`` being
   the output layer.
 
@@ -135,20 +137,24 @@ class DCGANGenerator(nn.Module):
   channels: int = 3
   width: int = 64
   upsample: str = "subpixel"
+  output_upsample: str = ""
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
 
   def __post_init__(self):
     _check(type(self).__name__, "resolution", self.resolution, RESOLUTIONS)
     _check(type(self).__name__, "upsample", self.upsample, UPSAMPLES)
+    if self.output_upsample:
+      _check(type(self).__name__, "output_upsample", self.output_upsample, UPSAMPLES)
     super().__post_init__()
 
-  def _up(self, features: int, use_bias: bool, name: str) -> nn.Module:
-    if self.upsample == "subpixel":
+  def _up(self, features: int, use_bias: bool, name: str, upsample: str = "") -> nn.Module:
+    upsample = upsample or self.upsample
+    if upsample == "subpixel":
       return SubpixelConvTranspose(
           features, use_bias=use_bias, dtype=self.dtype, param_dtype=self.param_dtype,
           kernel_init=dcgan_init, name=name)
-    if self.upsample == "resize_conv":
+    if upsample == "resize_conv":
       return ResizeConv(features, use_bias=use_bias, dtype=self.dtype,
                         param_dtype=self.param_dtype, kernel_init=dcgan_init, name=name)
     return nn.ConvTranspose(
@@ -175,7 +181,8 @@ class DCGANGenerator(nn.Module):
     for i, c in enumerate(chans[1:], start=1):
       x = self._up(c, use_bias=False, name=f"up{i}")(x)
       x = nn.relu(self._norm(x, condition, train, i))
-    x = self._up(self.channels, use_bias=True, name=f"up{len(chans)}")(x)
+    x = self._up(self.channels, use_bias=True, name=f"up{len(chans)}",
+                 upsample=self.output_upsample)(x)
     return jnp.tanh(x.astype(jnp.float32))
 
 
