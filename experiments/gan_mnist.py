@@ -15,8 +15,8 @@ Data: TFDS `mnist` when prepared in --config.data.data_dir, else the offline dig
 FID, KID and precision/recall of 5,000 samples under the features of `mnist_classifier`
 (trained first if runs/mnist_classifier is missing) and keeps the best checkpoint by FID.
 
-Expected result (measured 2026-12-05 on the idle 2-core CPU at 248 GFLOP/s, see README):
-3 min 17 s in all; final FID 2.62 / precision 0.62 / recall 0.84 under mnist_classifier
+Expected result (measured 2026-12-05 on the idle 2-core CPU at 263 GFLOP/s, see README):
+3 min 11 s in all; final FID 2.44 / precision 0.62 / recall 0.85 under mnist_classifier
 features with the EMA generator (real vs real: 0.43).
 """
 
