@@ -25,12 +25,6 @@ from jgan.evaluation import features, metrics
 from jgan.tasks import gan
 
 
-def median3(x: jax.Array) -> jax.Array:
-  h, w = x.shape[1:3]
-  pd = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
-  return jnp.median(jnp.stack([pd[:, i:i + h, j:j + w] for i in range(3) for j in range(3)]), 0)
-
-
 def isolated_fraction(x: np.ndarray) -> float:
   """Fraction of images with a bright value (> 0) whose eight neighbours are all < -0.5."""
   x = jnp.asarray(x)[..., 0]
@@ -62,9 +56,9 @@ def main() -> None:
   print(f"{args.workdir} step {int(state.step)} ({key}), {args.num} vs {len(real)} real "
         f"{config.eval.split} images, features {network.name}")
   print("| images | FID | precision | recall |\n|---|---|---|---|")
-  for name, x in (("samples", samples), ("samples, 3x3 median", median3(jnp.asarray(samples))),
+  for name, x in (("samples", samples), ("samples, 3x3 median", imaging.median3x3(jnp.asarray(samples))),
                   ("samples, values < -0.5 set to -1", np.where(samples < -0.5, -1.0, samples)),
-                  ("real test", test), ("real test, 3x3 median", median3(jnp.asarray(test)))):
+                  ("real test", test), ("real test, 3x3 median", imaging.median3x3(jnp.asarray(test)))):
     x = np.asarray(x)
     f = np.concatenate([np.asarray(feat(jnp.asarray(x[i:i + bs]))) for i in range(0, len(x), bs)])
     pr = metrics.precision_recall(real, f, k=3)

@@ -31,6 +31,20 @@ def test_median_residual_scores_impulses_not_flat_areas_or_edges():
     imaging.median_residual(np.zeros((5, 6, 2)))
 
 
+def test_median3x3_by_hand():
+  """The impulse is removed, the edge kept; a corner's window replicates the border."""
+  x = np.zeros((1, 3, 3, 1), np.float32)
+  x[0, 1, 1, 0] = 1.0  # impulse in the middle
+  x[0, 0, 0, 0] = 2.0  # corner: window {2, 2, 2, 2, 0, 0, 0, 0, 1} by edge replication
+  out = np.asarray(imaging.median3x3(x))[0, :, :, 0]
+  np.testing.assert_array_equal(out[1, 1], 0.0)
+  np.testing.assert_array_equal(out[0, 0], 1.0)
+  edge = np.concatenate([np.full((1, 4, 2, 1), -1.0), np.full((1, 4, 2, 1), 1.0)], axis=2)
+  np.testing.assert_array_equal(imaging.median3x3(edge), edge)
+  with pytest.raises(ValueError, match=r"median3x3.*\[B, H, W, C\]"):
+    imaging.median3x3(np.zeros((5, 6, 2)))
+
+
 def test_grid_layout_and_png(tmp_path):
   images = np.stack([np.full((3, 4, 1), v, np.float32) for v in (-1.0, 1.0, -1.0)])
   grid = imaging.make_grid(imaging.to_uint8(images), ncols=2, padding=1)
