@@ -366,8 +366,9 @@ class DTNStep:
     feature_dim = (config.encoder.feature_dim if config.encoder.layer == "features"
                    else config.encoder.num_classes)
     g_cfg, d_cfg = config.model.generator, config.model.discriminator
-    if g_cfg.get("upsample", "subpixel") not in ("subpixel", "conv_transpose"):
-      raise NotImplementedError("torch mirror of DTN with upsample='resize_conv'.")
+    for field in ("upsample", "output_upsample"):
+      if g_cfg.get(field, "") not in ("", "subpixel", "conv_transpose"):
+        raise NotImplementedError(f"torch mirror of DTN with {field}='resize_conv'.")
     self.g = DCGANGenerator(resolution=h, channels=c, width=g_cfg.width, latent_dim=feature_dim)
     self.d = DCGANDiscriminator(resolution=h, channels=c, width=d_cfg.width,
                                 normalization=d_cfg.get("normalization", "batch"),

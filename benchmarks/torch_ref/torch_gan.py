@@ -285,8 +285,9 @@ def build_generator(group: Any, *, image_shape: ImageShape, latent_dim: int) -> 
   """The PyTorch generator for a jgan ``config.model.generator`` group (name + fields).
 
   Like :func:`jgan.models.build_generator`, the image shape fills ``output_shape`` /
-  ``resolution`` / ``channels`` unless the group sets them. ``upsample`` is accepted and
-  ignored: jgan's two upsampling layers compute the same function as ``ConvTranspose2d``.
+  ``resolution`` / ``channels`` unless the group sets them. ``upsample`` and
+  ``output_upsample`` are accepted and ignored when they name jgan's transposed convolutions
+  (the same function as ``ConvTranspose2d``); resize-convolution has no mirror here.
   """
   name, kwargs = _model_kwargs(group)
   h, w, c = (int(v) for v in image_shape)
@@ -295,9 +296,11 @@ def build_generator(group: Any, *, image_shape: ImageShape, latent_dim: int) -> 
     kwargs.setdefault("output_shape", (h, w, c))
     return MLPGenerator(latent_dim=latent_dim, **kwargs)
   if name == "dcgan":
-    _check_fields("generator", name, kwargs, ("resolution", "channels", "width", "upsample"))
-    if kwargs.pop("upsample", "subpixel") not in ("subpixel", "conv_transpose"):
-      raise NotImplementedError("torch mirror of DCGANGenerator(upsample='resize_conv').")
+    _check_fields("generator", name, kwargs,
+                  ("resolution", "channels", "width", "upsample", "output_upsample"))
+    for field in ("upsample", "output_upsample"):
+      if kwargs.pop(field, "") not in ("", "subpixel", "conv_transpose"):
+        raise NotImplementedError(f"torch mirror of DCGANGenerator({field}='resize_conv').")
     kwargs.setdefault("resolution", h)
     kwargs.setdefault("channels", c)
     return DCGANGenerator(latent_dim=latent_dim, **kwargs)
