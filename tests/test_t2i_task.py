@@ -89,6 +89,52 @@ def test_captioned_avatars_carry_embeddings_and_labels_in_every_batch(avatars_co
   np.testing.assert_array_equal(batch["label"], batch["attributes"][:, 0])
 
 
+def test_recombined_labels_draw_each_attribute_from_its_training_marginal():
+  """Rows drawn attribute by attribute: the marginals are the training set's, and the
+  combinations include ones the training rows never show (here, with hair style and colour
+  perfectly correlated in training, the off-diagonal pairs)."""
+  names = list(captioned.AVATAR_ATTRIBUTES)
+  covered = captioned.AVATAR_ATTRIBUTES["hair"].index("covered")
+  train = np.array([[0, 0, 0, 0, 0], [1, 1, 1, 1, 1], [1, 1, 2, 2, 0], [covered, -1, 3, 1, 1]],
+                   np.int32)
+  rows = captioned.recombined_avatar_labels(train, n=4000, seed=0)
+  assert rows.shape == (4000, 5) and rows.dtype == np.int32
+  np.testing.assert_array_equal(rows, captioned.recombined_avatar_labels(train, n=4000, seed=0))
+  for a, name in enumerate(names):  # every value is a training value, at its frequency
+    if name == "hair_colour":
+      continue
+    values, counts = np.unique(train[:, a], return_counts=True)
+    got = np.array([(rows[:, a] == v).mean() for v in values])
+    np.testing.assert_allclose(got, counts / len(train), atol=0.03, err_msg=name)
+  assert ((rows[:, 0] == covered) == (rows[:, 1] == -1)).all()  # no colour under a covering
+  colour = rows[rows[:, 0] != covered, 1]
+  assert set(np.unique(colour)) == {0, 1}  # the colours of visible hair in training
+  assert ((rows[:, 0] == 0) & (rows[:, 1] == 1)).mean() > 0.1  # short + colour 1: never seen
+  captions, labels = captioned.recombined_avatar_captions(train, n=6, seed=1)
+  assert len(captions) == 6 and labels.shape == (6, 5)
+  assert all(isinstance(c, str) and c for c in captions)
+  with pytest.raises(ValueError, match=r"\[N, 5\] array of avatar labels, got shape \(4, 3\)"):
+    captioned.recombined_avatar_labels(train[:, :3], n=2, seed=0)
+
+
+def test_captioned_avatars_carry_recombined_captions_when_asked(avatars_config):
+  c = avatars_config.copy_and_resolve_references()
+  c.data.recombined_captions = True
+  ds = data.from_config(c.data)
+  n = len(ds)
+  emb, rows = ds.extras["recombined_embedding"], ds.extras["recombined_attributes"]
+  assert emb.shape == (n, 64) and rows.shape == (n, 5)
+  captions, expected = captioned.recombined_avatar_captions(ds.extras["attributes"], n=n, seed=0)
+  np.testing.assert_array_equal(rows, expected)
+  np.testing.assert_allclose(emb, text.get_encoder("hash").encode(captions), atol=1e-6)
+  batch = data.make_batches(ds, batch_size=8, seed=0)[0]
+  assert batch["recombined_embedding"].shape == (8, 64)
+  assert "recombined_embedding" not in data.from_config(c.data, split="test").extras
+  c.data.name = "oxford_flowers102"
+  with pytest.raises(ValueError, match="recombined_captions needs captioned avatars"):
+    data.from_config(c.data)
+
+
 def test_array_dataset_rejects_misaligned_extras():
   with pytest.raises(ValueError, match="'text_embedding' must be an array with 2 rows"):
     data.ArrayDataset(images=np.zeros((2, 4, 4, 1), np.uint8), labels=None, num_classes=None,
@@ -281,6 +327,34 @@ def test_ma_gp_and_mode_seeking_terms_are_wired():
     with pytest.raises(ValueError, match=f"{name} must be >= 0, got -1"):
       t2i.make_t2i_step(generator=None, discriminator=None, g_optimizer=None, d_optimizer=None,
                         latent_dim=8, num_classes=COUNTS, **{name: -1.0})
+
+
+def test_recombined_fraction_conditions_g_on_the_recombined_captions():
+  """fraction 1 with the image's own caption as the "recombined" one is the plain step bit for
+  bit; with other captions D's fakes and G's loss change and D's real terms do not; fraction
+  0 ignores them; a missing field or a bad fraction is named."""
+  init, plain = _step_parts()
+  _, full = _step_parts(recombined_fraction=1.0)
+  state = jax.jit(init)(_key(0))
+  batch = _batch()
+  batch["text_embedding"] = batch["text_embedding"][:, :1]  # K = 1: the pick is fixed
+  same = {**batch, "recombined_embedding": batch["text_embedding"][:, 0],
+          "recombined_attributes": batch["attributes"]}
+  other = {**same, "recombined_embedding": -same["recombined_embedding"],
+           "recombined_attributes": np.roll(batch["attributes"], 1, axis=0)}
+  run = lambda step, b: {k: float(v) for k, v in jax.jit(step)(state, b, jax.random.key(3))[1].items()}
+  m0, m_same, m_other, m_zero = (run(plain, batch), run(full, same), run(full, other),
+                                 run(plain, other))
+  for k in m0:
+    np.testing.assert_allclose(m_same[k], m0[k], rtol=1e-6, err_msg=k)
+    np.testing.assert_allclose(m_zero[k], m0[k], rtol=1e-6, err_msg=k)
+  np.testing.assert_allclose(m_other["d_real"], m0["d_real"], rtol=1e-6)
+  assert abs(m_other["d_fake"] - m0["d_fake"]) > 1e-4
+  assert abs(m_other["g_class"] - m0["g_class"]) > 1e-4
+  with pytest.raises(ValueError, match="data.recombined_captions=True"):
+    jax.jit(full)(state, batch, jax.random.key(0))
+  with pytest.raises(ValueError, match=r"recombined_fraction must be in \[0, 1\], got 1.5"):
+    _step_parts(recombined_fraction=1.5)
 
 
 # ------------------------------------------------------------------------------- end to end

@@ -6,7 +6,11 @@ integer attribute labels, carried in every batch (:attr:`ArrayDataset.extras`):
 * ``"text_embedding"``: float32 ``[N, K, D]``, the frozen sentence encoder's vectors of the
   image's K captions (:mod:`jgan.text`, encoded once and cached);
 * ``"attributes"``: int32 ``[N, A]`` class labels (``-1``: not applicable), the targets of
-  the AC-GAN head and of the attribute evaluation.
+  the AC-GAN head and of the attribute evaluation;
+* with ``data.recombined_captions`` (avatars, train split): ``"recombined_embedding"`` [N, D]
+  and ``"recombined_attributes"`` [N, A], one caption per image of an attribute combination
+  recombined from the training values (:func:`recombined_avatar_labels`; no image), which a
+  t2i step may condition part of G's batch on (``loss.recombined_fraction``).
 
 ``data.text_encoder`` set in a config turns ``data.name`` into its captioned version
 (:func:`jgan.data.from_config` calls :func:`from_config` here).
@@ -234,6 +238,38 @@ def random_avatar_labels(n: int, *, seed: int, combos: Sequence[Mapping[str, str
   return rows.astype(np.int32)
 
 
+def recombined_avatar_labels(labels: np.ndarray, *, n: int, seed: int) -> np.ndarray:
+  """int32 ``[n, A]``: attribute combinations recombined from the training set's values.
+
+  Each attribute is drawn on its own from its empirical distribution in ``labels`` ([N, A],
+  the training avatars' rows; hair colour -1 under a covering), i.e. from the product of the
+  training marginals: most rows are combinations the training images show, some are
+  combinations no training image shows (the held-out ones among them, at their product
+  frequency). Phrased by :func:`avatar_caption`, they are captions built from the training
+  captions' own clauses (GECA-style recombination), conditions a generator can be trained on
+  without any image of them.
+
+  References:
+    Andreas, "Good-Enough Compositional Data Augmentation", ACL 2020.
+  """
+  labels = np.asarray(labels)
+  if labels.ndim != 2 or labels.shape[1] != len(AVATAR_ATTRIBUTES) or not len(labels):
+    raise ValueError(f"labels must be a non-empty [N, {len(AVATAR_ATTRIBUTES)}] array of avatar "
+                     f"labels, got shape {labels.shape}.")
+  rng = np.random.default_rng([seed, 3])
+  rows = np.stack([rng.choice(col[col >= 0], size=n) for col in labels.T], 1)
+  rows[rows[:, 0] == AVATAR_ATTRIBUTES["hair"].index("covered"), 1] = -1
+  return rows.astype(np.int32)
+
+
+def recombined_avatar_captions(labels: np.ndarray, *, n: int, seed: int
+                               ) -> tuple[list[str], np.ndarray]:
+  """(captions [n], labels int32 [n, A]): :func:`recombined_avatar_labels`, one caption each."""
+  rows = recombined_avatar_labels(labels, n=n, seed=seed)
+  rng = np.random.default_rng([seed, 4])
+  return [avatar_caption(row, rng=rng) for row in rows], rows
+
+
 def avatar_options(labels: Sequence[int]) -> dict[str, list[str] | int]:
   """DiceBear options that draw an avatar with these :data:`AVATAR_ATTRIBUTES` labels (a row
   of :func:`avatar_labels`; hair colour -1: any): each attribute restricted to its group's
@@ -372,6 +408,17 @@ def _fixed_k(captions: list[list[str]], k: int) -> list[list[str]]:
 
 
 @functools.lru_cache(maxsize=8)
+def _recombined(name, split, image_size, num_examples, seed, k, hold_out, data_dir, captions_dir,
+                encoder):
+  """(embeddings [N, E], labels [N, A]): one recombined caption per training image."""
+  from jgan import text  # pylint: disable=import-outside-toplevel
+  _, labels, _, _ = _load(name, split, image_size, num_examples, seed, k, hold_out, data_dir,
+                          captions_dir, encoder)
+  captions, rows = recombined_avatar_captions(labels, n=len(labels), seed=seed)
+  return text.cached_embeddings(encoder, captions), rows
+
+
+@functools.lru_cache(maxsize=8)
 def _load(name, split, image_size, num_examples, seed, k, hold_out, data_dir, captions_dir,
           encoder):
   from jgan import text  # pylint: disable=import-outside-toplevel
@@ -395,20 +442,27 @@ def from_config(data_config, *, split: str) -> ArrayDataset:
     raise ValueError(f"No captioned version of dataset {d.name!r} (config.data.name); "
                      f"captioned datasets: {', '.join(CAPTIONED_DATASETS)}.")
   k = int(d.get("captions_per_image", 4))
+  recombined = bool(d.get("recombined_captions", False)) and split == "train"
+  if recombined and d.name != "avatars":
+    raise ValueError(f"config.data.recombined_captions needs captioned avatars (attribute "
+                     f"labels that a caption can be built from), not {d.name!r}; set it False.")
   if k < 1:
     raise ValueError(f"config.data.captions_per_image must be >= 1, got {k}.")
-  images, labels, captions, table = _load(
-      d.name, split, int(d.get("image_size", 0) or 0), int(d.get("num_examples", 0) or 0),
-      int(d.get("seed", 0) or 0), k, bool(d.get("hold_out", True)), d.get("data_dir", None),
-      d.get("captions_dir", "") or "", d.text_encoder)
+  args = (d.name, split, int(d.get("image_size", 0) or 0), int(d.get("num_examples", 0) or 0),
+          int(d.get("seed", 0) or 0), k, bool(d.get("hold_out", True)), d.get("data_dir", None),
+          d.get("captions_dir", "") or "", d.text_encoder)
+  images, labels, captions, table = _load(*args)
   names, counts = attribute_spec(d)
   logger.info("Captioned %s/%s: %d images, %d captions each, %s-d %s embeddings.", d.name,
               split, len(images), k, table.shape[-1], d.text_encoder)
+  extras = {"text_embedding": table, "attributes": labels}
+  if recombined:
+    extras["recombined_embedding"], extras["recombined_attributes"] = _recombined(*args)
   return ArrayDataset(
       images=images, labels=labels[:, 0].copy(), num_classes=counts[0],
       name=f"{d.name}_captioned",
       source=f"{d.name} {split} with {k} captions an image ({d.text_encoder} embeddings)",
-      extras={"text_embedding": table, "attributes": labels})
+      extras=extras)
 
 
 def captions_of(data_config, *, split: str) -> list[list[str]]:
@@ -424,4 +478,5 @@ __all__ = [
     "AVATAR_ATTRIBUTES", "CAPTIONED_DATASETS", "FLOWERS_CLASSES", "HELD_OUT", "attribute_spec",
     "avatar_caption", "avatar_captions_and_labels", "avatar_labels", "captions_of",
     "from_config", "held_out_mask", "random_avatar_labels", "read_flower_captions",
+    "recombined_avatar_captions", "recombined_avatar_labels",
 ]

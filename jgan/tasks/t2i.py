@@ -100,6 +100,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.data.text_encoder = "minilm"  # jgan.text.ENCODERS: "minilm" (offline), "roberta-large", "hash"
   c.data.captions_per_image = 4  # K captions per image (phrasings; flowers: Reed's 10)
   c.data.hold_out = True  # avatars: drop captioned.HELD_OUT combinations from "train"
+  # avatars: one caption per image of an attribute combination recombined from the training
+  # values (captioned.recombined_avatar_labels), for loss.recombined_fraction
+  c.data.recombined_captions = False
   c.data.captions_dir = ""  # flowers: Reed et al.'s captions (the folder with text_c10/)
   c.model = ml_collections.ConfigDict()
   c.model.latent_dim = 100
@@ -120,6 +123,8 @@ def default_config() -> ml_collections.ConfigDict:
   c.loss.ma_gp_weight = 0.0
   c.loss.ma_gp_power = 6.0
   c.loss.mode_seeking_weight = 0.0  # MSGAN: G's images for two noises of one caption apart
+  # share of G's batch conditioned on recombined captions (needs data.recombined_captions)
+  c.loss.recombined_fraction = 0.0
   c.optim = optim.two_player_config()
   c.ema_decay = 0.0
   c.sample_captions = AVATAR_SAMPLE_CAPTIONS  # rows of the sample grids
@@ -178,7 +183,8 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
                   label_smoothing: float = 0.0, class_weight: float = 1.0,
                   class_fake_weight: float = 0.0, ca_kl_weight: float = 0.0,
                   ema_decay: float | None = None, ma_gp_weight: float = 0.0,
-                  ma_gp_power: float = 6.0, mode_seeking_weight: float = 0.0
+                  ma_gp_power: float = 6.0, mode_seeking_weight: float = 0.0,
+                  recombined_fraction: float = 0.0
                   ) -> Callable[[GANState, dict[str, jax.Array], jax.Array],
                                 tuple[GANState, Metrics]]:
   """Builds one text-to-image step (see the module docstring).
@@ -186,7 +192,13 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
   ``ma_gp_weight`` > 0 adds :func:`jgan.penalties.matching_aware_gradient_penalty` (power
   ``ma_gp_power``) on the real matching pairs to D's loss (metric ``ma_gp``);
   ``mode_seeking_weight`` > 0 adds :func:`jgan.losses.mode_seeking_loss` to G's loss, from a
-  second generation of the batch's captions under new noise (metric ``mode_seeking``).
+  second generation of the batch's captions under new noise (metric ``mode_seeking``);
+  ``recombined_fraction`` > 0 conditions that share of G's batch (drawn per example by the
+  step's key), in the D update's fakes and in G's loss, on the batch's
+  ``recombined_embedding`` [B, E] / ``recombined_attributes`` [B, A] instead of the image's
+  own caption: captions of attribute combinations no image shows, judged by D's pair score and
+  attribute heads (StarGAN's random target labels, with GECA's recombined text;
+  :func:`jgan.data.captioned.recombined_avatar_labels`).
 
   The batch holds ``image`` uint8 [B, H, W, C], ``text_embedding`` float [B, K, E] and
   ``attributes`` int [B, A] (-1: not given). Metrics: d_loss, g_loss, d_gan, g_gan,
@@ -197,8 +209,11 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
   References:
     Reed et al., "Generative Adversarial Text to Image Synthesis", ICML 2016, Algorithm 1;
     Odena, Olah & Shlens, "Conditional Image Synthesis with Auxiliary Classifier GANs",
-    ICML 2017, eq. 2.
+    ICML 2017, eq. 2; Choi et al., "StarGAN", CVPR 2018 (random target labels); Andreas,
+    "Good-Enough Compositional Data Augmentation", ACL 2020.
   """
+  if not 0.0 <= recombined_fraction <= 1.0:
+    raise ValueError(f"recombined_fraction must be in [0, 1], got {recombined_fraction}.")
   for name, value in (("class_weight", class_weight), ("class_fake_weight", class_fake_weight),
                       ("ca_kl_weight", ca_kl_weight), ("ma_gp_weight", ma_gp_weight),
                       ("mode_seeking_weight", mode_seeking_weight)):
@@ -228,11 +243,12 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
     return _apply(generator, g_params, g_bs, z, text_emb, train=True,
                   rngs={"condition": jax.random.split(key)[1]}, collect_kl=kl_on)
 
-  def d_loss_fn(d_params, d_bs, real, fake, text_emb, labels):
+  def d_loss_fn(d_params, d_bs, real, fake, text_emb, labels, fake_text, fake_labels):
     (d_real, c_real), d_bs, _ = _apply(discriminator, d_params, d_bs, real, text_emb, train=True)
     wrong = jnp.roll(real, 1, axis=0)
     (d_wrong, _), d_bs, _ = _apply(discriminator, d_params, d_bs, wrong, text_emb, train=True)
-    (d_fake, c_fake), d_bs, _ = _apply(discriminator, d_params, d_bs, fake, text_emb, train=True)
+    (d_fake, c_fake), d_bs, _ = _apply(discriminator, d_params, d_bs, fake, fake_text,
+                                       train=True)
     gan = losses.matching_aware_discriminator_loss(
         d_real, d_wrong, d_fake, wrong_weight=wrong_weight, label_smoothing=label_smoothing)
     metrics = {"d_gan": gan, "d_real": jnp.mean(jax.nn.sigmoid(d_real)),
@@ -241,7 +257,10 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
     loss = gan
     if use_classes:
       cls = losses.auxiliary_classifier_discriminator_loss(
-          c_real, c_fake, labels, num_classes=num_classes, fake_weight=class_fake_weight)
+          c_real, c_fake, labels, num_classes=num_classes, fake_weight=0.0)
+      if class_fake_weight:  # the fakes' own (possibly recombined) attributes
+        cls = cls + class_fake_weight * losses.attribute_classifier_loss(
+            c_fake, fake_labels, num_classes=num_classes)
       loss = loss + class_weight * cls
       metrics["d_class"] = cls
       metrics["class_accuracy_real"] = class_accuracy(c_real, labels)
@@ -282,17 +301,27 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
     b, k = captions.shape[:2]
     pick = jax.random.randint(jax.random.fold_in(key, 0), (b,), 0, k)
     text_emb = jnp.take_along_axis(captions, pick[:, None, None], axis=1)[:, 0]
+    g_text, g_labels = text_emb, labels
+    if recombined_fraction:
+      if "recombined_embedding" not in batch:
+        raise ValueError("recombined_fraction > 0 needs batches with 'recombined_embedding' and "
+                         "'recombined_attributes': set config.data.recombined_captions=True.")
+      swap = jax.random.bernoulli(jax.random.fold_in(key, 3), recombined_fraction, (b,))
+      g_text = jnp.where(swap[:, None], jnp.asarray(batch["recombined_embedding"], jnp.float32),
+                         text_emb)
+      g_labels = jnp.where(swap[:, None],
+                           jnp.asarray(batch["recombined_attributes"], jnp.int32), labels)
 
     fake, g_bs, _ = generate(state.g_params, state.g_batch_stats, jax.random.fold_in(key, 1),
-                             text_emb)
+                             g_text)
     grads, (d_bs, d_metrics) = jax.grad(d_loss_fn, has_aux=True)(
         state.d_params, state.d_batch_stats, real, jax.lax.stop_gradient(fake), text_emb,
-        labels)
+        labels, g_text, g_labels)
     d_params, d_opt_state, d_metrics["d_grad_norm"] = steps.apply_gradients(
         d_optimizer, grads, state.d_opt_state, state.d_params)
 
     grads, (g_bs, g_metrics) = jax.grad(g_loss_fn, has_aux=True)(
-        state.g_params, g_bs, d_params, d_bs, jax.random.fold_in(key, 2), text_emb, labels)
+        state.g_params, g_bs, d_params, d_bs, jax.random.fold_in(key, 2), g_text, g_labels)
     g_params, g_opt_state, g_metrics["g_grad_norm"] = steps.apply_gradients(
         g_optimizer, grads, state.g_opt_state, state.g_params)
     ema = steps.update_ema(state.ema_g_params, g_params, decay=ema_decay, step=state.step)
@@ -370,6 +399,10 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
     raise ValueError("The t2i task needs a captioned dataset: set config.data.text_encoder to "
                      f"one of {', '.join(text.ENCODERS)}.")
   text_dim = text.encoder_dim(encoder)
+  if config.loss.get("recombined_fraction", 0.0) and not config.data.get("recombined_captions"):
+    raise ValueError(f"config.loss.recombined_fraction={config.loss.recombined_fraction} needs "
+                     "recombined captions in the batches: set "
+                     "--config.data.recombined_captions=True (captioned avatars).")
   _, counts = captioned.attribute_spec(config.data)
   g_name, g_kwargs = _model_kwargs(config.model.generator)
   d_name, d_kwargs = _model_kwargs(config.model.discriminator)
@@ -396,7 +429,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       class_fake_weight=config.loss.class_fake_weight, ca_kl_weight=config.loss.ca_kl_weight,
       ema_decay=ema_decay, ma_gp_weight=config.loss.get("ma_gp_weight", 0.0),
       ma_gp_power=config.loss.get("ma_gp_power", 6.0),
-      mode_seeking_weight=config.loss.get("mode_seeking_weight", 0.0))
+      mode_seeking_weight=config.loss.get("mode_seeking_weight", 0.0),
+      recombined_fraction=config.loss.get("recombined_fraction", 0.0))
   sample_inputs = functools.partial(grid_inputs, caption_embeddings=caption_embeddings,
                                     latent_dim=latent_dim)
   return Task(
