@@ -80,13 +80,18 @@ class SentenceEncoder:
   encode_batch: Callable[[list[str]], np.ndarray]
   batch_size: int = 64
 
-  def encode(self, sentences: Sequence[str]) -> np.ndarray:
-    """float32 ``[len(sentences), dim]`` sentence vectors (L2 norm 1)."""
+  def encode(self, sentences: Sequence[str], *, progress: bool = False) -> np.ndarray:
+    """float32 ``[len(sentences), dim]`` sentence vectors (L2 norm 1); ``progress``: a tqdm
+    bar (sentences, rate, time left) on stderr, for long one-time encodings."""
+    import tqdm  # pylint: disable=import-outside-toplevel
     sentences = _check_sentences(sentences)
     out = np.zeros((len(sentences), self.dim), np.float32)
-    for start in range(0, len(sentences), self.batch_size):
-      chunk = sentences[start:start + self.batch_size]
-      out[start:start + len(chunk)] = self.encode_batch(chunk)
+    with tqdm.tqdm(total=len(sentences), desc=f"Encoding with {self.name}", unit="caption",
+                   disable=not progress, dynamic_ncols=True) as bar:
+      for start in range(0, len(sentences), self.batch_size):
+        chunk = sentences[start:start + self.batch_size]
+        out[start:start + len(chunk)] = self.encode_batch(chunk)
+        bar.update(len(chunk))
     return out
 
 
@@ -316,6 +321,9 @@ def captions_key(encoder: SentenceEncoder, captions: Sequence[str]) -> str:
   return h.hexdigest()[:24]
 
 
+PROGRESS_MIN = 512  # distinct captions above which cached_embeddings shows a progress bar
+
+
 def cache_dir() -> str:
   """``data_root()/text_embeddings`` (``$JGAN_DATA_DIR``, default ``~/.cache/jgan``)."""
   return os.path.join(data_root(), "text_embeddings")
@@ -351,7 +359,7 @@ def cached_embeddings(encoder_name: str, captions: Sequence[str], *,
                               return_inverse=True)
   log.info("Encoding %d captions (%d distinct) with %s.", len(captions), len(unique),
            encoder.name)
-  table = encoder.encode(list(unique))[inverse.reshape(-1)]
+  table = encoder.encode(list(unique), progress=len(unique) > PROGRESS_MIN)[inverse.reshape(-1)]
   os.makedirs(directory, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npy.tmp")
   try:

@@ -120,3 +120,16 @@ def test_minilm_clauses_keeps_a_clause_independent_of_the_others(minilm):
   diff = v[0] * np.linalg.norm(base[[0, 1, 3]].mean(0)) - v[1] * np.linalg.norm(
       base[[0, 2, 3]].mean(0))
   np.testing.assert_allclose(diff, (base[1] - base[2]) / 3, atol=1e-5)
+
+
+def test_long_encodings_show_a_progress_bar(tmp_path, capsys, monkeypatch):
+  """Above PROGRESS_MIN distinct captions the one-time encoding reports on stderr (count,
+  rate, time left); a short list stays silent; the vectors are the same either way."""
+  monkeypatch.setattr(text, "PROGRESS_MIN", 5)
+  captions = [f"a face number {i}" for i in range(8)]
+  table = text.cached_embeddings("hash", captions, directory=str(tmp_path))
+  err = capsys.readouterr().err
+  assert "Encoding with hash" in err and "8/8" in err, err
+  text.cached_embeddings("hash", captions[:4], directory=str(tmp_path))
+  assert "Encoding with" not in capsys.readouterr().err
+  np.testing.assert_allclose(table, text.get_encoder("hash").encode(captions), atol=1e-6)
