@@ -331,8 +331,9 @@ def test_ma_gp_and_mode_seeking_terms_are_wired():
 
 def test_recombined_fraction_conditions_g_on_the_recombined_captions():
   """fraction 1 with the image's own caption as the "recombined" one is the plain step bit for
-  bit; with other captions D's fakes and G's loss change and D's real terms do not; fraction
-  0 ignores them; a missing field or a bad fraction is named."""
+  bit; with other captions G's loss changes and D's update does not (D never sees them);
+  without the adversarial term G answers to D's class heads only on them; fraction 0 ignores
+  them; a missing field or a bad fraction is named."""
   init, plain = _step_parts()
   _, full = _step_parts(recombined_fraction=1.0)
   state = jax.jit(init)(_key(0))
@@ -348,9 +349,15 @@ def test_recombined_fraction_conditions_g_on_the_recombined_captions():
   for k in m0:
     np.testing.assert_allclose(m_same[k], m0[k], rtol=1e-6, err_msg=k)
     np.testing.assert_allclose(m_zero[k], m0[k], rtol=1e-6, err_msg=k)
-  np.testing.assert_allclose(m_other["d_real"], m0["d_real"], rtol=1e-6)
-  assert abs(m_other["d_fake"] - m0["d_fake"]) > 1e-4
+  for k in ("d_loss", "d_real", "d_fake", "d_class"):
+    np.testing.assert_allclose(m_other[k], m0[k], rtol=1e-6, err_msg=k)
   assert abs(m_other["g_class"] - m0["g_class"]) > 1e-4
+  assert abs(m_other["g_gan"] - m0["g_gan"]) > 1e-4
+  _, class_only = _step_parts(recombined_fraction=1.0, recombined_adversarial=False)
+  m_cls = run(class_only, other)
+  assert m_cls["g_gan"] == 0.0  # every row recombined: no pair-score term left
+  np.testing.assert_allclose(m_cls["g_loss"], m_cls["g_class"], rtol=1e-6)
+  np.testing.assert_allclose(m_cls["g_class"], m_other["g_class"], rtol=1e-6)
   with pytest.raises(ValueError, match="data.recombined_captions=True"):
     jax.jit(full)(state, batch, jax.random.key(0))
   with pytest.raises(ValueError, match=r"recombined_fraction must be in \[0, 1\], got 1.5"):

@@ -125,6 +125,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.loss.mode_seeking_weight = 0.0  # MSGAN: G's images for two noises of one caption apart
   # share of G's batch conditioned on recombined captions (needs data.recombined_captions)
   c.loss.recombined_fraction = 0.0
+  c.loss.recombined_adversarial = True  # False: recombined rows answer to D's class heads only
   c.optim = optim.two_player_config()
   c.ema_decay = 0.0
   c.sample_captions = AVATAR_SAMPLE_CAPTIONS  # rows of the sample grids
@@ -184,7 +185,7 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
                   class_fake_weight: float = 0.0, ca_kl_weight: float = 0.0,
                   ema_decay: float | None = None, ma_gp_weight: float = 0.0,
                   ma_gp_power: float = 6.0, mode_seeking_weight: float = 0.0,
-                  recombined_fraction: float = 0.0
+                  recombined_fraction: float = 0.0, recombined_adversarial: bool = True
                   ) -> Callable[[GANState, dict[str, jax.Array], jax.Array],
                                 tuple[GANState, Metrics]]:
   """Builds one text-to-image step (see the module docstring).
@@ -193,12 +194,13 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
   ``ma_gp_power``) on the real matching pairs to D's loss (metric ``ma_gp``);
   ``mode_seeking_weight`` > 0 adds :func:`jgan.losses.mode_seeking_loss` to G's loss, from a
   second generation of the batch's captions under new noise (metric ``mode_seeking``);
-  ``recombined_fraction`` > 0 conditions that share of G's batch (drawn per example by the
-  step's key), in the D update's fakes and in G's loss, on the batch's
-  ``recombined_embedding`` [B, E] / ``recombined_attributes`` [B, A] instead of the image's
-  own caption: captions of attribute combinations no image shows, judged by D's pair score and
-  attribute heads (StarGAN's random target labels, with GECA's recombined text;
-  :func:`jgan.data.captioned.recombined_avatar_labels`).
+  ``recombined_fraction`` > 0 conditions that share of G's batch in G's update (drawn per
+  example by the step's key) on the batch's ``recombined_embedding`` [B, E] /
+  ``recombined_attributes`` [B, A] instead of the image's own caption: captions of attribute
+  combinations no image may show, judged by D's attribute heads and, unless
+  ``recombined_adversarial`` is False, its pair score (StarGAN's random target labels, with
+  GECA's recombined text; :func:`jgan.data.captioned.recombined_avatar_labels`). D's update
+  never sees them: it would learn that those combinations are G's.
 
   The batch holds ``image`` uint8 [B, H, W, C], ``text_embedding`` float [B, K, E] and
   ``attributes`` int [B, A] (-1: not given). Metrics: d_loss, g_loss, d_gan, g_gan,
@@ -243,12 +245,11 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
     return _apply(generator, g_params, g_bs, z, text_emb, train=True,
                   rngs={"condition": jax.random.split(key)[1]}, collect_kl=kl_on)
 
-  def d_loss_fn(d_params, d_bs, real, fake, text_emb, labels, fake_text, fake_labels):
+  def d_loss_fn(d_params, d_bs, real, fake, text_emb, labels):
     (d_real, c_real), d_bs, _ = _apply(discriminator, d_params, d_bs, real, text_emb, train=True)
     wrong = jnp.roll(real, 1, axis=0)
     (d_wrong, _), d_bs, _ = _apply(discriminator, d_params, d_bs, wrong, text_emb, train=True)
-    (d_fake, c_fake), d_bs, _ = _apply(discriminator, d_params, d_bs, fake, fake_text,
-                                       train=True)
+    (d_fake, c_fake), d_bs, _ = _apply(discriminator, d_params, d_bs, fake, text_emb, train=True)
     gan = losses.matching_aware_discriminator_loss(
         d_real, d_wrong, d_fake, wrong_weight=wrong_weight, label_smoothing=label_smoothing)
     metrics = {"d_gan": gan, "d_real": jnp.mean(jax.nn.sigmoid(d_real)),
@@ -257,10 +258,7 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
     loss = gan
     if use_classes:
       cls = losses.auxiliary_classifier_discriminator_loss(
-          c_real, c_fake, labels, num_classes=num_classes, fake_weight=0.0)
-      if class_fake_weight:  # the fakes' own (possibly recombined) attributes
-        cls = cls + class_fake_weight * losses.attribute_classifier_loss(
-            c_fake, fake_labels, num_classes=num_classes)
+          c_real, c_fake, labels, num_classes=num_classes, fake_weight=class_fake_weight)
       loss = loss + class_weight * cls
       metrics["d_class"] = cls
       metrics["class_accuracy_real"] = class_accuracy(c_real, labels)
@@ -272,10 +270,17 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
     metrics["d_loss"] = loss
     return loss, (d_bs, metrics)
 
-  def g_loss_fn(g_params, g_bs, d_params, d_bs, key, text_emb, labels):
+  def g_loss_fn(g_params, g_bs, d_params, d_bs, key, text_emb, labels, recombined):
     fake, g_bs, kl = generate(g_params, g_bs, key, text_emb)
     (d_fake, c_fake), _, _ = _apply(discriminator, d_params, d_bs, fake, text_emb, train=True)
-    gan = losses.matching_aware_generator_loss(d_fake)
+    if recombined is not None and not recombined_adversarial:
+      # Recombined rows answer to D's attribute heads only: its pair score has never seen
+      # their combinations on a real image, so it would pull them back to seen ones.
+      per_row = jax.vmap(losses.matching_aware_generator_loss)(d_fake)
+      gan = jnp.sum(jnp.where(recombined, 0.0, per_row)) / jnp.maximum(
+          jnp.sum(~recombined), 1)
+    else:
+      gan = losses.matching_aware_generator_loss(d_fake)
     metrics = {"g_gan": gan}
     loss = gan
     if use_classes:
@@ -301,7 +306,7 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
     b, k = captions.shape[:2]
     pick = jax.random.randint(jax.random.fold_in(key, 0), (b,), 0, k)
     text_emb = jnp.take_along_axis(captions, pick[:, None, None], axis=1)[:, 0]
-    g_text, g_labels = text_emb, labels
+    g_text, g_labels, swap = text_emb, labels, None
     if recombined_fraction:
       if "recombined_embedding" not in batch:
         raise ValueError("recombined_fraction > 0 needs batches with 'recombined_embedding' and "
@@ -313,15 +318,16 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
                            jnp.asarray(batch["recombined_attributes"], jnp.int32), labels)
 
     fake, g_bs, _ = generate(state.g_params, state.g_batch_stats, jax.random.fold_in(key, 1),
-                             g_text)
+                             text_emb)
     grads, (d_bs, d_metrics) = jax.grad(d_loss_fn, has_aux=True)(
         state.d_params, state.d_batch_stats, real, jax.lax.stop_gradient(fake), text_emb,
-        labels, g_text, g_labels)
+        labels)
     d_params, d_opt_state, d_metrics["d_grad_norm"] = steps.apply_gradients(
         d_optimizer, grads, state.d_opt_state, state.d_params)
 
     grads, (g_bs, g_metrics) = jax.grad(g_loss_fn, has_aux=True)(
-        state.g_params, g_bs, d_params, d_bs, jax.random.fold_in(key, 2), g_text, g_labels)
+        state.g_params, g_bs, d_params, d_bs, jax.random.fold_in(key, 2), g_text, g_labels,
+        swap)
     g_params, g_opt_state, g_metrics["g_grad_norm"] = steps.apply_gradients(
         g_optimizer, grads, state.g_opt_state, state.g_params)
     ema = steps.update_ema(state.ema_g_params, g_params, decay=ema_decay, step=state.step)
@@ -430,7 +436,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       ema_decay=ema_decay, ma_gp_weight=config.loss.get("ma_gp_weight", 0.0),
       ma_gp_power=config.loss.get("ma_gp_power", 6.0),
       mode_seeking_weight=config.loss.get("mode_seeking_weight", 0.0),
-      recombined_fraction=config.loss.get("recombined_fraction", 0.0))
+      recombined_fraction=config.loss.get("recombined_fraction", 0.0),
+      recombined_adversarial=config.loss.get("recombined_adversarial", True))
   sample_inputs = functools.partial(grid_inputs, caption_embeddings=caption_embeddings,
                                     latent_dim=latent_dim)
   return Task(
