@@ -4,6 +4,7 @@ once), t2i_avatars and t2i_flowers end to end on tiny data, and sampling from te
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import re
@@ -110,6 +111,18 @@ def test_recombined_labels_draw_each_attribute_from_its_training_marginal():
   colour = rows[rows[:, 0] != covered, 1]
   assert set(np.unique(colour)) == {0, 1}  # the colours of visible hair in training
   assert ((rows[:, 0] == 0) & (rows[:, 1] == 1)).mean() > 0.1  # short + colour 1: never seen
+  unseen = captioned.recombined_avatar_labels(train, n=300, seed=0, kind="unseen_pairs")
+  assert captioned.unseen_pair_mask(unseen, train).all()
+  assert not captioned.unseen_pair_mask(train, train).any()
+  np.testing.assert_array_equal(captioned.unseen_pair_mask(np.array([[0, 1, 0, 0, 0]]), train),
+                                [True])  # short hair in colour 1: never together in training
+  every = np.array(list(itertools.product(*(range(len(v)) for v in
+                                            captioned.AVATAR_ATTRIBUTES.values()))), np.int32)
+  every[every[:, 0] == covered, 1] = -1
+  with pytest.raises(ValueError, match="no pair of attribute values unseen"):
+    captioned.recombined_avatar_labels(every, n=10, seed=0, kind="unseen_pairs")
+  with pytest.raises(ValueError, match="'held_out'; allowed: marginals, unseen_pairs"):
+    captioned.recombined_avatar_labels(train, n=10, seed=0, kind="held_out")
   captions, labels = captioned.recombined_avatar_captions(train, n=6, seed=1)
   assert len(captions) == 6 and labels.shape == (6, 5)
   assert all(isinstance(c, str) and c for c in captions)
@@ -119,7 +132,7 @@ def test_recombined_labels_draw_each_attribute_from_its_training_marginal():
 
 def test_captioned_avatars_carry_recombined_captions_when_asked(avatars_config):
   c = avatars_config.copy_and_resolve_references()
-  c.data.recombined_captions = True
+  c.data.recombined_captions = "marginals"
   ds = data.from_config(c.data)
   n = len(ds)
   emb, rows = ds.extras["recombined_embedding"], ds.extras["recombined_attributes"]
@@ -130,6 +143,13 @@ def test_captioned_avatars_carry_recombined_captions_when_asked(avatars_config):
   batch = data.make_batches(ds, batch_size=8, seed=0)[0]
   assert batch["recombined_embedding"].shape == (8, 64)
   assert "recombined_embedding" not in data.from_config(c.data, split="test").extras
+  c.data.recombined_captions = "unseen_pairs"
+  unseen = data.from_config(c.data).extras["recombined_attributes"]
+  assert captioned.unseen_pair_mask(unseen, ds.extras["attributes"]).all()
+  c.data.recombined_captions = "everything"
+  with pytest.raises(ValueError, match="recombined_captions='everything'; allowed: '' .off."):
+    data.from_config(c.data)
+  c.data.recombined_captions = "marginals"
   c.data.name = "oxford_flowers102"
   with pytest.raises(ValueError, match="recombined_captions needs captioned avatars"):
     data.from_config(c.data)
@@ -358,7 +378,7 @@ def test_recombined_fraction_conditions_g_on_the_recombined_captions():
   assert m_cls["g_gan"] == 0.0  # every row recombined: no pair-score term left
   np.testing.assert_allclose(m_cls["g_loss"], m_cls["g_class"], rtol=1e-6)
   np.testing.assert_allclose(m_cls["g_class"], m_other["g_class"], rtol=1e-6)
-  with pytest.raises(ValueError, match="data.recombined_captions=True"):
+  with pytest.raises(ValueError, match="data.recombined_captions=marginals"):
     jax.jit(full)(state, batch, jax.random.key(0))
   with pytest.raises(ValueError, match=r"recombined_fraction must be in \[0, 1\], got 1.5"):
     _step_parts(recombined_fraction=1.5)

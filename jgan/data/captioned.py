@@ -238,14 +238,34 @@ def random_avatar_labels(n: int, *, seed: int, combos: Sequence[Mapping[str, str
   return rows.astype(np.int32)
 
 
-def recombined_avatar_labels(labels: np.ndarray, *, n: int, seed: int) -> np.ndarray:
+RECOMBINATIONS = ("marginals", "unseen_pairs")
+
+
+def unseen_pair_mask(rows: np.ndarray, labels: np.ndarray) -> np.ndarray:
+  """bool ``[len(rows)]``: rows with two attribute values that no row of ``labels`` shows
+  together (-1 values are not pairs)."""
+  rows, labels = np.asarray(rows), np.asarray(labels)
+  unseen = np.zeros(len(rows), bool)
+  for a in range(labels.shape[1]):
+    for b in range(a + 1, labels.shape[1]):
+      seen = {(int(u), int(v)) for u, v in labels[:, [a, b]] if u >= 0 and v >= 0}
+      unseen |= np.array([u >= 0 and v >= 0 and (int(u), int(v)) not in seen
+                          for u, v in rows[:, [a, b]]], bool)
+  return unseen
+
+
+def recombined_avatar_labels(labels: np.ndarray, *, n: int, seed: int,
+                             kind: str = "marginals") -> np.ndarray:
   """int32 ``[n, A]``: attribute combinations recombined from the training set's values.
 
   Each attribute is drawn on its own from its empirical distribution in ``labels`` ([N, A],
   the training avatars' rows; hair colour -1 under a covering), i.e. from the product of the
-  training marginals: most rows are combinations the training images show, some are
-  combinations no training image shows (the held-out ones among them, at their product
-  frequency). Phrased by :func:`avatar_caption`, they are captions built from the training
+  training marginals (``kind="marginals"``): most rows are combinations the training images
+  show, some are combinations no training image shows (the held-out ones among them, at
+  their product frequency). ``kind="unseen_pairs"`` keeps only rows with a pair of values the
+  training rows never show together: the gaps of the training set (which are, for the
+  captioned avatars, the held-out combinations: their captions are then trained on, without
+  any image). Phrased by :func:`avatar_caption`, they are captions built from the training
   captions' own clauses (GECA-style recombination), conditions a generator can be trained on
   without any image of them.
 
@@ -256,16 +276,28 @@ def recombined_avatar_labels(labels: np.ndarray, *, n: int, seed: int) -> np.nda
   if labels.ndim != 2 or labels.shape[1] != len(AVATAR_ATTRIBUTES) or not len(labels):
     raise ValueError(f"labels must be a non-empty [N, {len(AVATAR_ATTRIBUTES)}] array of avatar "
                      f"labels, got shape {labels.shape}.")
+  if kind not in RECOMBINATIONS:
+    raise ValueError(f"Unknown recombination {kind!r}; allowed: {', '.join(RECOMBINATIONS)}.")
   rng = np.random.default_rng([seed, 3])
-  rows = np.stack([rng.choice(col[col >= 0], size=n) for col in labels.T], 1)
-  rows[rows[:, 0] == AVATAR_ATTRIBUTES["hair"].index("covered"), 1] = -1
-  return rows.astype(np.int32)
+  covered = AVATAR_ATTRIBUTES["hair"].index("covered")
+  out, have = [], 0
+  for _ in range(100):
+    rows = np.stack([rng.choice(col[col >= 0], size=max(n, 64)) for col in labels.T], 1)
+    rows[rows[:, 0] == covered, 1] = -1
+    if kind == "unseen_pairs":
+      rows = rows[unseen_pair_mask(rows, labels)]
+    out.append(rows)
+    have += len(rows)
+    if have >= n:
+      return np.concatenate(out)[:n].astype(np.int32)
+  raise ValueError("The training labels leave no pair of attribute values unseen (or almost "
+                   "none): kind='unseen_pairs' has nothing to draw; use 'marginals'.")
 
 
-def recombined_avatar_captions(labels: np.ndarray, *, n: int, seed: int
-                               ) -> tuple[list[str], np.ndarray]:
+def recombined_avatar_captions(labels: np.ndarray, *, n: int, seed: int,
+                               kind: str = "marginals") -> tuple[list[str], np.ndarray]:
   """(captions [n], labels int32 [n, A]): :func:`recombined_avatar_labels`, one caption each."""
-  rows = recombined_avatar_labels(labels, n=n, seed=seed)
+  rows = recombined_avatar_labels(labels, n=n, seed=seed, kind=kind)
   rng = np.random.default_rng([seed, 4])
   return [avatar_caption(row, rng=rng) for row in rows], rows
 
@@ -408,13 +440,13 @@ def _fixed_k(captions: list[list[str]], k: int) -> list[list[str]]:
 
 
 @functools.lru_cache(maxsize=8)
-def _recombined(name, split, image_size, num_examples, seed, k, hold_out, data_dir, captions_dir,
-                encoder):
+def _recombined(kind, name, split, image_size, num_examples, seed, k, hold_out, data_dir,
+                captions_dir, encoder):
   """(embeddings [N, E], labels [N, A]): one recombined caption per training image."""
   from jgan import text  # pylint: disable=import-outside-toplevel
   _, labels, _, _ = _load(name, split, image_size, num_examples, seed, k, hold_out, data_dir,
                           captions_dir, encoder)
-  captions, rows = recombined_avatar_captions(labels, n=len(labels), seed=seed)
+  captions, rows = recombined_avatar_captions(labels, n=len(labels), seed=seed, kind=kind)
   return text.cached_embeddings(encoder, captions), rows
 
 
@@ -442,7 +474,11 @@ def from_config(data_config, *, split: str) -> ArrayDataset:
     raise ValueError(f"No captioned version of dataset {d.name!r} (config.data.name); "
                      f"captioned datasets: {', '.join(CAPTIONED_DATASETS)}.")
   k = int(d.get("captions_per_image", 4))
-  recombined = bool(d.get("recombined_captions", False)) and split == "train"
+  recombined = d.get("recombined_captions", "") or ""
+  if recombined and recombined not in RECOMBINATIONS:
+    raise ValueError(f"config.data.recombined_captions={recombined!r}; allowed: '' (off), "
+                     f"{', '.join(repr(r) for r in RECOMBINATIONS)}.")
+  recombined = recombined if split == "train" else ""
   if recombined and d.name != "avatars":
     raise ValueError(f"config.data.recombined_captions needs captioned avatars (attribute "
                      f"labels that a caption can be built from), not {d.name!r}; set it False.")
@@ -457,7 +493,8 @@ def from_config(data_config, *, split: str) -> ArrayDataset:
               split, len(images), k, table.shape[-1], d.text_encoder)
   extras = {"text_embedding": table, "attributes": labels}
   if recombined:
-    extras["recombined_embedding"], extras["recombined_attributes"] = _recombined(*args)
+    extras["recombined_embedding"], extras["recombined_attributes"] = _recombined(recombined,
+                                                                                  *args)
   return ArrayDataset(
       images=images, labels=labels[:, 0].copy(), num_classes=counts[0],
       name=f"{d.name}_captioned",
@@ -478,5 +515,6 @@ __all__ = [
     "AVATAR_ATTRIBUTES", "CAPTIONED_DATASETS", "FLOWERS_CLASSES", "HELD_OUT", "attribute_spec",
     "avatar_caption", "avatar_captions_and_labels", "avatar_labels", "captions_of",
     "from_config", "held_out_mask", "random_avatar_labels", "read_flower_captions",
-    "recombined_avatar_captions", "recombined_avatar_labels",
+    "RECOMBINATIONS", "recombined_avatar_captions", "recombined_avatar_labels",
+    "unseen_pair_mask",
 ]

@@ -101,8 +101,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.data.captions_per_image = 4  # K captions per image (phrasings; flowers: Reed's 10)
   c.data.hold_out = True  # avatars: drop captioned.HELD_OUT combinations from "train"
   # avatars: one caption per image of an attribute combination recombined from the training
-  # values (captioned.recombined_avatar_labels), for loss.recombined_fraction
-  c.data.recombined_captions = False
+  # values (captioned.recombined_avatar_labels: "marginals", "unseen_pairs"; "": off), for
+  # loss.recombined_fraction
+  c.data.recombined_captions = ""
   c.data.captions_dir = ""  # flowers: Reed et al.'s captions (the folder with text_c10/)
   c.model = ml_collections.ConfigDict()
   c.model.latent_dim = 100
@@ -310,7 +311,8 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
     if recombined_fraction:
       if "recombined_embedding" not in batch:
         raise ValueError("recombined_fraction > 0 needs batches with 'recombined_embedding' and "
-                         "'recombined_attributes': set config.data.recombined_captions=True.")
+                         "'recombined_attributes': set config.data.recombined_captions="
+                         "marginals (or unseen_pairs).")
       swap = jax.random.bernoulli(jax.random.fold_in(key, 3), recombined_fraction, (b,))
       g_text = jnp.where(swap[:, None], jnp.asarray(batch["recombined_embedding"], jnp.float32),
                          text_emb)
@@ -408,7 +410,7 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
   if config.loss.get("recombined_fraction", 0.0) and not config.data.get("recombined_captions"):
     raise ValueError(f"config.loss.recombined_fraction={config.loss.recombined_fraction} needs "
                      "recombined captions in the batches: set "
-                     "--config.data.recombined_captions=True (captioned avatars).")
+                     "--config.data.recombined_captions=marginals (captioned avatars).")
   _, counts = captioned.attribute_spec(config.data)
   g_name, g_kwargs = _model_kwargs(config.model.generator)
   d_name, d_kwargs = _model_kwargs(config.model.discriminator)
