@@ -111,6 +111,12 @@ def test_recombined_labels_draw_each_attribute_from_its_training_marginal():
   colour = rows[rows[:, 0] != covered, 1]
   assert set(np.unique(colour)) == {0, 1}  # the colours of visible hair in training
   assert ((rows[:, 0] == 0) & (rows[:, 1] == 1)).mean() > 0.1  # short + colour 1: never seen
+  balanced = captioned.recombined_avatar_labels(train, n=4000, seed=0, kind="uniform")
+  for a, name in enumerate(names):  # each training value equally often
+    values = np.unique(train[:, a][train[:, a] >= 0])
+    got = np.array([(balanced[:, a] == v).mean() for v in values])
+    expected = (1 - (balanced[:, 0] == covered).mean() if name == "hair_colour" else 1) / len(values)
+    np.testing.assert_allclose(got, expected, atol=0.03, err_msg=name)
   unseen = captioned.recombined_avatar_labels(train, n=300, seed=0, kind="unseen_pairs")
   assert captioned.unseen_pair_mask(unseen, train).all()
   assert not captioned.unseen_pair_mask(train, train).any()
@@ -121,7 +127,7 @@ def test_recombined_labels_draw_each_attribute_from_its_training_marginal():
   every[every[:, 0] == covered, 1] = -1
   with pytest.raises(ValueError, match="no pair of attribute values unseen"):
     captioned.recombined_avatar_labels(every, n=10, seed=0, kind="unseen_pairs")
-  with pytest.raises(ValueError, match="'held_out'; allowed: marginals, unseen_pairs"):
+  with pytest.raises(ValueError, match="'held_out'; allowed: marginals, uniform, unseen_pairs"):
     captioned.recombined_avatar_labels(train, n=10, seed=0, kind="held_out")
   captions, labels = captioned.recombined_avatar_captions(train, n=6, seed=1)
   assert len(captions) == 6 and labels.shape == (6, 5)

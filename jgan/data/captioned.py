@@ -238,7 +238,7 @@ def random_avatar_labels(n: int, *, seed: int, combos: Sequence[Mapping[str, str
   return rows.astype(np.int32)
 
 
-RECOMBINATIONS = ("marginals", "unseen_pairs")
+RECOMBINATIONS = ("marginals", "uniform", "unseen_pairs")
 
 
 def unseen_pair_mask(rows: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -262,7 +262,9 @@ def recombined_avatar_labels(labels: np.ndarray, *, n: int, seed: int,
   the training avatars' rows; hair colour -1 under a covering), i.e. from the product of the
   training marginals (``kind="marginals"``): most rows are combinations the training images
   show, some are combinations no training image shows (the held-out ones among them, at
-  their product frequency). ``kind="unseen_pairs"`` keeps only rows with a pair of values the
+  their product frequency). ``kind="uniform"`` draws each attribute uniformly from the values
+  the training rows show instead (balanced: a rare value such as a beard or an eyepatch as
+  often as a common one). ``kind="unseen_pairs"`` keeps only rows with a pair of values the
   training rows never show together: the gaps of the training set (which are, for the
   captioned avatars, the held-out combinations: their captions are then trained on, without
   any image). Phrased by :func:`avatar_caption`, they are captions built from the training
@@ -282,7 +284,8 @@ def recombined_avatar_labels(labels: np.ndarray, *, n: int, seed: int,
   covered = AVATAR_ATTRIBUTES["hair"].index("covered")
   out, have = [], 0
   for _ in range(100):
-    rows = np.stack([rng.choice(col[col >= 0], size=max(n, 64)) for col in labels.T], 1)
+    rows = np.stack([rng.choice(np.unique(col[col >= 0]) if kind == "uniform" else col[col >= 0],
+                                size=max(n, 64)) for col in labels.T], 1)
     rows[rows[:, 0] == covered, 1] = -1
     if kind == "unseen_pairs":
       rows = rows[unseen_pair_mask(rows, labels)]

@@ -101,7 +101,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.data.captions_per_image = 4  # K captions per image (phrasings; flowers: Reed's 10)
   c.data.hold_out = True  # avatars: drop captioned.HELD_OUT combinations from "train"
   # avatars: one caption per image of an attribute combination recombined from the training
-  # values (captioned.recombined_avatar_labels: "marginals", "unseen_pairs"; "": off), for
+  # values (captioned.recombined_avatar_labels: "marginals", "uniform", "unseen_pairs"; "": off), for
   # loss.recombined_fraction
   c.data.recombined_captions = ""
   c.data.captions_dir = ""  # flowers: Reed et al.'s captions (the folder with text_c10/)
