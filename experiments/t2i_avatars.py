@@ -5,17 +5,18 @@
         --num 16 --out /tmp/red_hair
 
 10,000 rendered avatars with 4 exact captions each (MiniLM-encoded, attribute combinations
-held out of training); DCGAN G on noise + text with noise + text also modulating every block
+held out of training; G also trained on recombined captions with balanced attribute values,
+no image of them); DCGAN G on noise + text with noise + text also modulating every block
 (block_conditioning, DF-GAN's fusion), D with a projection head (Miyato & Koyama), GAN-CLS
 wrong-image pairs and AC-GAN attribute heads; EMA of G 0.999; Adam 2e-4 (0.5, 0.999), batch 64,
 5,000 steps. Every 1,000 steps the attribute judge (avatar_attributes_classifier) scores 1,000
 images of held-out-combination captions, FID, and the diversity of 16 images per caption.
 
-Expected result (measured 2026-12-05, README "Text to image"): 19 min 4 s alone on the 2-core
-CPU at 253 GFLOP/s (judge trained, captions cached); at step 5,000 (the best) mean attribute
-accuracy 0.693, all five correct 0.104, FID 13.8 under the judge (real avatars 0.988 / 0.945);
-diversity 1.46 against 5.85 for real avatars of the same captions. Previous recipe (concat
-head, no block conditioning, no EMA): 0.645 / 0.056 / 30.3 at best, 0.550 at the end.
+Expected result (measured 2026-12-06, README "Text to image"): 19 min 25 s alone on the 2-core
+CPU at 293 GFLOP/s (judge trained, captions cached); at step 5,000 mean attribute accuracy 0.901,
+all five correct 0.619 (best 0.729 at 3,000), FID 12.2 under the judge (real avatars 0.988 /
+0.945); diversity 1.07 against 5.85 for real avatars of the same captions. Without recombined
+captions (the 2026-12-05 default): 0.693 / 0.104 / 13.8.
 
 The data, model and evaluation in full: docs/experiments/t2i_avatars.md.
 """
