@@ -225,6 +225,9 @@ def _t2i_config(overrides: dict) -> ml_collections.ConfigDict:
   c.model.discriminator.head = "concat"
   c.loss.mode_seeking_weight = 0.0
   c.ema_decay = 0.0
+  # Nor recombined captions (G's rows on other captions: tested against the plain step in
+  # tests/test_t2i_task.py).
+  c.data.recombined_captions, c.loss.recombined_fraction = "", 0.0
   return set_dotted(c, overrides)
 
 

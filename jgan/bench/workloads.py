@@ -61,7 +61,7 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
     Workload("t2i_avatars", "t2i_avatars",
              {"batch_size": 64, "model.generator.block_conditioning": False,
               "model.discriminator.head": "concat", "loss.mode_seeking_weight": 0.0,
-              "ema_decay": 0.0},
+              "ema_decay": 0.0, "data.recombined_captions": "", "loss.recombined_fraction": 0.0},
              {**_TINY_CONV, "data.text_encoder": "hash"},
              "text-to-image 32x32x3 (t2i_avatars, Reed et al.'s models): MiniLM embeddings in, "
              "batch 64"),
@@ -113,6 +113,10 @@ def synthetic_batch(config: ml_collections.ConfigDict, task, *, seed: int = 0) -
     batch = {"image": batch["image"],
              "text_embedding": rng.normal(size=(n, k, dim)).astype(np.float32),
              "attributes": np.stack([rng.integers(0, c, n) for c in counts], 1).astype(np.int32)}
+    if config.data.get("recombined_captions", ""):  # G's recombined captions come with it
+      batch["recombined_embedding"] = rng.normal(size=(n, dim)).astype(np.float32)
+      batch["recombined_attributes"] = np.stack([rng.integers(0, c, n) for c in counts],
+                                                1).astype(np.int32)
   return batch
 
 
