@@ -228,6 +228,7 @@ def _t2i_config(overrides: dict) -> ml_collections.ConfigDict:
   # Nor recombined captions (G's rows on other captions: tested against the plain step in
   # tests/test_t2i_task.py).
   c.data.recombined_captions, c.loss.recombined_fraction = "", 0.0
+  c.data.partner_images, c.loss.pack = False, 1  # nor D's pairs of one caption
   return set_dotted(c, overrides)
 
 

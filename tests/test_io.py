@@ -2,6 +2,8 @@
 
 import os
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from PIL import Image
@@ -43,6 +45,28 @@ def test_median3x3_by_hand():
   np.testing.assert_array_equal(imaging.median3x3(edge), edge)
   with pytest.raises(ValueError, match=r"median3x3.*\[B, H, W, C\]"):
     imaging.median3x3(np.zeros((5, 6, 2)))
+
+
+def _sorted_median3x3(x):
+  h, w = x.shape[1:3]
+  padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
+  return jnp.median(jnp.stack([padded[:, i:i + h, j:j + w] for i in range(3)
+                               for j in range(3)]), axis=0)
+
+
+def test_median3x3_network_and_gradient_match_a_sort():
+  """The compare-exchange network equals the sorted median, and its hand-written gradient
+  equals autodiff through the sort (random values: no ties); on a tie the gradient goes to
+  one pixel: the total is kept."""
+  x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 7, 9, 3)), jnp.float32)
+  np.testing.assert_array_equal(imaging.median3x3(x), _sorted_median3x3(x))
+  weights = jnp.cos(x)
+  grad = jax.grad(lambda v: jnp.sum(imaging.median3x3(v) * weights))(x)
+  want = jax.grad(lambda v: jnp.sum(_sorted_median3x3(v) * weights))(x)
+  np.testing.assert_allclose(grad, want, atol=1e-6)
+  flat = jnp.zeros((1, 4, 4, 1))
+  np.testing.assert_allclose(jnp.sum(jax.grad(lambda v: jnp.sum(imaging.median3x3(v)))(flat)),
+                             16.0)
 
 
 def test_grid_layout_and_png(tmp_path):

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jgan import models
+from jgan import imaging, models
 from jgan.models import dcgan
 
 LATENT = 8
@@ -375,6 +375,30 @@ def test_dcgan_generator_output_upsample_only_last_layer():
   chex.assert_shape(params["up1"]["kernel"], (2, 2, 4 * WIDTH, 4 * 2 * WIDTH))
   with pytest.raises(ValueError, match=r"output_upsample='bilinear'.*'resize_conv'"):
     models.DCGANGenerator(32, output_upsample="bilinear")
+
+
+def test_dcgan_generator_output_filter_median():
+  """output_filter="median3x3": the same parameters; when drawing (train=False) the output is
+  the plain network's median-filtered, and its gradients reach the parameters; in training
+  the plain output; an unknown filter names the allowed ones."""
+  plain = models.DCGANGenerator(32, width=WIDTH)
+  filtered = models.DCGANGenerator(32, width=WIDTH, output_filter="median3x3")
+  z = jax.random.normal(jax.random.key(3), (BATCH, LATENT))
+  variables = _numpy_init(plain, z)
+  chex.assert_trees_all_equal_shapes(variables, _numpy_init(filtered, z))
+  x = plain.apply(variables, z, train=False)
+  y = filtered.apply(variables, z, train=False)
+  chex.assert_shape(y, (BATCH, 32, 32, 3))
+  chex.assert_type(y, jnp.float32)
+  np.testing.assert_allclose(y, imaging.median3x3(x), atol=1e-6)
+  assert float(jnp.mean(jnp.abs(y - x))) > 1e-3  # it does change the random network's output
+  train = lambda g: g.apply(variables, z, train=True, mutable=["batch_stats"])[0]
+  np.testing.assert_array_equal(train(filtered), train(plain))
+  grads = jax.grad(lambda p: jnp.sum(filtered.apply({**variables, "params": p}, z,
+                                                    train=False) ** 2))(variables["params"])
+  assert all(float(jnp.max(jnp.abs(g))) > 0 for g in jax.tree.leaves(grads))
+  with pytest.raises(ValueError, match=r"output_filter='blur'.*'median3x3'"):
+    models.DCGANGenerator(32, output_filter="blur")
 
 
 def test_bad_resolution_normalization_upsample():

@@ -161,6 +161,34 @@ def test_captioned_avatars_carry_recombined_captions_when_asked(avatars_config):
     data.from_config(c.data)
 
 
+def test_partner_indices_pair_rows_of_equal_labels():
+  """Golden case: every row's partner has its labels and is another row when one exists; the
+  partners are a permutation (each row is one row's partner); the draw is the seed's."""
+  labels = np.array([[0, 1], [2, 2], [0, 1], [0, 1], [5, 5], [2, 2]], np.int32)
+  partners = captioned.partner_indices(labels, seed=0)
+  np.testing.assert_array_equal(labels[partners], labels)
+  assert partners[4] == 4  # alone with its labels
+  assert all(partners[i] != i for i in (0, 1, 2, 3, 5))
+  assert sorted(partners) == list(range(6))
+  assert partners[1] == 5 and partners[5] == 1
+  np.testing.assert_array_equal(partners, captioned.partner_indices(labels, seed=0))
+  draws = {tuple(captioned.partner_indices(labels, seed=s)[[0, 2, 3]]) for s in range(20)}
+  assert draws == {(2, 3, 0), (3, 0, 2)}  # the two 3-cycles of rows 0, 2, 3
+  with pytest.raises(ValueError, match=r"labels \[N, A\] with N >= 1, got \(3,\)"):
+    captioned.partner_indices(np.zeros(3), seed=0)
+
+
+def test_captioned_avatars_carry_partner_images_when_asked(avatars_config):
+  c = avatars_config.copy_and_resolve_references()
+  c.data.partner_images = True
+  ds = data.from_config(c.data)
+  partners = captioned.partner_indices(ds.extras["attributes"], seed=0)
+  np.testing.assert_array_equal(ds.extras["partner_image"], ds.images[partners])
+  batch = data.make_batches(ds, batch_size=8, seed=0)[0]
+  assert batch["partner_image"].shape == batch["image"].shape
+  assert "partner_image" not in data.from_config(c.data, split="test").extras
+
+
 def test_array_dataset_rejects_misaligned_extras():
   with pytest.raises(ValueError, match="'text_embedding' must be an array with 2 rows"):
     data.ArrayDataset(images=np.zeros((2, 4, 4, 1), np.uint8), labels=None, num_classes=None,
@@ -388,6 +416,31 @@ def test_recombined_fraction_conditions_g_on_the_recombined_captions():
     jax.jit(full)(state, batch, jax.random.key(0))
   with pytest.raises(ValueError, match=r"recombined_fraction must be in \[0, 1\], got 1.5"):
     _step_parts(recombined_fraction=1.5)
+
+
+def test_pack_2_judges_pairs_of_one_caption():
+  """pack=2: D is built for 6 channels, the step runs and learns nothing NaN; with the
+  mode-seeking term on it reuses the pair's two images; a missing partner image, an
+  unsupported pack and a config without partner images are named."""
+  init, step = _step_parts(pack=2, mode_seeking_weight=0.5)
+  state = jax.jit(functools.partial(init, pack=2))(_key(0))
+  kernels = [v for path, v in jax.tree_util.tree_leaves_with_path(state.d_params)
+             if v.ndim == 4 and v.shape[2] == 6]
+  assert kernels, "D's first convolution takes the pair's 6 channels"
+  batch = _batch()
+  paired = {**batch, "partner_image": batch["image"][::-1].copy()}
+  new_state, m = jax.jit(step)(state, paired, jax.random.key(3))
+  assert all(np.isfinite(float(v)) for v in m.values())
+  assert m["mode_seeking"] > 0
+  assert not np.allclose(jax.tree.leaves(new_state.d_params)[0], jax.tree.leaves(state.d_params)[0])
+  with pytest.raises(ValueError, match="pack=2 needs batches with 'partner_image'.*"
+                                       "data.partner_images=True"):
+    jax.jit(step)(state, batch, jax.random.key(3))
+  with pytest.raises(ValueError, match=r"pack=3 is not supported; allowed: 1 .*, 2"):
+    _step_parts(pack=3)
+  c = tiny(t2i.default_config(), **{"loss.pack": 2})
+  with pytest.raises(ValueError, match="loss.pack=2 needs.*--config.data.partner_images=True"):
+    t2i.build(c, image_shape=(32, 32, 3))
 
 
 # ------------------------------------------------------------------------------- end to end

@@ -61,7 +61,8 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
     Workload("t2i_avatars", "t2i_avatars",
              {"batch_size": 64, "model.generator.block_conditioning": False,
               "model.discriminator.head": "concat", "loss.mode_seeking_weight": 0.0,
-              "ema_decay": 0.0, "data.recombined_captions": "", "loss.recombined_fraction": 0.0},
+              "ema_decay": 0.0, "data.recombined_captions": "", "loss.recombined_fraction": 0.0,
+              "data.partner_images": False, "loss.pack": 1},
              {**_TINY_CONV, "data.text_encoder": "hash"},
              "text-to-image 32x32x3 (t2i_avatars, Reed et al.'s models): MiniLM embeddings in, "
              "batch 64"),
@@ -117,6 +118,8 @@ def synthetic_batch(config: ml_collections.ConfigDict, task, *, seed: int = 0) -
       batch["recombined_embedding"] = rng.normal(size=(n, dim)).astype(np.float32)
       batch["recombined_attributes"] = np.stack([rng.integers(0, c, n) for c in counts],
                                                 1).astype(np.int32)
+    if config.data.get("partner_images", False):  # D's pairs of one caption
+      batch["partner_image"] = batch["image"][::-1].copy()
   return batch
 
 

@@ -10,7 +10,10 @@ integer attribute labels, carried in every batch (:attr:`ArrayDataset.extras`):
 * with ``data.recombined_captions`` (avatars, train split): ``"recombined_embedding"`` [N, D]
   and ``"recombined_attributes"`` [N, A], one caption per image of an attribute combination
   recombined from the training values (:func:`recombined_avatar_labels`; no image), which a
-  t2i step may condition part of G's batch on (``loss.recombined_fraction``).
+  t2i step may condition part of G's batch on (``loss.recombined_fraction``);
+* with ``data.partner_images`` (train split): ``"partner_image"`` uint8 [N, H, W, C], for each
+  image another training image with the same attribute labels (:func:`partner_indices`), so a
+  discriminator can judge pairs of one caption (``loss.pack=2``).
 
 ``data.text_encoder`` set in a config turns ``data.name`` into its captioned version
 (:func:`jgan.data.from_config` calls :func:`from_config` here).
@@ -442,6 +445,29 @@ def _fixed_k(captions: list[list[str]], k: int) -> list[list[str]]:
   return [[c[j % len(c)] for j in range(k)] for c in captions]
 
 
+def partner_indices(labels: np.ndarray, *, seed: int) -> np.ndarray:
+  """For each row of ``labels`` [N, A], the index of another row with the same labels.
+
+  Within each group of equal rows the partners follow one random cycle (drawn with ``seed``),
+  so every image is some other image's partner once; a row no other row shares is its own.
+
+  Returns:
+    int64 [N].
+  """
+  labels = np.asarray(labels)
+  if labels.ndim != 2 or not len(labels):
+    raise ValueError(f"partner_indices takes labels [N, A] with N >= 1, got {labels.shape}.")
+  _, group = np.unique(labels, axis=0, return_inverse=True)
+  group = group.ravel()
+  order = np.argsort(group, kind="stable")
+  rng = np.random.default_rng(seed)
+  partners = np.arange(len(labels))
+  for members in np.split(order, np.flatnonzero(np.diff(group[order])) + 1):
+    cycle = rng.permutation(members)
+    partners[cycle] = np.roll(cycle, -1)
+  return partners
+
+
 @functools.lru_cache(maxsize=8)
 def _recombined(kind, name, split, image_size, num_examples, seed, k, hold_out, data_dir,
                 captions_dir, encoder):
@@ -498,6 +524,8 @@ def from_config(data_config, *, split: str) -> ArrayDataset:
   if recombined:
     extras["recombined_embedding"], extras["recombined_attributes"] = _recombined(recombined,
                                                                                   *args)
+  if d.get("partner_images", False) and split == "train":
+    extras["partner_image"] = images[partner_indices(labels, seed=args[4])]
   return ArrayDataset(
       images=images, labels=labels[:, 0].copy(), num_classes=counts[0],
       name=f"{d.name}_captioned",
@@ -517,7 +545,8 @@ def captions_of(data_config, *, split: str) -> list[list[str]]:
 __all__ = [
     "AVATAR_ATTRIBUTES", "CAPTIONED_DATASETS", "FLOWERS_CLASSES", "HELD_OUT", "attribute_spec",
     "avatar_caption", "avatar_captions_and_labels", "avatar_labels", "captions_of",
-    "from_config", "held_out_mask", "random_avatar_labels", "read_flower_captions",
+    "from_config", "held_out_mask", "partner_indices", "random_avatar_labels",
+    "read_flower_captions",
     "RECOMBINATIONS", "recombined_avatar_captions", "recombined_avatar_labels",
     "unseen_pair_mask",
 ]

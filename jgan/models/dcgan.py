@@ -18,6 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jgan import imaging
 from jgan.models.layers import (
     ResizeConv,
     StridedConv4x4,
@@ -32,6 +33,7 @@ PyTree = Any
 
 RESOLUTIONS = (28, 32, 64)
 UPSAMPLES = ("subpixel", "conv_transpose", "resize_conv")
+OUTPUT_FILTERS = ("", "median3x3")
 NORMALIZATIONS = ("batch", "layer", "none", "spectral")
 
 
@@ -118,6 +120,13 @@ class DCGANGenerator(nn.Module):
   ``project``, ``bn0``, then ``up{i}`` / ``bn{i}`` for i = 1, 2, ..., the last ``up{i}`` being
   the output layer.
 
+  ``output_filter="median3x3"`` ends the network, when drawing (``train=False``: samples,
+  evaluation, translation), with a 3x3 median filter per channel (`jgan.imaging.median3x3`, no
+  parameters): an edge-preserving smoother that keeps flat areas and outlines and removes
+  pixel-level grain (for flat-colour targets such as cartoons; it also removes 1-pixel lines).
+  Training (``train=True``) sees the raw output: filtered in training, dtn_bitmoji's g lost
+  identity (docs/experiments/dtn_bitmoji.md, "A median filter on what g draws").
+
   ``condition`` [B, K] (optional) modulates every normalisation: the batch norms ``bn{i}`` lose
   their learnt scale and offset, and `ConditionalAffine` ``affine{i}`` gives a per-example,
   per-channel scale and shift from the condition instead (conditional batch norm; what makes
@@ -138,6 +147,7 @@ class DCGANGenerator(nn.Module):
   width: int = 64
   upsample: str = "subpixel"
   output_upsample: str = ""
+  output_filter: str = ""
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
 
@@ -146,6 +156,7 @@ class DCGANGenerator(nn.Module):
     _check(type(self).__name__, "upsample", self.upsample, UPSAMPLES)
     if self.output_upsample:
       _check(type(self).__name__, "output_upsample", self.output_upsample, UPSAMPLES)
+    _check(type(self).__name__, "output_filter", self.output_filter, OUTPUT_FILTERS)
     super().__post_init__()
 
   def _up(self, features: int, use_bias: bool, name: str, upsample: str = "") -> nn.Module:
@@ -183,7 +194,8 @@ class DCGANGenerator(nn.Module):
       x = nn.relu(self._norm(x, condition, train, i))
     x = self._up(self.channels, use_bias=True, name=f"up{len(chans)}",
                  upsample=self.output_upsample)(x)
-    return jnp.tanh(x.astype(jnp.float32))
+    x = jnp.tanh(x.astype(jnp.float32))
+    return imaging.median3x3(x) if self.output_filter == "median3x3" and not train else x
 
 
 class DCGANDiscriminator(nn.Module):

@@ -261,7 +261,8 @@ def dcgan_recipe(c: ml_collections.ConfigDict, *, width: int = 64) -> ml_collect
   c.model.latent_dim = 100
   c.model.generator = ml_collections.ConfigDict(
       {"name": "dcgan", "width": width, "upsample": "subpixel",  # or "resize_conv"
-       "output_upsample": ""})  # "": as upsample; the RGB layer alone
+       "output_upsample": "",  # "": as upsample; the RGB layer alone
+       "output_filter": ""})  # "median3x3": edge-preserving smoothing of what is drawn
   c.model.discriminator = ml_collections.ConfigDict(
       {"name": "dcgan", "width": width, "normalization": "batch"})
   c.loss.name = "non_saturating"

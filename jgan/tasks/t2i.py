@@ -104,6 +104,9 @@ def default_config() -> ml_collections.ConfigDict:
   # values (captioned.recombined_avatar_labels: "marginals", "uniform", "unseen_pairs"; "": off), for
   # loss.recombined_fraction
   c.data.recombined_captions = ""
+  # each training image carries another with the same attributes ("partner_image"), which
+  # loss.pack=2 needs
+  c.data.partner_images = False
   c.data.captions_dir = ""  # flowers: Reed et al.'s captions (the folder with text_c10/)
   c.model = ml_collections.ConfigDict()
   c.model.latent_dim = 100
@@ -127,6 +130,9 @@ def default_config() -> ml_collections.ConfigDict:
   # share of G's batch conditioned on recombined captions (needs data.recombined_captions)
   c.loss.recombined_fraction = 0.0
   c.loss.recombined_adversarial = True  # False: recombined rows answer to D's class heads only
+  # 2: D judges pairs of one caption, two real images of the same attributes against G's
+  # images under two noises (PacGAN in the condition; needs data.partner_images)
+  c.loss.pack = 1
   c.optim = optim.two_player_config()
   c.ema_decay = 0.0
   c.sample_captions = AVATAR_SAMPLE_CAPTIONS  # rows of the sample grids
@@ -162,12 +168,15 @@ def _apply(module: nn.Module, params, batch_stats, *args, train: bool,
 def init_t2i_state(key: jax.Array, *, generator: nn.Module, discriminator: nn.Module,
                    g_optimizer: optax.GradientTransformation,
                    d_optimizer: optax.GradientTransformation, latent_dim: int, text_dim: int,
-                   image_shape: tuple[int, int, int], use_ema: bool = False) -> GANState:
-  """Initialises G(z, text), D(x, text) and their optimizers from ``key``."""
+                   image_shape: tuple[int, int, int], use_ema: bool = False,
+                   pack: int = 1) -> GANState:
+  """Initialises G(z, text), D(x, text) and their optimizers from ``key``; D takes ``pack``
+  images stacked on the channel axis (see :func:`make_t2i_step`)."""
   g_key, d_key, c_key = jax.random.split(key, 3)
   z = jnp.zeros((2, latent_dim), jnp.float32)
   t = jnp.zeros((2, text_dim), jnp.float32)
-  x = jnp.zeros((2, *image_shape), jnp.float32)
+  h, w, c = image_shape
+  x = jnp.zeros((2, h, w, c * pack), jnp.float32)
   g_vars = generator.init({"params": g_key, "condition": c_key}, z, t, train=False)
   g_params, g_bs = split_variables({k: v for k, v in g_vars.items() if k != "intermediates"})
   d_params, d_bs = split_variables(discriminator.init({"params": d_key}, x, t, train=False))
@@ -186,8 +195,8 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
                   class_fake_weight: float = 0.0, ca_kl_weight: float = 0.0,
                   ema_decay: float | None = None, ma_gp_weight: float = 0.0,
                   ma_gp_power: float = 6.0, mode_seeking_weight: float = 0.0,
-                  recombined_fraction: float = 0.0, recombined_adversarial: bool = True
-                  ) -> Callable[[GANState, dict[str, jax.Array], jax.Array],
+                  recombined_fraction: float = 0.0, recombined_adversarial: bool = True,
+                  pack: int = 1) -> Callable[[GANState, dict[str, jax.Array], jax.Array],
                                 tuple[GANState, Metrics]]:
   """Builds one text-to-image step (see the module docstring).
 
@@ -203,6 +212,14 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
   GECA's recombined text; :func:`jgan.data.captioned.recombined_avatar_labels`). D's update
   never sees them: it would learn that those combinations are G's.
 
+  ``pack=2`` makes every pair D judges two images of one caption stacked on the channel axis
+  (PacGAN, in the condition): real = the image and its ``partner_image`` [B, H, W, C] (another
+  image of the same attributes, :func:`jgan.data.captioned.partner_indices`), wrong = another
+  row's real pair, fake = G's images of the caption under two noises (one generator call on
+  2B rows). A G that draws one image per caption makes identical pairs, which real pairs
+  never are, so D can tell them apart: the variety within a caption becomes part of what G
+  must match. D must be initialised for 2C channels (:func:`init_t2i_state`'s ``pack``).
+
   The batch holds ``image`` uint8 [B, H, W, C], ``text_embedding`` float [B, K, E] and
   ``attributes`` int [B, A] (-1: not given). Metrics: d_loss, g_loss, d_gan, g_gan,
   d_class, g_class, d_real, d_wrong, d_fake (mean D probabilities of the three kinds of
@@ -217,6 +234,9 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
   """
   if not 0.0 <= recombined_fraction <= 1.0:
     raise ValueError(f"recombined_fraction must be in [0, 1], got {recombined_fraction}.")
+  if pack not in (1, 2):
+    raise ValueError(f"pack={pack!r} is not supported; allowed: 1 (single images), 2 (pairs "
+                     "of one caption).")
   for name, value in (("class_weight", class_weight), ("class_fake_weight", class_fake_weight),
                       ("ca_kl_weight", ca_kl_weight), ("ma_gp_weight", ma_gp_weight),
                       ("mode_seeking_weight", mode_seeking_weight)):
@@ -246,6 +266,15 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
     return _apply(generator, g_params, g_bs, z, text_emb, train=True,
                   rngs={"condition": jax.random.split(key)[1]}, collect_kl=kl_on)
 
+  def generate_packed(g_params, g_bs, key, text_emb):
+    """G's images for D: [B, H, W, C * pack] (pack 2: two noises a caption, one G call)."""
+    if pack == 1:
+      return generate(g_params, g_bs, key, text_emb)
+    b = text_emb.shape[0]
+    z = jnp.concatenate([noise(key, text_emb), noise(jax.random.fold_in(key, 1), text_emb)])
+    fake, g_bs, kl = generate(g_params, g_bs, key, jnp.concatenate([text_emb, text_emb]), z=z)
+    return jnp.concatenate([fake[:b], fake[b:]], axis=-1), g_bs, kl
+
   def d_loss_fn(d_params, d_bs, real, fake, text_emb, labels):
     (d_real, c_real), d_bs, _ = _apply(discriminator, d_params, d_bs, real, text_emb, train=True)
     wrong = jnp.roll(real, 1, axis=0)
@@ -272,7 +301,7 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
     return loss, (d_bs, metrics)
 
   def g_loss_fn(g_params, g_bs, d_params, d_bs, key, text_emb, labels, recombined):
-    fake, g_bs, kl = generate(g_params, g_bs, key, text_emb)
+    fake, g_bs, kl = generate_packed(g_params, g_bs, key, text_emb)
     (d_fake, c_fake), _, _ = _apply(discriminator, d_params, d_bs, fake, text_emb, train=True)
     if recombined is not None and not recombined_adversarial:
       # Recombined rows answer to D's attribute heads only: its pair score has never seen
@@ -294,7 +323,10 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
       metrics["ca_kl"] = kl
     if mode_seeking_weight:  # the same captions (and conditioning draw) under a second noise
       z_b = noise(jax.random.fold_in(key, 1), text_emb)
-      fake_b, _, _ = generate(g_params, g_bs, key, text_emb, z=z_b)
+      if pack == 2:  # the pair's second image is that second noise's
+        fake, fake_b = jnp.split(fake, 2, axis=-1)
+      else:
+        fake_b, _, _ = generate(g_params, g_bs, key, text_emb, z=z_b)
       metrics["mode_seeking"] = losses.mode_seeking_loss(fake, fake_b, noise(key, text_emb), z_b)
       loss = loss + mode_seeking_weight * metrics["mode_seeking"]
     metrics["g_loss"] = loss
@@ -302,6 +334,11 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
 
   def step(state: GANState, batch: dict[str, jax.Array], key: jax.Array):
     real = imaging.to_float(batch["image"])
+    if pack == 2:
+      if "partner_image" not in batch:
+        raise ValueError("pack=2 needs batches with 'partner_image' (another image of the same "
+                         "attributes): set config.data.partner_images=True.")
+      real = jnp.concatenate([real, imaging.to_float(batch["partner_image"])], axis=-1)
     captions = jnp.asarray(batch["text_embedding"], jnp.float32)
     labels = jnp.asarray(batch["attributes"], jnp.int32)
     b, k = captions.shape[:2]
@@ -319,8 +356,8 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
       g_labels = jnp.where(swap[:, None],
                            jnp.asarray(batch["recombined_attributes"], jnp.int32), labels)
 
-    fake, g_bs, _ = generate(state.g_params, state.g_batch_stats, jax.random.fold_in(key, 1),
-                             text_emb)
+    fake, g_bs, _ = generate_packed(state.g_params, state.g_batch_stats,
+                                    jax.random.fold_in(key, 1), text_emb)
     grads, (d_bs, d_metrics) = jax.grad(d_loss_fn, has_aux=True)(
         state.d_params, state.d_batch_stats, real, jax.lax.stop_gradient(fake), text_emb,
         labels)
@@ -407,6 +444,10 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
     raise ValueError("The t2i task needs a captioned dataset: set config.data.text_encoder to "
                      f"one of {', '.join(text.ENCODERS)}.")
   text_dim = text.encoder_dim(encoder)
+  pack = int(config.loss.get("pack", 1))
+  if pack == 2 and not config.data.get("partner_images", False):
+    raise ValueError("config.loss.pack=2 needs a second real image of each caption in the "
+                     "batches: set --config.data.partner_images=True.")
   if config.loss.get("recombined_fraction", 0.0) and not config.data.get("recombined_captions"):
     raise ValueError(f"config.loss.recombined_fraction={config.loss.recombined_fraction} needs "
                      "recombined captions in the batches: set "
@@ -429,7 +470,7 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
   init = functools.partial(
       init_t2i_state, generator=generator, discriminator=discriminator, g_optimizer=g_opt,
       d_optimizer=d_opt, latent_dim=latent_dim, text_dim=text_dim, image_shape=image_shape,
-      use_ema=ema_decay is not None)
+      use_ema=ema_decay is not None, pack=pack)
   step = make_t2i_step(
       generator=generator, discriminator=discriminator, g_optimizer=g_opt, d_optimizer=d_opt,
       latent_dim=latent_dim, num_classes=counts, wrong_weight=config.loss.wrong_weight,
@@ -439,7 +480,7 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       ma_gp_power=config.loss.get("ma_gp_power", 6.0),
       mode_seeking_weight=config.loss.get("mode_seeking_weight", 0.0),
       recombined_fraction=config.loss.get("recombined_fraction", 0.0),
-      recombined_adversarial=config.loss.get("recombined_adversarial", True))
+      recombined_adversarial=config.loss.get("recombined_adversarial", True), pack=pack)
   sample_inputs = functools.partial(grid_inputs, caption_embeddings=caption_embeddings,
                                     latent_dim=latent_dim)
   return Task(
@@ -452,7 +493,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
                 f"{', every block' if g_kwargs.get('block_conditioning') else ''}) "
                 f"D={d_name}({d_kwargs.get('head', 'concat')} head) "
                 f"text={encoder} ({text_dim}-d) GAN-CLS wrong_weight={config.loss.wrong_weight}"
-                f" class_weight={config.loss.class_weight} attributes={counts}"))
+                f" class_weight={config.loss.class_weight} attributes={counts}"
+                f"{' D on pairs of one caption' if pack == 2 else ''}"))
 
 
 def interpolation_inputs(embedding_a: np.ndarray, embedding_b: np.ndarray, *, steps: int,
