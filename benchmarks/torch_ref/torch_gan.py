@@ -288,6 +288,8 @@ def build_generator(group: Any, *, image_shape: ImageShape, latent_dim: int) -> 
   ``resolution`` / ``channels`` unless the group sets them. ``upsample`` and
   ``output_upsample`` are accepted and ignored when they name jgan's transposed convolutions
   (the same function as ``ConvTranspose2d``); resize-convolution has no mirror here.
+  ``output_filter`` is accepted and ignored: it acts only when jgan's G draws, never in a
+  training step.
   """
   name, kwargs = _model_kwargs(group)
   h, w, c = (int(v) for v in image_shape)
@@ -297,7 +299,9 @@ def build_generator(group: Any, *, image_shape: ImageShape, latent_dim: int) -> 
     return MLPGenerator(latent_dim=latent_dim, **kwargs)
   if name == "dcgan":
     _check_fields("generator", name, kwargs,
-                  ("resolution", "channels", "width", "upsample", "output_upsample"))
+                  ("resolution", "channels", "width", "upsample", "output_upsample",
+                   "output_filter"))
+    kwargs.pop("output_filter", None)
     for field in ("upsample", "output_upsample"):
       if kwargs.pop(field, "") not in ("", "subpixel", "conv_transpose"):
         raise NotImplementedError(f"torch mirror of DCGANGenerator({field}='resize_conv').")
