@@ -164,6 +164,7 @@ def make_gan_step(
     loss_takes_batch: bool = False,
     d_augment_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
     top_k: Callable[[jax.Array], jax.Array] | None = None,
+    latent_fn: Callable[[jax.Array, int], jax.Array] | None = None,
 ) -> Callable[[GANState, dict[str, jax.Array], jax.Array], tuple[GANState, Metrics]]:
   """Builds one unconditional GAN train step: ``n_critic`` D updates, then one G update.
 
@@ -178,7 +179,8 @@ def make_gan_step(
   the transformed images, as D sees them. ``top_k(step) -> k`` (e.g. a partial of
   :func:`jgan.losses.top_k_count`), if given, makes G's update use only the k of its B samples
   that D scores most real (:func:`jgan.losses.top_k_generator_loss`; Sinha et al. 2020) and
-  logs ``top_k``.
+  logs ``top_k``. ``latent_fn(key, n) -> z [n, latent_dim]`` (e.g. a
+  :func:`jgan.latent.from_config` sampler) replaces G's N(0, I) prior.
 
   The losses are ``generator_loss(d_fake)`` and ``discriminator_loss(d_real, d_fake)`` (the
   :mod:`jgan.losses` families). With ``loss_takes_batch=True`` both are called with the batch
@@ -206,7 +208,10 @@ def make_gan_step(
                      "with a generator loss that takes the batch (config.loss.generator_fn).")
 
   def generate(g_params, g_bs, key, batch_size):
-    z = jax.random.normal(key, (batch_size, latent_dim), jnp.float32)
+    if latent_fn is None:
+      z = jax.random.normal(key, (batch_size, latent_dim), jnp.float32)
+    else:
+      z = latent_fn(key, batch_size)
     return _apply(generator, g_params, g_bs, z, train=True)
 
   def d_loss_fn(d_params, d_bs, part, fake, key):

@@ -26,6 +26,7 @@ MODULES = (
     "jgan.config",
     "jgan.losses",
     "jgan.penalties",
+    "jgan.latent",
     "jgan.models",
     "jgan.steps",
     "jgan.state",

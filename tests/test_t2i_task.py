@@ -189,6 +189,22 @@ def test_captioned_avatars_carry_partner_images_when_asked(avatars_config):
   assert "partner_image" not in data.from_config(c.data, split="test").extras
 
 
+def test_partners_per_image_carries_one_cycle_per_seed(avatars_config):
+  """P > 1: [N, P, H, W, C], column j the partners of seed + j; P < 1 is named."""
+  c = avatars_config.copy_and_resolve_references()
+  c.data.partner_images, c.data.partners_per_image = True, 3
+  ds = data.from_config(c.data)
+  assert ds.extras["partner_image"].shape == (len(ds.images), 3) + ds.images.shape[1:]
+  for j in range(3):
+    partners = captioned.partner_indices(ds.extras["attributes"], seed=j)
+    np.testing.assert_array_equal(ds.extras["partner_image"][:, j], ds.images[partners])
+  batch = data.make_batches(ds, batch_size=8, seed=0)[0]
+  assert batch["partner_image"].shape == (8, 3) + batch["image"].shape[1:]
+  c.data.partners_per_image = 0
+  with pytest.raises(ValueError, match="partners_per_image must be >= 1, got 0"):
+    data.from_config(c.data)
+
+
 def test_array_dataset_rejects_misaligned_extras():
   with pytest.raises(ValueError, match="'text_embedding' must be an array with 2 rows"):
     data.ArrayDataset(images=np.zeros((2, 4, 4, 1), np.uint8), labels=None, num_classes=None,
@@ -441,6 +457,22 @@ def test_pack_2_judges_pairs_of_one_caption():
   c = tiny(t2i.default_config(), **{"loss.pack": 2})
   with pytest.raises(ValueError, match="loss.pack=2 needs.*--config.data.partner_images=True"):
     t2i.build(c, image_shape=(32, 32, 3))
+
+
+def test_pack_2_draws_one_of_several_partners_per_row():
+  """partner_image [B, P, H, W, C]: P copies of one partner step exactly as that partner
+  [B, H, W, C]; two different candidates give a step unlike either candidate alone (the
+  draw is per row, by the step's key)."""
+  init, step = _step_parts(pack=2)
+  state = jax.jit(functools.partial(init, pack=2))(_key(0))
+  batch = _batch()
+  x, y = batch["image"][::-1].copy(), np.roll(batch["image"], 1, axis=0)
+  run = lambda partner: jax.tree.leaves(jax.jit(step)(
+      state, {**batch, "partner_image": partner}, jax.random.key(3))[0].d_params)
+  chex.assert_trees_all_close(run(x), run(np.stack([x, x, x], axis=1)))
+  mixed = run(np.stack([x, y], axis=1))
+  for alone in (x, y):
+    assert not all(np.allclose(a, b) for a, b in zip(mixed, run(alone)))
 
 
 # ------------------------------------------------------------------------------- end to end

@@ -13,7 +13,10 @@ integer attribute labels, carried in every batch (:attr:`ArrayDataset.extras`):
   t2i step may condition part of G's batch on (``loss.recombined_fraction``);
 * with ``data.partner_images`` (train split): ``"partner_image"`` uint8 [N, H, W, C], for each
   image another training image with the same attribute labels (:func:`partner_indices`), so a
-  discriminator can judge pairs of one caption (``loss.pack=2``).
+  discriminator can judge pairs of one caption (``loss.pack=2``); with
+  ``data.partners_per_image`` P > 1, [N, P, H, W, C]: P such partners (P cycles drawn with
+  seeds ``seed .. seed + P - 1``), of which the step picks one per example, so the real pairs
+  change from epoch to epoch instead of being a fixed set that D can learn by heart.
 
 ``data.text_encoder`` set in a config turns ``data.name`` into its captioned version
 (:func:`jgan.data.from_config` calls :func:`from_config` here).
@@ -525,7 +528,11 @@ def from_config(data_config, *, split: str) -> ArrayDataset:
     extras["recombined_embedding"], extras["recombined_attributes"] = _recombined(recombined,
                                                                                   *args)
   if d.get("partner_images", False) and split == "train":
-    extras["partner_image"] = images[partner_indices(labels, seed=args[4])]
+    p = int(d.get("partners_per_image", 1))
+    if p < 1:
+      raise ValueError(f"config.data.partners_per_image must be >= 1, got {p}.")
+    table = np.stack([partner_indices(labels, seed=args[4] + j) for j in range(p)], axis=1)
+    extras["partner_image"] = images[table[:, 0] if p == 1 else table]
   return ArrayDataset(
       images=images, labels=labels[:, 0].copy(), num_classes=counts[0],
       name=f"{d.name}_captioned",

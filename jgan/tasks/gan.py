@@ -11,7 +11,7 @@ import ml_collections
 
 from jgan import config as config_lib
 from jgan import data as data_lib
-from jgan import augment, losses, models, optim, penalties, steps
+from jgan import augment, latent, losses, models, optim, penalties, steps
 from jgan.evaluation import features, generative
 from jgan.tasks import base
 from jgan.tasks.base import Task
@@ -23,6 +23,12 @@ def default_config() -> ml_collections.ConfigDict:
   c.task = "gan"
   c.model = ml_collections.ConfigDict()
   c.model.latent_dim = 100
+  # z's prior (jgan.latent.PRIORS): "normal", or "mixture" of latent_components Gaussians of
+  # std latent_scale with means uniform in [-latent_spread, latent_spread]^d (GM-GAN)
+  c.model.latent_prior = "normal"
+  c.model.latent_components = 10
+  c.model.latent_spread = 1.0
+  c.model.latent_scale = 1.0
   # name + that model's own fields (see jgan.models); the image shape comes from the data.
   c.model.generator = ml_collections.ConfigDict({"name": "mlp"})
   c.model.discriminator = ml_collections.ConfigDict({"name": "mlp"})
@@ -183,6 +189,7 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
   g_opt, d_opt = optim.two_player_optimizers(
       config.optim, total_steps=config.total_steps, d_updates_per_step=config.n_critic)
   latent_dim = config.model.latent_dim
+  sample_latent = latent.from_config(config.model)
   ema_decay = config.ema_decay or None
 
   init = functools.partial(
@@ -192,30 +199,27 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
   step = steps.make_gan_step(
       generator=generator, discriminator=discriminator, g_optimizer=g_opt, d_optimizer=d_opt,
       generator_loss=g_loss, discriminator_loss=d_loss, latent_dim=latent_dim,
-      n_critic=config.n_critic,
+      latent_fn=sample_latent, n_critic=config.n_critic,
       penalty=penalties.from_config(config.penalty.name, weight=config.penalty.weight),
       ema_decay=ema_decay, augment_fn=augment.from_config(config.augment),
       loss_takes_batch=bool(custom),
       d_augment_fn=augment.diff_augment_from_config(config.get("d_augment", "")),
       top_k=_top_k_schedule(config))
 
-  def sample_inputs(key: jax.Array, n: int) -> jax.Array:
-    return jax.random.normal(key, (n, latent_dim), jnp.float32)
-
   generative.check_metrics(config.eval.metrics)
   evaluate = functools.partial(_evaluate, config=config, generator=generator,
-                               latent_dim=latent_dim, real_cache={},
+                               sample_latent=sample_latent, real_cache={},
                                network_fn=lambda: eval_network(config.eval, prerequisites))
 
   return Task(
-      init=init, step=step, sample=steps.make_sample_fn(generator), sample_inputs=sample_inputs,
+      init=init, step=step, sample=steps.make_sample_fn(generator), sample_inputs=sample_latent,
       examples_per_step=config.batch_size * config.n_critic, evaluate=evaluate,
       describe=(f"GAN: G={g_name} D={d_name} loss={config.loss.name}{custom} "
                 f"penalty={config.penalty.name} n_critic={config.n_critic} "
                 f"ema={ema_decay or 'off'}"))
 
 
-def _evaluate(state, *, config, generator, latent_dim, real_cache, network_fn
+def _evaluate(state, *, config, generator, sample_latent, real_cache, network_fn
               ) -> dict[str, float]:
   """FID/KID/precision-recall of ``eval.num_samples`` samples (fixed latents) vs real data.
 
@@ -231,7 +235,7 @@ def _evaluate(state, *, config, generator, latent_dim, real_cache, network_fn
   params = state.ema_g_params if use_ema else state.g_params
   batch_stats = state.g_batch_stats
   if use_ema and batch_stats:  # the EMA generator's own statistics, over one fixed batch
-    z = jax.random.normal(jax.random.key(config.seed + 7920), (e.batch_size, latent_dim))
+    z = sample_latent(jax.random.key(config.seed + 7920), e.batch_size)
     batch_stats = jax.jit(steps.ema_generator_batch_stats, static_argnums=0)(
         generator, params, batch_stats, z)
   variables = {"params": params}
@@ -239,8 +243,7 @@ def _evaluate(state, *, config, generator, latent_dim, real_cache, network_fn
     variables["batch_stats"] = batch_stats
 
   def generate(key):
-    z = jax.random.normal(key, (e.batch_size, latent_dim), jnp.float32)
-    return generator.apply(variables, z, train=False)
+    return generator.apply(variables, sample_latent(key, e.batch_size), train=False)
 
   fake = generative.sample_features(network, generate, num=e.num_samples,
                                     batch_size=e.batch_size,

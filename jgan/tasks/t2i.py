@@ -107,6 +107,8 @@ def default_config() -> ml_collections.ConfigDict:
   # each training image carries another with the same attributes ("partner_image"), which
   # loss.pack=2 needs
   c.data.partner_images = False
+  # > 1: that many partners an image, one drawn per step (the real pairs change every epoch)
+  c.data.partners_per_image = 1
   c.data.captions_dir = ""  # flowers: Reed et al.'s captions (the folder with text_c10/)
   c.model = ml_collections.ConfigDict()
   c.model.latent_dim = 100
@@ -214,7 +216,8 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
 
   ``pack=2`` makes every pair D judges two images of one caption stacked on the channel axis
   (PacGAN, in the condition): real = the image and its ``partner_image`` [B, H, W, C] (another
-  image of the same attributes, :func:`jgan.data.captioned.partner_indices`), wrong = another
+  image of the same attributes, :func:`jgan.data.captioned.partner_indices`; [B, P, H, W, C]:
+  P candidates, one drawn per example by the step's key), wrong = another
   row's real pair, fake = G's images of the caption under two noises (one generator call on
   2B rows). A G that draws one image per caption makes identical pairs, which real pairs
   never are, so D can tell them apart: the variety within a caption becomes part of what G
@@ -338,7 +341,12 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
       if "partner_image" not in batch:
         raise ValueError("pack=2 needs batches with 'partner_image' (another image of the same "
                          "attributes): set config.data.partner_images=True.")
-      real = jnp.concatenate([real, imaging.to_float(batch["partner_image"])], axis=-1)
+      partner = batch["partner_image"]
+      if partner.ndim == real.ndim + 1:  # [B, P, H, W, C]: draw one of P partners a row
+        pick = jax.random.randint(jax.random.fold_in(key, 4), (partner.shape[0],), 0,
+                                  partner.shape[1])
+        partner = jnp.take_along_axis(partner, pick[:, None, None, None, None], axis=1)[:, 0]
+      real = jnp.concatenate([real, imaging.to_float(partner)], axis=-1)
     captions = jnp.asarray(batch["text_embedding"], jnp.float32)
     labels = jnp.asarray(batch["attributes"], jnp.int32)
     b, k = captions.shape[:2]
