@@ -64,6 +64,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.num_examples = 0  # for generated datasets (avatars): how many; 0: the dataset's default
   # printed_digits' style split: "all", or only its "seen" (training) / "heldout" styles.
   c.data.styles = "all"
+  # < 1: train on that fraction of the images, the most typical of each class under a
+  # Gaussian of their first keep_densest_dims principal components (jgan.data.selection:
+  # instance selection); evaluation still compares with every image.
+  c.data.keep_densest = 1.0
+  c.data.keep_densest_dims = 32
   # Only for data.name == "synthetic" (tests and smoke runs).
   c.data.synthetic_shape = (28, 28, 1)
   c.data.synthetic_examples = 512

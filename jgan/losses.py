@@ -385,7 +385,7 @@ def matching_aware_generator_loss(d_fake: Array) -> Array:
 
 
 def mode_seeking_loss(images_a: Array, images_b: Array, z_a: Array, z_b: Array, *,
-                      eps: float = 1e-5) -> Array:
+                      eps: float = 1e-5, pool: int = 1) -> Array:
   """MSGAN's mode-seeking term for G: ``1 / (mean|G(c, z_a) - G(c, z_b)| / mean|z_a - z_b|
   + eps)``.
 
@@ -394,11 +394,16 @@ def mode_seeking_loss(images_a: Array, images_b: Array, z_a: Array, z_b: Array, 
   noise (one image per caption), the collapse conditional GANs show. The means run over the
   whole batch and every value (the reference code's ``torch.mean(torch.abs(...))``).
 
+  ``pool`` > 1 compares the images average-pooled over ``pool`` x ``pool`` pixels: G can
+  then meet the term only with coarse differences (colours of skin, clothes, background),
+  not with high-frequency texture that changes with the noise but not what the image shows.
+
   Args:
     images_a, images_b: G's outputs for the same conditions under ``z_a`` and ``z_b``,
-      [B, ...] each.
+      [B, ...] each ([B, H, W, C] with H and W divisible by ``pool`` when ``pool`` > 1).
     z_a, z_b: the two noise batches [B, Z].
     eps: keeps the value finite when the images coincide.
+    pool: side of the average pooling before the distance (1: the pixels, MSGAN's).
 
   Returns:
     A float32 scalar > 0 (smaller when the images differ more).
@@ -414,7 +419,16 @@ def mode_seeking_loss(images_a: Array, images_b: Array, z_a: Array, z_b: Array, 
                      f"{images_a.shape} / {images_b.shape} and noise {z_a.shape} / {z_b.shape}.")
   if eps <= 0:
     raise ValueError(f"eps must be > 0, got {eps}.")
-  ratio = jnp.mean(jnp.abs(images_a - images_b)) / jnp.mean(jnp.abs(z_a - z_b))
+  if isinstance(pool, bool) or int(pool) != pool or pool < 1:
+    raise ValueError(f"pool must be an integer >= 1, got {pool!r}.")
+  diff = images_a - images_b
+  if pool > 1:
+    if diff.ndim != 4 or diff.shape[1] % pool or diff.shape[2] % pool:
+      raise ValueError(f"pool={pool} needs images [B, H, W, C] with H and W divisible by it, "
+                       f"got {images_a.shape}.")
+    b, h, w, c = diff.shape
+    diff = diff.reshape(b, h // pool, pool, w // pool, pool, c).mean(axis=(2, 4))
+  ratio = jnp.mean(jnp.abs(diff)) / jnp.mean(jnp.abs(z_a - z_b))
   return 1.0 / (ratio + eps)
 
 

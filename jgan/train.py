@@ -28,6 +28,7 @@ from jgan import data as data_lib
 from jgan import imaging, preemption, sharding, tasks, writers
 from jgan import resume as resume_lib
 from jgan.checkpoint import Checkpointer
+from jgan.data import selection
 from jgan.tasks import base as tasks_base
 
 log = logging.getLogger("jgan.train")
@@ -163,7 +164,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
     checkpoint_lib.check_writable(os.path.join(workdir, "checkpoints"))
 
   mesh = sharding.make_mesh()
-  dataset = data_lib.from_config(config.data)
+  dataset = selection.from_config(data_lib.from_config(config.data), config.data)
   log.info("Data: %s, %d examples of shape %s, from %s.", dataset.name, len(dataset.images),
            dataset.images.shape[1:], dataset.source)
   extra = data_lib.extra_from_config(config)

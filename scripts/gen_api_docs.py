@@ -37,6 +37,7 @@ MODULES = (
     "jgan.tasks.gan",
     "jgan.train",
     "jgan.data",
+    "jgan.data.selection",
     "jgan.checkpoint",
     "jgan.sharding",
     "jgan.runs",

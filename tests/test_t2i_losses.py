@@ -185,3 +185,25 @@ def test_mode_seeking_loss_golden_sign_and_gradient():
     losses.mode_seeking_loss(a, b[:1], za, zb)
   with pytest.raises(ValueError, match="eps must be > 0, got 0"):
     losses.mode_seeking_loss(a, b, za, zb, eps=0)
+
+
+def test_mode_seeking_loss_pool_ignores_fine_texture():
+  """pool=2: a +-0.5 checkerboard difference averages out (ratio 0, loss 1 / eps), a uniform
+  0.5 difference stays (loss as unpooled); bad pools are named."""
+  a = jnp.zeros((2, 4, 4, 3))
+  checker = 0.5 * jnp.where((jnp.arange(4)[:, None] + jnp.arange(4)[None, :]) % 2 == 0, 1.0,
+                            -1.0)[None, :, :, None] * jnp.ones((2, 4, 4, 3))
+  za, zb = jnp.zeros((2, 8)), jnp.ones((2, 8))
+  np.testing.assert_allclose(float(losses.mode_seeking_loss(a, checker, za, zb)),
+                             1 / (0.5 + 1e-5), rtol=1e-6)
+  np.testing.assert_allclose(float(losses.mode_seeking_loss(a, checker, za, zb, pool=2)),
+                             1 / 1e-5, rtol=1e-4)
+  flat = jnp.full((2, 4, 4, 3), 0.5)
+  np.testing.assert_allclose(float(losses.mode_seeking_loss(a, flat, za, zb, pool=2)),
+                             1 / (0.5 + 1e-5), rtol=1e-6)
+  grad = jax.grad(lambda y: losses.mode_seeking_loss(a, y, za, zb, pool=2))(flat)
+  assert float(jnp.max(grad)) < 0
+  with pytest.raises(ValueError, match="pool=3 needs images .* divisible"):
+    losses.mode_seeking_loss(a, flat, za, zb, pool=3)
+  with pytest.raises(ValueError, match="pool must be an integer >= 1, got 0"):
+    losses.mode_seeking_loss(a, flat, za, zb, pool=0)

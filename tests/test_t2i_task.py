@@ -399,6 +399,32 @@ def test_ma_gp_and_mode_seeking_terms_are_wired():
                         latent_dim=8, num_classes=COUNTS, **{name: -1.0})
 
 
+def test_mode_seeking_in_discriminator_space_and_pooled():
+  """mode_seeking_space="discriminator" measures the term on D's trunk features (scaled by
+  their mean magnitude: finite, positive, G's loss its sum as before, the plain D terms
+  unchanged); pooled pixels give a different value; bad settings are named."""
+  init, plain = _step_parts(mode_seeking_weight=0.5)
+  _, in_d = _step_parts(mode_seeking_weight=0.5, mode_seeking_space="discriminator")
+  _, pooled = _step_parts(mode_seeking_weight=0.5, mode_seeking_pool=4)
+  state = jax.jit(init)(_key(0))
+  assert "intermediates" not in state.d_params
+  m0, md, mp = ({k: float(v) for k, v in jax.jit(s)(state, _batch(), jax.random.key(3))[1].items()}
+                for s in (plain, in_d, pooled))
+  assert np.isfinite(md["mode_seeking"]) and md["mode_seeking"] > 0
+  assert md["mode_seeking"] != m0["mode_seeking"] != mp["mode_seeking"]
+  np.testing.assert_allclose(md["g_loss"], md["g_gan"] + md["g_class"] + 0.5 * md["mode_seeking"],
+                             rtol=1e-5)
+  for k in ("d_gan", "d_class", "g_gan"):
+    np.testing.assert_allclose(md[k], m0[k], rtol=1e-5, err_msg=k)
+  kwargs = dict(generator=None, discriminator=None, g_optimizer=None, d_optimizer=None,
+                latent_dim=8, num_classes=COUNTS)
+  with pytest.raises(ValueError, match="mode_seeking_space='features' is not supported; "
+                     "allowed: pixels, discriminator"):
+    t2i.make_t2i_step(mode_seeking_space="features", **kwargs)
+  with pytest.raises(ValueError, match="needs pack=1"):
+    t2i.make_t2i_step(mode_seeking_space="discriminator", pack=2, **kwargs)
+
+
 def test_recombined_fraction_conditions_g_on_the_recombined_captions():
   """fraction 1 with the image's own caption as the "recombined" one is the plain step bit for
   bit; with other captions G's loss changes and D's update does not (D never sees them);

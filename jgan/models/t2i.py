@@ -98,7 +98,8 @@ class TextConditionalDiscriminator(nn.Module):
   positions and ``t`` the text projection, an inner product that scores how well the image
   matches the text directly. Module names: ``dcgan`` (the image trunk), ``text`` (projection),
   ``joint``, ``joint_norm`` (concat) or ``embed`` (projection), ``out`` (real/fake),
-  ``classes``.
+  ``classes``. The trunk's flattened 4x4 features, which the class head reads, are sown as
+  ``intermediates/features`` [B, F] (for a mode-seeking term measured in D's feature space).
 
   References:
     Reed et al., "Generative Adversarial Text to Image Synthesis", ICML 2016, Sec. 4.1 (the
@@ -134,6 +135,7 @@ class TextConditionalDiscriminator(nn.Module):
                                x, train=train)
     b, s, _, c = h.shape
     flat = h.reshape(b, -1)
+    self.sow("intermediates", "features", flat)
     classes = nn.Dense(self.num_classes, kernel_init=dcgan_init, dtype=self.dtype,
                        param_dtype=self.param_dtype, name="classes")(flat)
     t = nn.leaky_relu(nn.Dense(self.text_features, kernel_init=dcgan_init, dtype=self.dtype,

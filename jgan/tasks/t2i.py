@@ -75,6 +75,7 @@ log = logging.getLogger("jgan.t2i")
 PyTree = Any
 Metrics = dict[str, jax.Array]
 EVAL_METRICS = ("attributes", "fid", "kid", "diversity")
+MODE_SEEKING_SPACES = ("pixels", "discriminator")  # where loss.mode_seeking_weight measures
 
 # Fixed captions of the sample grids (rows), asking for held-out combinations among others.
 AVATAR_SAMPLE_CAPTIONS = (
@@ -129,6 +130,8 @@ def default_config() -> ml_collections.ConfigDict:
   c.loss.ma_gp_weight = 0.0
   c.loss.ma_gp_power = 6.0
   c.loss.mode_seeking_weight = 0.0  # MSGAN: G's images for two noises of one caption apart
+  c.loss.mode_seeking_pool = 1  # > 1: compare them average-pooled (coarse differences only)
+  c.loss.mode_seeking_space = "pixels"  # MODE_SEEKING_SPACES: or D's features ("discriminator")
   # share of G's batch conditioned on recombined captions (needs data.recombined_captions)
   c.loss.recombined_fraction = 0.0
   c.loss.recombined_adversarial = True  # False: recombined rows answer to D's class heads only
@@ -181,7 +184,8 @@ def init_t2i_state(key: jax.Array, *, generator: nn.Module, discriminator: nn.Mo
   x = jnp.zeros((2, h, w, c * pack), jnp.float32)
   g_vars = generator.init({"params": g_key, "condition": c_key}, z, t, train=False)
   g_params, g_bs = split_variables({k: v for k, v in g_vars.items() if k != "intermediates"})
-  d_params, d_bs = split_variables(discriminator.init({"params": d_key}, x, t, train=False))
+  d_vars = discriminator.init({"params": d_key}, x, t, train=False)
+  d_params, d_bs = split_variables({k: v for k, v in d_vars.items() if k != "intermediates"})
   return GANState(
       step=jnp.zeros((), jnp.int32), g_params=g_params, d_params=d_params, g_batch_stats=g_bs,
       d_batch_stats=d_bs, g_opt_state=g_optimizer.init(g_params),
@@ -197,6 +201,7 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
                   class_fake_weight: float = 0.0, ca_kl_weight: float = 0.0,
                   ema_decay: float | None = None, ma_gp_weight: float = 0.0,
                   ma_gp_power: float = 6.0, mode_seeking_weight: float = 0.0,
+                  mode_seeking_pool: int = 1, mode_seeking_space: str = "pixels",
                   recombined_fraction: float = 0.0, recombined_adversarial: bool = True,
                   pack: int = 1) -> Callable[[GANState, dict[str, jax.Array], jax.Array],
                                 tuple[GANState, Metrics]]:
@@ -205,7 +210,11 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
   ``ma_gp_weight`` > 0 adds :func:`jgan.penalties.matching_aware_gradient_penalty` (power
   ``ma_gp_power``) on the real matching pairs to D's loss (metric ``ma_gp``);
   ``mode_seeking_weight`` > 0 adds :func:`jgan.losses.mode_seeking_loss` to G's loss, from a
-  second generation of the batch's captions under new noise (metric ``mode_seeking``);
+  second generation of the batch's captions under new noise (metric ``mode_seeking``), on
+  images average-pooled over ``mode_seeking_pool`` pixels, or with ``mode_seeking_space=
+  "discriminator"`` on D's trunk features of the two images (what D sees of them, each
+  divided by the batch's mean absolute feature, not differentiated, so the term does not
+  depend on the features' scale);
   ``recombined_fraction`` > 0 conditions that share of G's batch in G's update (drawn per
   example by the step's key) on the batch's ``recombined_embedding`` [B, E] /
   ``recombined_attributes`` [B, A] instead of the image's own caption: captions of attribute
@@ -237,6 +246,11 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
   """
   if not 0.0 <= recombined_fraction <= 1.0:
     raise ValueError(f"recombined_fraction must be in [0, 1], got {recombined_fraction}.")
+  if mode_seeking_space not in MODE_SEEKING_SPACES:
+    raise ValueError(f"mode_seeking_space={mode_seeking_space!r} is not supported; allowed: "
+                     f"{', '.join(MODE_SEEKING_SPACES)}.")
+  if mode_seeking_space == "discriminator" and pack != 1:
+    raise ValueError("mode_seeking_space='discriminator' needs pack=1 (D judges single images).")
   if pack not in (1, 2):
     raise ValueError(f"pack={pack!r} is not supported; allowed: 1 (single images), 2 (pairs "
                      "of one caption).")
@@ -303,9 +317,19 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
     metrics["d_loss"] = loss
     return loss, (d_bs, metrics)
 
+  def d_features(d_params, d_bs, images, text_emb):
+    """D's outputs on ``images`` and its trunk features [B, F] (train mode, stats dropped)."""
+    variables = {"params": d_params, **({"batch_stats": d_bs} if d_bs else {})}
+    out, updates = discriminator.apply(variables, images, text_emb, train=True,
+                                       mutable=["batch_stats", "intermediates"])
+    return out, updates["intermediates"]["features"][0]
+
   def g_loss_fn(g_params, g_bs, d_params, d_bs, key, text_emb, labels, recombined):
     fake, g_bs, kl = generate_packed(g_params, g_bs, key, text_emb)
-    (d_fake, c_fake), _, _ = _apply(discriminator, d_params, d_bs, fake, text_emb, train=True)
+    if mode_seeking_weight and mode_seeking_space == "discriminator":
+      (d_fake, c_fake), feats = d_features(d_params, d_bs, fake, text_emb)
+    else:
+      (d_fake, c_fake), _, _ = _apply(discriminator, d_params, d_bs, fake, text_emb, train=True)
     if recombined is not None and not recombined_adversarial:
       # Recombined rows answer to D's attribute heads only: its pair score has never seen
       # their combinations on a real image, so it would pull them back to seen ones.
@@ -330,7 +354,14 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
         fake, fake_b = jnp.split(fake, 2, axis=-1)
       else:
         fake_b, _, _ = generate(g_params, g_bs, key, text_emb, z=z_b)
-      metrics["mode_seeking"] = losses.mode_seeking_loss(fake, fake_b, noise(key, text_emb), z_b)
+      if mode_seeking_space == "discriminator":
+        _, feats_b = d_features(d_params, d_bs, fake_b, text_emb)
+        scale = jax.lax.stop_gradient(jnp.mean(jnp.abs(feats)) + 1e-8)
+        metrics["mode_seeking"] = losses.mode_seeking_loss(
+            feats / scale, feats_b / scale, noise(key, text_emb), z_b)
+      else:
+        metrics["mode_seeking"] = losses.mode_seeking_loss(
+            fake, fake_b, noise(key, text_emb), z_b, pool=mode_seeking_pool)
       loss = loss + mode_seeking_weight * metrics["mode_seeking"]
     metrics["g_loss"] = loss
     return loss, (g_bs, metrics)
@@ -487,6 +518,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       ema_decay=ema_decay, ma_gp_weight=config.loss.get("ma_gp_weight", 0.0),
       ma_gp_power=config.loss.get("ma_gp_power", 6.0),
       mode_seeking_weight=config.loss.get("mode_seeking_weight", 0.0),
+      mode_seeking_pool=config.loss.get("mode_seeking_pool", 1),
+      mode_seeking_space=config.loss.get("mode_seeking_space", "pixels"),
       recombined_fraction=config.loss.get("recombined_fraction", 0.0),
       recombined_adversarial=config.loss.get("recombined_adversarial", True), pack=pack)
   sample_inputs = functools.partial(grid_inputs, caption_embeddings=caption_embeddings,
