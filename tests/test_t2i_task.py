@@ -425,6 +425,28 @@ def test_mode_seeking_in_discriminator_space_and_pooled():
     t2i.make_t2i_step(mode_seeking_space="discriminator", pack=2, **kwargs)
 
 
+def test_g_class_weight_and_mode_seeking_ramp_are_wired():
+  """G's class weight apart from D's; the mode-seeking weight at step 0 is its start, at and
+  after ramp_steps its end, halfway between at half the ramp; bad ramps are named."""
+  init, step = _step_parts(g_class_weight=0.25, mode_seeking_weight=0.1,
+                           mode_seeking_weight_end=0.3, ramp_steps=10)
+  state = jax.jit(init)(_key(0))
+  for at, weight in ((0, 0.1), (5, 0.2), (10, 0.3), (20, 0.3)):
+    _, m = jax.jit(step)(state.replace(step=jnp.asarray(at, jnp.int32)), _batch(),
+                         jax.random.key(3))
+    m = {k: float(v) for k, v in m.items()}
+    np.testing.assert_allclose(m["d_loss"], m["d_gan"] + m["d_class"], rtol=1e-5)
+    np.testing.assert_allclose(
+        m["g_loss"], m["g_gan"] + 0.25 * m["g_class"] + weight * m["mode_seeking"], rtol=1e-5,
+        err_msg=str(at))
+  kwargs = dict(generator=None, discriminator=None, g_optimizer=None, d_optimizer=None,
+                latent_dim=8, num_classes=COUNTS)
+  with pytest.raises(ValueError, match="g_class_weight must be >= 0, got -1"):
+    t2i.make_t2i_step(g_class_weight=-1.0, **kwargs)
+  with pytest.raises(ValueError, match="mode_seeking_weight_end=0.2 needs .* ramp_steps >= 1"):
+    t2i.make_t2i_step(mode_seeking_weight_end=0.2, **kwargs)
+
+
 def test_recombined_fraction_conditions_g_on_the_recombined_captions():
   """fraction 1 with the image's own caption as the "recombined" one is the plain step bit for
   bit; with other captions G's loss changes and D's update does not (D never sees them);

@@ -132,6 +132,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.loss.mode_seeking_weight = 0.0  # MSGAN: G's images for two noises of one caption apart
   c.loss.mode_seeking_pool = 1  # > 1: compare them average-pooled (coarse differences only)
   c.loss.mode_seeking_space = "pixels"  # MODE_SEEKING_SPACES: or D's features ("discriminator")
+  # a float: the term's weight goes linearly from mode_seeking_weight to it over total_steps
+  c.loss.mode_seeking_weight_end = ml_collections.config_dict.placeholder(float)
+  # a float: G's class-loss weight alone (None: class_weight, in D's and G's objectives)
+  c.loss.g_class_weight = ml_collections.config_dict.placeholder(float)
   # share of G's batch conditioned on recombined captions (needs data.recombined_captions)
   c.loss.recombined_fraction = 0.0
   c.loss.recombined_adversarial = True  # False: recombined rows answer to D's class heads only
@@ -202,6 +206,8 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
                   ema_decay: float | None = None, ma_gp_weight: float = 0.0,
                   ma_gp_power: float = 6.0, mode_seeking_weight: float = 0.0,
                   mode_seeking_pool: int = 1, mode_seeking_space: str = "pixels",
+                  mode_seeking_weight_end: float | None = None, ramp_steps: int = 0,
+                  g_class_weight: float | None = None,
                   recombined_fraction: float = 0.0, recombined_adversarial: bool = True,
                   pack: int = 1) -> Callable[[GANState, dict[str, jax.Array], jax.Array],
                                 tuple[GANState, Metrics]]:
@@ -214,7 +220,10 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
   images average-pooled over ``mode_seeking_pool`` pixels, or with ``mode_seeking_space=
   "discriminator"`` on D's trunk features of the two images (what D sees of them, each
   divided by the batch's mean absolute feature, not differentiated, so the term does not
-  depend on the features' scale);
+  depend on the features' scale); with ``mode_seeking_weight_end`` its weight goes linearly
+  from ``mode_seeking_weight`` at step 0 to that value at ``ramp_steps`` (then stays);
+  ``g_class_weight`` (None: ``class_weight``) weighs the AC-GAN class loss in G's objective
+  alone (D's keeps ``class_weight``);
   ``recombined_fraction`` > 0 conditions that share of G's batch in G's update (drawn per
   example by the step's key) on the batch's ``recombined_embedding`` [B, E] /
   ``recombined_attributes`` [B, A] instead of the image's own caption: captions of attribute
@@ -254,7 +263,12 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
   if pack not in (1, 2):
     raise ValueError(f"pack={pack!r} is not supported; allowed: 1 (single images), 2 (pairs "
                      "of one caption).")
-  for name, value in (("class_weight", class_weight), ("class_fake_weight", class_fake_weight),
+  g_class_weight = class_weight if g_class_weight is None else g_class_weight
+  if mode_seeking_weight_end is not None and (mode_seeking_weight_end < 0 or ramp_steps < 1):
+    raise ValueError(f"mode_seeking_weight_end={mode_seeking_weight_end} needs a value >= 0 "
+                     f"and ramp_steps >= 1 (got {ramp_steps}).")
+  for name, value in (("class_weight", class_weight), ("g_class_weight", g_class_weight),
+                      ("class_fake_weight", class_fake_weight),
                       ("ca_kl_weight", ca_kl_weight), ("ma_gp_weight", ma_gp_weight),
                       ("mode_seeking_weight", mode_seeking_weight)):
     if value < 0:
@@ -324,7 +338,13 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
                                        mutable=["batch_stats", "intermediates"])
     return out, updates["intermediates"]["features"][0]
 
-  def g_loss_fn(g_params, g_bs, d_params, d_bs, key, text_emb, labels, recombined):
+  def mode_seeking_scale(step):
+    if mode_seeking_weight_end is None:
+      return mode_seeking_weight
+    t = jnp.clip(step.astype(jnp.float32) / ramp_steps, 0.0, 1.0)
+    return mode_seeking_weight + (mode_seeking_weight_end - mode_seeking_weight) * t
+
+  def g_loss_fn(g_params, g_bs, d_params, d_bs, key, text_emb, labels, recombined, step):
     fake, g_bs, kl = generate_packed(g_params, g_bs, key, text_emb)
     if mode_seeking_weight and mode_seeking_space == "discriminator":
       (d_fake, c_fake), feats = d_features(d_params, d_bs, fake, text_emb)
@@ -342,7 +362,7 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
     loss = gan
     if use_classes:
       cls = losses.auxiliary_classifier_generator_loss(c_fake, labels, num_classes=num_classes)
-      loss = loss + class_weight * cls
+      loss = loss + g_class_weight * cls
       metrics["g_class"] = cls
       metrics["class_accuracy_fake"] = class_accuracy(c_fake, labels)
     if kl_on:
@@ -362,7 +382,7 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
       else:
         metrics["mode_seeking"] = losses.mode_seeking_loss(
             fake, fake_b, noise(key, text_emb), z_b, pool=mode_seeking_pool)
-      loss = loss + mode_seeking_weight * metrics["mode_seeking"]
+      loss = loss + mode_seeking_scale(step) * metrics["mode_seeking"]
     metrics["g_loss"] = loss
     return loss, (g_bs, metrics)
 
@@ -405,7 +425,7 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
 
     grads, (g_bs, g_metrics) = jax.grad(g_loss_fn, has_aux=True)(
         state.g_params, g_bs, d_params, d_bs, jax.random.fold_in(key, 2), g_text, g_labels,
-        swap)
+        swap, state.step)
     g_params, g_opt_state, g_metrics["g_grad_norm"] = steps.apply_gradients(
         g_optimizer, grads, state.g_opt_state, state.g_params)
     ema = steps.update_ema(state.ema_g_params, g_params, decay=ema_decay, step=state.step)
@@ -520,6 +540,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       mode_seeking_weight=config.loss.get("mode_seeking_weight", 0.0),
       mode_seeking_pool=config.loss.get("mode_seeking_pool", 1),
       mode_seeking_space=config.loss.get("mode_seeking_space", "pixels"),
+      mode_seeking_weight_end=config.loss.get("mode_seeking_weight_end", None),
+      ramp_steps=config.total_steps, g_class_weight=config.loss.get("g_class_weight", None),
       recombined_fraction=config.loss.get("recombined_fraction", 0.0),
       recombined_adversarial=config.loss.get("recombined_adversarial", True), pack=pack)
   sample_inputs = functools.partial(grid_inputs, caption_embeddings=caption_embeddings,
