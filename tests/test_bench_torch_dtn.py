@@ -223,7 +223,7 @@ def _t2i_config(overrides: dict) -> ml_collections.ConfigDict:
   # The mirror is Reed et al.'s models and losses without an EMA (EMA: test_t2i_step_ema).
   c.model.generator.block_conditioning = False
   c.model.discriminator.head = "concat"
-  c.loss.mode_seeking_weight = 0.0
+  c.loss.mode_seeking_weight, c.loss.mode_seeking_weight_end = 0.0, None
   c.ema_decay = 0.0
   # Nor recombined captions (G's rows on other captions: tested against the plain step in
   # tests/test_t2i_task.py).
@@ -354,10 +354,12 @@ def test_dtn_mirror_refuses_what_it_does_not_mirror():
     torch_dtn.dtn_random_inputs(c, None)
 
 
-@pytest.mark.parametrize("term", ["mode_seeking_weight", "ma_gp_weight"])
+@pytest.mark.parametrize("term", ["mode_seeking_weight", "mode_seeking_weight_end",
+                                  "ma_gp_weight", "g_class_weight"])
 def test_t2i_mirror_refuses_losses_it_does_not_mirror(term):
-  """The mirror has Reed et al.'s losses only: a config with MSGAN's or MA-GP's term gets an
-  error naming the key instead of a step that silently differs from jgan's."""
-  config = _t2i_config({f"loss.{term}": 1.0})
+  """The mirror has Reed et al.'s losses only: a config with MSGAN's or MA-GP's term, or G's
+  class weight apart from D's (0.5 against 1.0), gets an error naming the key instead of a
+  step that silently differs from jgan's."""
+  config = _t2i_config({f"loss.{term}": 0.5})
   with pytest.raises(NotImplementedError, match=term):
     torch_dtn.T2IStep(config, image_shape=IMAGE, text_dim=16)

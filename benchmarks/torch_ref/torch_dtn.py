@@ -639,10 +639,14 @@ class T2IStep:
     if g_cfg.get("block_conditioning", False) or d_cfg.get("head", "concat") != "concat":
       raise NotImplementedError("torch mirror of t2i with block_conditioning or a projection "
                                 "head (the mirror is Reed et al.'s models).")
-    for term in ("mode_seeking_weight", "ma_gp_weight"):
+    for term in ("mode_seeking_weight", "mode_seeking_weight_end", "ma_gp_weight"):
       if loss.get(term, 0.0):
         raise NotImplementedError(f"torch mirror of t2i with loss.{term}={loss[term]} (the "
-                                  "mirror has Reed et al.'s losses only: set it to 0).")
+                                  "mirror has Reed et al.'s losses only: set it to 0 or None).")
+    if loss.get("g_class_weight", None) not in (None, loss.class_weight):
+      raise NotImplementedError(f"torch mirror of t2i with loss.g_class_weight="
+                                f"{loss.g_class_weight} (the mirror weighs D's and G's class "
+                                "losses alike: set it to None).")
     self.kl_on = g_cfg.get("conditioning", "projection") == "augmentation"
     self.g = TextConditionalGenerator(
         resolution=h, channels=c, width=g_cfg.width, latent_dim=self.latent_dim,

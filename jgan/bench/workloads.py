@@ -61,7 +61,8 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
     Workload("t2i_avatars", "t2i_avatars",
              {"batch_size": 64, "model.generator.block_conditioning": False,
               "model.discriminator.head": "concat", "loss.mode_seeking_weight": 0.0,
-              "ema_decay": 0.0, "data.recombined_captions": "", "loss.recombined_fraction": 0.0,
+              "loss.mode_seeking_weight_end": None, "ema_decay": 0.0,
+              "data.recombined_captions": "", "loss.recombined_fraction": 0.0,
               "data.partner_images": False, "loss.pack": 1},
              {**_TINY_CONV, "data.text_encoder": "hash"},
              "text-to-image 32x32x3 (t2i_avatars, Reed et al.'s models): MiniLM embeddings in, "
