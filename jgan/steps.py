@@ -373,6 +373,8 @@ def make_dtn_step(
     class_weight: float = 0.0,
     encoder_head: Callable[[PyTree, jax.Array], jax.Array] | None = None,
     d_joint_batch: bool = False,
+    contrastive_weight: float = 0.0,
+    contrastive_temperature: float = 0.1,
 ) -> Callable[[DTNState, dict[str, jax.Array], jax.Array], tuple[DTNState, Metrics]]:
   """Builds one Domain Transfer Network step: a ternary-D update, then a g update.
 
@@ -422,6 +424,11 @@ def make_dtn_step(
   translations (logged as ``class``): ``encoder_head(f_variables, features) -> logits``, f's
   classifier layer, must read f(g(f(x))) (as perturbed for L_CONST) as it reads f(x).
 
+  ``contrastive_weight`` > 0 adds ``contrastive_weight * losses.identity_contrastive_loss`` on
+  the L_CONST translations (logged as ``contrastive``): each f(g(f(x))) must pick its own f(x)
+  out of the whole batch's source descriptors (the others are the negatives), at
+  ``contrastive_temperature``.
+
   With ``ema_decay`` (and a state made with ``use_ema``) the step keeps an EMA of g's weights
   (warmed up, :func:`ema_decay_at`) and the EMA generator's own batch-norm statistics, from a
   train-mode pass of it on the step's inputs (one generator forward more): translations with
@@ -454,6 +461,8 @@ def make_dtn_step(
     raise ValueError(f"class_weight must be >= 0, got {class_weight}.")
   if class_weight and encoder_head is None:
     raise ValueError("class_weight > 0 needs encoder_head, f's classifier layer.")
+  if contrastive_weight < 0:
+    raise ValueError(f"contrastive_weight must be >= 0, got {contrastive_weight}.")
 
   def translate(g_params, g_bs, features):
     return _apply(generator, g_params, g_bs, features, train=True)
@@ -516,6 +525,11 @@ def make_dtn_step(
       terms["class"] = losses.class_consistency_loss(encoder_head(f_variables, f_s[:k]),
                                                      encoder_head(f_variables, f_seen))
       total = total + class_weight * terms["class"]
+    if contrastive_weight:
+      terms["contrastive"] = losses.identity_contrastive_loss(
+          f_s[:k], f_seen, negatives=f_s[k:] if k < b else None,
+          temperature=contrastive_temperature)
+      total = total + contrastive_weight * terms["contrastive"]
     return total, (g_bs, {"g_loss": total, **terms})
 
   def step(state: DTNState, batch: dict[str, jax.Array], key: jax.Array):

@@ -352,6 +352,10 @@ def test_dtn_mirror_refuses_what_it_does_not_mirror():
   c.d_augment = "colour"
   with pytest.raises(NotImplementedError, match="d_augment"):
     torch_dtn.dtn_random_inputs(c, None)
+  c = _dtn_config()
+  c.loss.const_contrastive_weight = 1.0
+  with pytest.raises(NotImplementedError, match="const_contrastive_weight"):
+    torch_dtn.dtn_random_inputs(c, None)
 
 
 @pytest.mark.parametrize("term", ["mode_seeking_weight", "mode_seeking_weight_end",

@@ -209,7 +209,7 @@ def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weigh
               source_augment_fn=None, const_warmup_steps=0, feature_augment_fn=None,
               const_augment_fn=None, ema_decay=None, const_examples=0, d_augment_fn=None,
               penalty=None, class_weight=0.0, encoder_head=None, d_normalization="batch",
-              d_joint_batch=False):
+              d_joint_batch=False, contrastive_weight=0.0, contrastive_temperature=0.1):
   """A DTN of tiny DCGANs on (32, 32, 1) targets and (32, 32, 3) sources, f a TinyEncoder."""
   encoder, f_variables = tiny_encoder()
   generator = models.build_generator("dcgan", image_shape=TARGET, width=width)
@@ -226,7 +226,8 @@ def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weigh
       feature_augment_fn=feature_augment_fn, const_augment_fn=const_augment_fn,
       ema_decay=ema_decay, const_examples=const_examples, d_augment_fn=d_augment_fn,
       penalty=penalty, class_weight=class_weight, encoder_head=encoder_head,
-      d_joint_batch=d_joint_batch)
+      d_joint_batch=d_joint_batch, contrastive_weight=contrastive_weight,
+      contrastive_temperature=contrastive_temperature)
   init = functools.partial(init, use_ema=ema_decay is not None)
   return types.SimpleNamespace(init=init, step=step, encoder=encoder, generator=generator,
                                discriminator=discriminator,
@@ -416,6 +417,34 @@ def test_class_consistency_term_is_added_to_g_loss(dtn):
     build_dtn(class_weight=1.0)
   with pytest.raises(ValueError, match="class_weight must be >= 0"):
     build_dtn(class_weight=-1.0, encoder_head=head)
+
+
+def test_contrastive_term_is_added_to_g_loss(dtn):
+  """contrastive_weight: g's loss gains the weighted identity_contrastive_loss of the L_CONST
+  translations against the whole batch's source descriptors, recomputed here; the other
+  terms and D's update are the plain step's, g's update changes."""
+  batch, key = dtn_batch(seed=15), jax.random.key(9)
+  plain_state, plain = dtn.jit_step(dtn.state0, batch, key)
+  with_nce = build_dtn(contrastive_weight=0.5, contrastive_temperature=0.2)
+  new, m = jax.jit(with_nce.step)(dtn.state0, batch, key)
+  for name in ("g_gan", "const", "tid", "tv", "d_loss"):
+    np.testing.assert_allclose(float(m[name]), float(plain[name]), rtol=1e-5, err_msg=name)
+  s0 = dtn.state0
+  f_s = dtn.encoder(s0.f_variables, imaging.to_float(jnp.asarray(batch["source_image"])))
+  f_t = dtn.encoder(s0.f_variables, imaging.to_float(jnp.asarray(batch["image"])))
+  fake = dtn.generator.apply({"params": s0.g_params, "batch_stats": s0.g_batch_stats},
+                             jnp.concatenate([f_s, f_t]), train=True,
+                             mutable=["batch_stats"])[0][:BATCH]
+  want = losses.identity_contrastive_loss(f_s, dtn.encoder(s0.f_variables, fake),
+                                          temperature=0.2)
+  np.testing.assert_allclose(float(m["contrastive"]), float(want), rtol=1e-4)
+  np.testing.assert_allclose(float(m["g_loss"]) - 0.5 * float(m["contrastive"]),
+                             float(plain["g_loss"]), rtol=1e-5)
+  assert "contrastive" not in plain
+  assert not np.allclose(jax.tree.leaves(new.g_params)[0],
+                         jax.tree.leaves(plain_state.g_params)[0])
+  with pytest.raises(ValueError, match="contrastive_weight must be >= 0, got -1"):
+    build_dtn(contrastive_weight=-1.0)
 
 
 def test_const_on_a_subset_is_the_subset_mean(dtn):

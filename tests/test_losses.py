@@ -217,6 +217,35 @@ def test_class_consistency_loss_golden_sign_and_gradient():
     losses.class_consistency_loss(src, jnp.zeros((2, 3)))
 
 
+def test_identity_contrastive_loss_golden_sign_and_gradient():
+  # f_x = [[0, 0], [2, 0]], translations equal to them: the two are 4 / 2 = 2 apart in mean
+  # squared distance, so at temperature 1 each row's logits are [0, -2] (own face first):
+  # loss = log(1 + e^-2) for both.
+  f_x = jnp.array([[0.0, 0.0], [2.0, 0.0]])
+  close(losses.identity_contrastive_loss(f_x, f_x, temperature=1.0), math.log1p(math.exp(-2.0)))
+  # A negative at [0, 2] (2 from the first face, 4 from the second): row 0 gains e^-2, row 1
+  # gains e^-4.
+  neg = jnp.array([[0.0, 2.0]])
+  want = (math.log(1 + 2 * math.exp(-2.0)) + math.log(1 + math.exp(-2.0) + math.exp(-4.0))) / 2
+  close(losses.identity_contrastive_loss(f_x, f_x, negatives=neg, temperature=1.0), want)
+  # Equidistant translations (both at [1, 0]) give log(N); swapping them costs more; a lower
+  # temperature sharpens the right answer towards 0.
+  mid = jnp.array([[1.0, 0.0], [1.0, 0.0]])
+  close(losses.identity_contrastive_loss(f_x, mid), math.log(2.0))
+  assert float(losses.identity_contrastive_loss(f_x, f_x[::-1])) > math.log(2.0)
+  assert float(losses.identity_contrastive_loss(f_x, f_x, temperature=0.1)) < 1e-8
+  # The gradient pulls translation 0 towards its face (from [1, 0] towards [0, 0]) and none
+  # reaches the gallery.
+  grad = jax.grad(lambda t: losses.identity_contrastive_loss(f_x, t))(mid)
+  assert float(grad[0, 0]) > 0 > float(grad[1, 0])
+  np.testing.assert_allclose(np.asarray(jax.grad(
+      lambda a: losses.identity_contrastive_loss(a, mid, negatives=a))(f_x)), 0.0)
+  with pytest.raises(ValueError, match="temperature must be > 0, got 0"):
+    losses.identity_contrastive_loss(f_x, f_x, temperature=0)
+  with pytest.raises(ValueError, match=r"\(2, 2\), \(2, 2\) and \(1, 3\)"):
+    losses.identity_contrastive_loss(f_x, f_x, negatives=jnp.zeros((1, 3)))
+
+
 def test_cosine_distance_has_finite_gradient_at_zero_vector():
   grad = jax.grad(lambda a: losses.const_loss(a, jnp.ones((2, 3)), distance="cosine"))(
       jnp.zeros((2, 3)))

@@ -319,6 +319,9 @@ def _check_no_source_augment(config: Any) -> None:
                               "and blur to 0).")
   if config.get("d_augment", ""):
     raise NotImplementedError("torch mirror of DTN with d_augment (set it to '').")
+  if config.loss.get("const_contrastive_weight", 0.0):
+    raise NotImplementedError("torch mirror of DTN with loss.const_contrastive_weight (set it "
+                              "to 0).")
 
 
 class DTNStep:

@@ -156,6 +156,10 @@ def default_config() -> ml_collections.ConfigDict:
   # Semantic consistency (jgan.losses.class_consistency_loss) on the L_CONST translations:
   # f's classifier must read g(f(x)) as it reads x (0: off; f must be a classifier's features).
   c.loss.class_weight = 0.0
+  # Contrastive L_CONST (jgan.losses.identity_contrastive_loss) on the same translations: each
+  # must be retrieved as its own face among the batch's source descriptors (0: off).
+  c.loss.const_contrastive_weight = 0.0
+  c.loss.const_contrastive_temperature = 0.1
   c.optim = optim.two_player_config()  # name, g_lr, d_lr, b1, b2
   c.eval.metrics = DIGIT_EVAL_METRICS  # from EVAL_METRICS
   c.eval.classifier = "mnist_classifier"  # target-domain judge, trained if missing
@@ -467,6 +471,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       ema_decay=ema_decay, const_examples=_const_examples(config),
       class_weight=class_weight, encoder_head=head,
       d_joint_batch=bool(config.model.discriminator.get("joint_batch", False)),
+      contrastive_weight=config.loss.get("const_contrastive_weight", 0.0),
+      contrastive_temperature=config.loss.get("const_contrastive_temperature", 0.1),
       d_augment_fn=augment.diff_augment_from_config(config.get("d_augment", "")),
       penalty=penalties.from_config(config.penalty.name, weight=config.penalty.weight))
   translate = steps.make_translate_fn(generator, encoder,
@@ -555,7 +561,8 @@ def _describe_defences(loss: ml_collections.ConfigDict) -> str:
   """The log's note of loss.feature_mix/feature_noise/const_examples/class_weight/const_perturb,
   when set."""
   parts = [f"{k}={loss.get(k, 0.0)}" for k in ("feature_mix", "feature_noise", "feature_gaussian",
-                                                      "const_examples", "class_weight")
+                                                      "const_examples", "class_weight",
+                                                      "const_contrastive_weight")
            if loss.get(k, 0.0)]
   p = loss.get("const_perturb", _NO_PERTURB)
   parts += [f"const_perturb.{k}={p.get(k, 0.0)}" for k in ("zoom", "shift", "blur", "min_blur")
