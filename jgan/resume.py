@@ -108,6 +108,11 @@ def check_config(step: int, directory: str, *, saved_config: dict[str, Any],
   # A checkpoint without its config (written by hand, or by an old jgan): only shapes to check.
   changes = ({k: v for k, v in config_changes(saved_config, config).items() if not _is_safe(k)}
              if saved_config else {})
+  # Keys the checkpoint's config lacks came with a newer jgan (their defaults keep what older
+  # runs did), so they neither break the resume nor make it another run: listed apart.
+  saved_keys = set(flatten(saved_config)) if saved_config else set()
+  added = {k: v for k, v in changes.items() if k not in saved_keys}
+  changes = {k: v for k, v in changes.items() if k in saved_keys}
   mismatches = shape_mismatches(saved_shapes, wanted_shapes) if saved_shapes else []
   breaking = {k: v for k, v in changes.items() if k in BREAKING_KEYS}
   if mismatches or breaking:
@@ -123,11 +128,17 @@ def check_config(step: int, directory: str, *, saved_config: dict[str, Any],
         f"(checkpoint -> now):\n{_listing(shown) or '  (no key: the data shapes changed)'}"
         f"{what}{why}\nRe-run with the checkpoint's values (in the workdir's config.json), or "
         "train the new config in a new --workdir.")
+  notes = []
   if changes:
-    return (f"The config changed since the checkpoint at step {step} (checkpoint -> now):\n"
-            f"{_listing(changes)}\nThe run goes on with the new values, so it will not equal an "
-            "uninterrupted run of either config.")
-  return None
+    notes.append(f"The config changed since the checkpoint at step {step} (checkpoint -> now):\n"
+                 f"{_listing(changes)}\nThe run goes on with the new values, so it will not "
+                 "equal an uninterrupted run of either config.")
+  if added:
+    notes.append(f"Keys new to jgan since the checkpoint at step {step} was written (not in its "
+                 "config; the run goes on with these values):\n"
+                 + "\n".join(f"  {k}: {new!r}" for k, (_, new) in list(added.items())[:_SHOWN])
+                 + (f"\n  ... and {len(added) - _SHOWN} more" if len(added) > _SHOWN else ""))
+  return "\n".join(notes) or None
 
 
 def short_error(error: BaseException) -> str:

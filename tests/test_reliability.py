@@ -723,3 +723,22 @@ def test_demo_binds_to_localhost_and_keeps_uploads_in_a_temp_dir(monkeypatch, tm
   monkeypatch.delenv("GRADIO_TEMP_DIR")
   assert demo.main(["--workdir", str(tmp_path), "--host", "0.0.0.0"]) == 0
   assert calls["launch"]["server_name"] == "0.0.0.0"  # only when told
+
+
+def test_keys_new_since_the_checkpoint_are_listed_apart():
+  """A key the checkpoint's config lacks (added to jgan since) is listed as new, without the
+  "will not equal" warning and without breaking the resume, even a breaking key's name; a
+  changed key still gets the warning."""
+  saved = {"batch_size": 8, "optim": {"g_lr": 2e-4}}
+  now = {"batch_size": 8, "optim": {"g_lr": 2e-4}, "loss": {"new_term": 0.0}}
+  note = resume.check_config(9, "w", saved_config=saved, config=now, saved_shapes={},
+                             wanted_shapes={})
+  assert "Keys new to jgan since the checkpoint at step 9" in note
+  assert "loss.new_term: 0.0" in note and "will not equal" not in note
+  note = resume.check_config(9, "w", saved_config=saved,
+                             config={**now, "optim": {"g_lr": 1e-4}}, saved_shapes={},
+                             wanted_shapes={})
+  assert "optim.g_lr: 0.0002 -> 0.0001" in note and "will not equal" in note
+  assert "loss.new_term" in note.split("Keys new to jgan")[1]
+  assert resume.check_config(9, "w", saved_config=saved, config=saved, saved_shapes={},
+                             wanted_shapes={}) is None
