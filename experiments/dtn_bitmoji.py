@@ -33,11 +33,10 @@ def get_config():
   c.source_data.image_size = 150  # f's input size: one upsampling, done once on the host
   c.source_augment.flip, c.source_augment.rotation = True, 5.0  # 80 training faces are few
   c.encoder.name, c.encoder.image_shape, c.encoder.feature_dim = "dlib_resnet", (150, 150, 3), 128
-  c.encoder.standardize = True  # without it g ignores which face it is given
+  c.encoder.standardize = c.encoder.cache = True  # else g ignores the face; f run once, cached
   c.model.generator.width = c.model.discriminator.width = 32  # DCGAN's 64: 2x slower a step
   c.model.generator.output_upsample = "resize_conv"  # RGB layer: no checkerboard, -30% speckle
   c.model.generator.output_filter = "median3x3"  # what is drawn: no grain (training: raw g)
-  c.encoder.cache = True  # f once per run on every avatar and the faces' 10 fixed variants
   c.loss.const_weight, c.loss.tid_weight = STANDARDIZED_ALPHA, PAPER_BETA
   c.loss.tv_weight = TV_SCALE * tv_weight(c.data.image_size)
   c.loss.distance = "mean_squared"
@@ -45,6 +44,7 @@ def get_config():
   c.loss.feature_mix = 0.5  # half the source descriptors mixed between two training faces,
   c.loss.feature_gaussian = 0.5  # then half drawn from the batch's Gaussian: new identities
   c.loss.const_perturb.update(zoom=0.1, shift=0.06, blur=1.5)  # g(f(x)) before f
+  c.loss.const_contrastive_weight = 1.0  # each f(g(f(x))) picks its own face from the batch
   c.ema_decay = 0.995
   c.batch_size, c.total_steps = 32, 2000
   c.log_every, c.sample_every, c.checkpoint_every, c.eval_every = 10, 200, 200, 400
