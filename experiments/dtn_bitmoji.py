@@ -5,9 +5,9 @@
     python launch.py --experiment dtn_bitmoji --config.source_data.name=celeb_a \
         --config.source_data.dir=/path/to/img_align_celeba
 
-Result (2026-12-06, README "DTN on faces"; 20 min 5 s idle at 228 GFLOP/s, + 4 min for the
-judge): at step 2,000 (the best) FID 32.1, held-out top-1 0.65 / top-5 1.0, blurred top-1
-0.65; speckle 0.011 as real avatars' (0.045 without the median filter on what g draws).
+Result (2026-12-06, README "DTN on faces"; 19 min 0 s idle at 251 GFLOP/s, + 4 min for the
+judge): at step 2,000 FID 33.1 (its best), held-out top-1 0.65 / top-5 0.95, blurred top-1
+0.65; --config.seed=1 / 2: top-1 0.60 / 0.55 (0.40 / 0.40 without the contrastive L_CONST).
 Why these values (and the 32x32 quick setting, dtn_bitmoji32): docs/experiments/dtn_bitmoji.md.
 """
 

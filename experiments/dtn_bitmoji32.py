@@ -2,8 +2,8 @@
 
     python launch.py --experiment dtn_bitmoji32
 
-dtn_bitmoji (its whole recipe: f cached, L_CONST on 8 translations perturbed before f,
-descriptor mixup, EMA of g) with the avatars and g's output at 32x32 (f still sees 150x150),
+dtn_bitmoji (its whole recipe: f cached, L_CONST and its contrastive partner on 8
+translations perturbed before f, descriptor mixup, EMA of g) with the avatars and g's output at 32x32 (f still sees 150x150),
 gamma rescaled to the 32x32x3 values and 600 steps.
 
 Expected result: not measured with this recipe yet (the old recipe's 200-step run, 2026-11-24:
