@@ -387,16 +387,13 @@ def test_r1_penalty_on_the_ternary_d_is_its_realness_gradient(dtn):
     penalties.from_config("r2", weight=1.0)
 
 
-def test_class_consistency_term_is_added_to_g_loss(dtn):
-  """class_weight: g's loss gains class_weight * class_consistency(head(f(x)), head(f(g(f(x)))))
-  on the L_CONST translations, recomputed here; D's update and the other terms are the plain
-  step's, and g's update changes."""
-  batch, key = dtn_batch(seed=14), jax.random.key(8)
+def _plain_and_extra_term(dtn, extra, *, seed, key):
+  """One step of the plain DTN and of ``extra`` (built with one more g term) on one batch:
+  their states and metrics, which must agree on every shared term and on D's loss, and f(x)
+  and f(g(f(x))) of the batch's sources recomputed by hand."""
+  batch = dtn_batch(seed=seed)
   plain_state, plain = dtn.jit_step(dtn.state0, batch, key)
-  w = jax.random.normal(_key(3), (FEATURES, 4))
-  head = lambda variables, feats: feats @ w  # a fixed 4-class head on f's features
-  with_class = build_dtn(class_weight=2.0, encoder_head=head)
-  new, m = jax.jit(with_class.step)(dtn.state0, batch, key)
+  new, m = jax.jit(extra.step)(dtn.state0, batch, key)
   for name in ("g_gan", "const", "tid", "tv", "d_loss"):
     np.testing.assert_allclose(float(m[name]), float(plain[name]), rtol=1e-5, err_msg=name)
   s0 = dtn.state0
@@ -405,8 +402,18 @@ def test_class_consistency_term_is_added_to_g_loss(dtn):
   fake = dtn.generator.apply({"params": s0.g_params, "batch_stats": s0.g_batch_stats},
                              jnp.concatenate([f_s, f_t]), train=True,
                              mutable=["batch_stats"])[0][:BATCH]
-  want = losses.class_consistency_loss(head(None, f_s), head(None, dtn.encoder(
-      s0.f_variables, fake)))
+  return plain_state, plain, new, m, f_s, dtn.encoder(s0.f_variables, fake)
+
+
+def test_class_consistency_term_is_added_to_g_loss(dtn):
+  """class_weight: g's loss gains class_weight * class_consistency(head(f(x)), head(f(g(f(x)))))
+  on the L_CONST translations, recomputed here; D's update and the other terms are the plain
+  step's, and g's update changes."""
+  w = jax.random.normal(_key(3), (FEATURES, 4))
+  head = lambda variables, feats: feats @ w  # a fixed 4-class head on f's features
+  plain_state, plain, new, m, f_s, f_seen = _plain_and_extra_term(
+      dtn, build_dtn(class_weight=2.0, encoder_head=head), seed=14, key=jax.random.key(8))
+  want = losses.class_consistency_loss(head(None, f_s), head(None, f_seen))
   np.testing.assert_allclose(float(m["class"]), float(want), rtol=1e-4)
   np.testing.assert_allclose(float(m["g_loss"]) - 2.0 * float(m["class"]),
                              float(plain["g_loss"]), rtol=1e-5)
@@ -423,20 +430,10 @@ def test_contrastive_term_is_added_to_g_loss(dtn):
   """contrastive_weight: g's loss gains the weighted identity_contrastive_loss of the L_CONST
   translations against the whole batch's source descriptors, recomputed here; the other
   terms and D's update are the plain step's, g's update changes."""
-  batch, key = dtn_batch(seed=15), jax.random.key(9)
-  plain_state, plain = dtn.jit_step(dtn.state0, batch, key)
-  with_nce = build_dtn(contrastive_weight=0.5, contrastive_temperature=0.2)
-  new, m = jax.jit(with_nce.step)(dtn.state0, batch, key)
-  for name in ("g_gan", "const", "tid", "tv", "d_loss"):
-    np.testing.assert_allclose(float(m[name]), float(plain[name]), rtol=1e-5, err_msg=name)
-  s0 = dtn.state0
-  f_s = dtn.encoder(s0.f_variables, imaging.to_float(jnp.asarray(batch["source_image"])))
-  f_t = dtn.encoder(s0.f_variables, imaging.to_float(jnp.asarray(batch["image"])))
-  fake = dtn.generator.apply({"params": s0.g_params, "batch_stats": s0.g_batch_stats},
-                             jnp.concatenate([f_s, f_t]), train=True,
-                             mutable=["batch_stats"])[0][:BATCH]
-  want = losses.identity_contrastive_loss(f_s, dtn.encoder(s0.f_variables, fake),
-                                          temperature=0.2)
+  plain_state, plain, new, m, f_s, f_seen = _plain_and_extra_term(
+      dtn, build_dtn(contrastive_weight=0.5, contrastive_temperature=0.2), seed=15,
+      key=jax.random.key(9))
+  want = losses.identity_contrastive_loss(f_s, f_seen, temperature=0.2)
   np.testing.assert_allclose(float(m["contrastive"]), float(want), rtol=1e-4)
   np.testing.assert_allclose(float(m["g_loss"]) - 0.5 * float(m["contrastive"]),
                              float(plain["g_loss"]), rtol=1e-5)
