@@ -387,10 +387,11 @@ def test_r1_penalty_on_the_ternary_d_is_its_realness_gradient(dtn):
     penalties.from_config("r2", weight=1.0)
 
 
-def _plain_and_extra_term(dtn, extra, *, seed, key):
+def _check_extra_g_term(dtn, extra, *, term, weight, want, seed, key):
   """One step of the plain DTN and of ``extra`` (built with one more g term) on one batch:
-  their states and metrics, which must agree on every shared term and on D's loss, and f(x)
-  and f(g(f(x))) of the batch's sources recomputed by hand."""
+  every shared term and D's loss agree; ``term`` is ``want(f(x), f(g(f(x))))`` of the batch's
+  sources, recomputed by hand, and g's loss is the plain one + ``weight`` times it; g's update
+  changes."""
   batch = dtn_batch(seed=seed)
   plain_state, plain = dtn.jit_step(dtn.state0, batch, key)
   new, m = jax.jit(extra.step)(dtn.state0, batch, key)
@@ -402,7 +403,13 @@ def _plain_and_extra_term(dtn, extra, *, seed, key):
   fake = dtn.generator.apply({"params": s0.g_params, "batch_stats": s0.g_batch_stats},
                              jnp.concatenate([f_s, f_t]), train=True,
                              mutable=["batch_stats"])[0][:BATCH]
-  return plain_state, plain, new, m, f_s, dtn.encoder(s0.f_variables, fake)
+  expected = want(f_s, dtn.encoder(s0.f_variables, fake))
+  np.testing.assert_allclose(float(m[term]), float(expected), rtol=1e-4)
+  np.testing.assert_allclose(float(m["g_loss"]) - weight * float(m[term]),
+                             float(plain["g_loss"]), rtol=1e-5)
+  assert term not in plain
+  assert not np.allclose(jax.tree.leaves(new.g_params)[0],
+                         jax.tree.leaves(plain_state.g_params)[0])
 
 
 def test_class_consistency_term_is_added_to_g_loss(dtn):
@@ -411,15 +418,10 @@ def test_class_consistency_term_is_added_to_g_loss(dtn):
   step's, and g's update changes."""
   w = jax.random.normal(_key(3), (FEATURES, 4))
   head = lambda variables, feats: feats @ w  # a fixed 4-class head on f's features
-  plain_state, plain, new, m, f_s, f_seen = _plain_and_extra_term(
-      dtn, build_dtn(class_weight=2.0, encoder_head=head), seed=14, key=jax.random.key(8))
-  want = losses.class_consistency_loss(head(None, f_s), head(None, f_seen))
-  np.testing.assert_allclose(float(m["class"]), float(want), rtol=1e-4)
-  np.testing.assert_allclose(float(m["g_loss"]) - 2.0 * float(m["class"]),
-                             float(plain["g_loss"]), rtol=1e-5)
-  assert "class" not in plain
-  assert not np.allclose(jax.tree.leaves(new.g_params)[0],
-                         jax.tree.leaves(plain_state.g_params)[0])
+  _check_extra_g_term(
+      dtn, build_dtn(class_weight=2.0, encoder_head=head), term="class", weight=2.0,
+      want=lambda f_s, f_seen: losses.class_consistency_loss(head(None, f_s), head(None, f_seen)),
+      seed=14, key=jax.random.key(8))
   with pytest.raises(ValueError, match="encoder_head"):
     build_dtn(class_weight=1.0)
   with pytest.raises(ValueError, match="class_weight must be >= 0"):
@@ -430,16 +432,10 @@ def test_contrastive_term_is_added_to_g_loss(dtn):
   """contrastive_weight: g's loss gains the weighted identity_contrastive_loss of the L_CONST
   translations against the whole batch's source descriptors, recomputed here; the other
   terms and D's update are the plain step's, g's update changes."""
-  plain_state, plain, new, m, f_s, f_seen = _plain_and_extra_term(
-      dtn, build_dtn(contrastive_weight=0.5, contrastive_temperature=0.2), seed=15,
-      key=jax.random.key(9))
-  want = losses.identity_contrastive_loss(f_s, f_seen, temperature=0.2)
-  np.testing.assert_allclose(float(m["contrastive"]), float(want), rtol=1e-4)
-  np.testing.assert_allclose(float(m["g_loss"]) - 0.5 * float(m["contrastive"]),
-                             float(plain["g_loss"]), rtol=1e-5)
-  assert "contrastive" not in plain
-  assert not np.allclose(jax.tree.leaves(new.g_params)[0],
-                         jax.tree.leaves(plain_state.g_params)[0])
+  _check_extra_g_term(
+      dtn, build_dtn(contrastive_weight=0.5, contrastive_temperature=0.2), term="contrastive",
+      weight=0.5, want=lambda f_s, f_seen: losses.identity_contrastive_loss(
+          f_s, f_seen, temperature=0.2), seed=15, key=jax.random.key(9))
   with pytest.raises(ValueError, match="contrastive_weight must be >= 0, got -1"):
     build_dtn(contrastive_weight=-1.0)
 
