@@ -359,6 +359,8 @@ def make_dtn_step(
     g_optimizer: optax.GradientTransformation,
     d_optimizer: optax.GradientTransformation,
     const_weight: float,
+    target_encoder: Encoder | None = None,
+    const_encoder: Encoder | None = None,
     tid_weight: float,
     tv_weight: float = 0.0,
     distance: str = "mean_squared",
@@ -383,6 +385,11 @@ def make_dtn_step(
   f_variables, images) -> [B, F]`` is the frozen f; it must accept both domains' images and
   g's outputs (adapt sizes/channels inside it). D has three outputs: class 0 g(f(source)),
   1 g(f(target)), 2 real target (:data:`jgan.losses.TERNARY_SOURCE_FAKE`...).
+
+  ``target_encoder`` (default ``encoder``) is f for the real target images (L_TID's input
+  to g) and ``const_encoder`` (default ``encoder``) f for g's translations in L_CONST: f
+  standardised by each domain's own statistics puts both domains' descriptors in one range
+  for g (jgan.tasks.dtn's ``encoder.target_standardize``).
 
   g minimises ``L_GANG + const_weight * L_CONST + tid_weight * L_TID + tv_weight * L_TV``;
   f never changes (its gradient reaches g through L_CONST only). ``source_augment_fn(images,
@@ -463,6 +470,8 @@ def make_dtn_step(
     raise ValueError("class_weight > 0 needs encoder_head, f's classifier layer.")
   if contrastive_weight < 0:
     raise ValueError(f"contrastive_weight must be >= 0, got {contrastive_weight}.")
+  target_encoder = encoder if target_encoder is None else target_encoder
+  const_encoder = encoder if const_encoder is None else const_encoder
 
   def translate(g_params, g_bs, features):
     return _apply(generator, g_params, g_bs, features, train=True)
@@ -512,7 +521,7 @@ def make_dtn_step(
     logits_s, logits_t = d_logits_of(d_params, d_bs, views)[0][:2]
     k = const_examples or b
     seen = fake_s[:k] if const_augment_fn is None else const_augment_fn(fake_s[:k], key)
-    f_seen = encoder(f_variables, seen)
+    f_seen = const_encoder(f_variables, seen)
     terms = {
         "g_gan": losses.ternary_generator_loss(logits_s, logits_t),
         "const": losses.const_loss(f_s[:k], f_seen, distance=distance),
@@ -549,7 +558,7 @@ def make_dtn_step(
     if "target_features" in batch:  # f(target) cached
       f_t = batch["target_features"]
     else:
-      f_t = jax.lax.stop_gradient(encoder(state.f_variables, real_t))
+      f_t = jax.lax.stop_gradient(target_encoder(state.f_variables, real_t))
 
     fake, g_bs = translate(state.g_params, state.g_batch_stats, jnp.concatenate([f_s, f_t]))
     fake = jax.lax.stop_gradient(fake)
@@ -576,6 +585,66 @@ def make_dtn_step(
                          g_batch_stats=g_bs, d_batch_stats=d_bs, g_opt_state=g_opt_state,
                          d_opt_state=d_opt_state, ema_g_params=ema,
                          ema_g_batch_stats=ema_bs), {**d_metrics, **g_metrics}
+
+  return step
+
+
+def make_dtn_decoder_step(
+    *,
+    generator: nn.Module,
+    encoder: Encoder,
+    g_optimizer: optax.GradientTransformation,
+    tid_weight: float,
+    tv_weight: float = 0.0,
+    distance: str = "mean_squared",
+    ema_decay: float | None = None,
+) -> Callable[[DTNState, dict[str, jax.Array], jax.Array], tuple[DTNState, Metrics]]:
+  """One step of g alone as a decoder of the targets' descriptors: ``tid_weight * L_TID +
+  tv_weight * L_TV`` on ``g(encoder(target))`` (``batch["target_features"]`` when f is cached),
+  with no D update, no L_GANG and no f on g's outputs. A DTN's first steps (the dtn task's
+  ``loss.decoder_warmup_steps``, run by the loop as ``Task.warmup_step``): g then enters the
+  adversarial game as a decoder of f's descriptors instead of from its initialisation, at a
+  fraction of a full step's cost. The state is :func:`make_dtn_step`'s (D and its optimizer
+  are carried unchanged; the EMA of g and its statistics are kept as there).
+
+  Metrics: g_loss, tid, tv, g_grad_norm.
+
+  References:
+    Taigman, Polyak & Wolf, "Unsupervised Cross-Domain Image Generation", ICLR 2017, eq. 6
+    (L_TID).
+  """
+  for name, value in (("tid_weight", tid_weight), ("tv_weight", tv_weight)):
+    if value < 0:
+      raise ValueError(f"{name} must be >= 0, got {value}.")
+
+  def translate(g_params, g_bs, features):
+    return _apply(generator, g_params, g_bs, features, train=True)
+
+  def loss_fn(g_params, g_bs, f_t, real_t):
+    fake_t, g_bs = translate(g_params, g_bs, f_t)
+    tid = losses.tid_loss(real_t, fake_t, distance=distance)
+    tv = losses.total_variation(fake_t) if tv_weight else jnp.zeros(())
+    total = tid_weight * tid + tv_weight * tv
+    return total, (g_bs, {"g_loss": total, "tid": tid, "tv": tv})
+
+  def step(state: DTNState, batch: dict[str, jax.Array], key: jax.Array):
+    del key  # deterministic
+    real_t = imaging.to_float(batch["image"])
+    if "target_features" in batch:  # f(target) cached
+      f_t = batch["target_features"]
+    else:
+      f_t = jax.lax.stop_gradient(encoder(state.f_variables, real_t))
+    grads, (g_bs, metrics) = jax.grad(loss_fn, has_aux=True)(
+        state.g_params, state.g_batch_stats, f_t, real_t)
+    g_params, g_opt_state, metrics["g_grad_norm"] = apply_gradients(
+        g_optimizer, grads, state.g_opt_state, state.g_params)
+    ema = update_ema(state.ema_g_params, g_params, decay=ema_decay, step=state.step)
+    ema_bs = state.ema_g_batch_stats
+    if ema is not None and ema_bs:
+      _, ema_bs = translate(ema, ema_bs, f_t)
+    return state.replace(step=state.step + 1, g_params=g_params, g_batch_stats=g_bs,
+                         g_opt_state=g_opt_state, ema_g_params=ema,
+                         ema_g_batch_stats=ema_bs), metrics
 
   return step
 

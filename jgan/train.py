@@ -249,6 +249,13 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
   step_fn = jax.jit(keyed_step, in_shardings=(replicated, sharding.batch_sharding(mesh)),
                     out_shardings=(replicated, replicated),
                     donate_argnums=state_donation())
+  warmup_fn = None
+  if task.warmup_step is not None and task.warmup_steps:
+    warmup_fn = jax.jit(
+        lambda state, batch: task.warmup_step(state, batch,
+                                              jax.random.fold_in(step_root, state.step)),
+        in_shardings=(replicated, sharding.batch_sharding(mesh)),
+        out_shardings=(replicated, replicated), donate_argnums=state_donation())
   sample_fn = jax.jit(task.sample, out_shardings=replicated)
   sample_inputs = sharding.put_replicated(
       task.sample_inputs(jax.random.fold_in(root, _SAMPLES), config.num_samples), mesh)
@@ -307,7 +314,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, progress: bool = Tru
     stop.install()
     for step in range(start, config.total_steps):
       batch = sharding.put_batch(next(data_iter), mesh)
-      state, metrics = step_fn(state, batch)
+      # The host's step count picks the step: the first task.warmup_steps use warmup_fn.
+      warm = warmup_fn is not None and step < task.warmup_steps
+      state, metrics = (warmup_fn if warm else step_fn)(state, batch)
       done = step + 1
       bar.update(1)
       final = done == config.total_steps

@@ -8,6 +8,7 @@ import functools
 import importlib.util
 import json
 import os
+import re
 import textwrap
 import types
 
@@ -209,8 +210,10 @@ def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weigh
               source_augment_fn=None, const_warmup_steps=0, feature_augment_fn=None,
               const_augment_fn=None, ema_decay=None, const_examples=0, d_augment_fn=None,
               penalty=None, class_weight=0.0, encoder_head=None, d_normalization="batch",
-              d_joint_batch=False, contrastive_weight=0.0, contrastive_temperature=0.1):
-  """A DTN of tiny DCGANs on (32, 32, 1) targets and (32, 32, 3) sources, f a TinyEncoder."""
+              d_joint_batch=False, contrastive_weight=0.0, contrastive_temperature=0.1,
+              target_encoder=None, const_encoder=None):
+  """A DTN of tiny DCGANs on (32, 32, 1) targets and (32, 32, 3) sources, f a TinyEncoder;
+  ``target_encoder`` / ``const_encoder``: ``(encoder) -> encoder`` for those roles."""
   encoder, f_variables = tiny_encoder()
   generator = models.build_generator("dcgan", image_shape=TARGET, width=width)
   discriminator = models.build_discriminator("dcgan", image_shape=TARGET, width=width,
@@ -227,7 +230,9 @@ def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weigh
       ema_decay=ema_decay, const_examples=const_examples, d_augment_fn=d_augment_fn,
       penalty=penalty, class_weight=class_weight, encoder_head=encoder_head,
       d_joint_batch=d_joint_batch, contrastive_weight=contrastive_weight,
-      contrastive_temperature=contrastive_temperature)
+      contrastive_temperature=contrastive_temperature,
+      target_encoder=target_encoder and target_encoder(encoder),
+      const_encoder=const_encoder and const_encoder(encoder))
   init = functools.partial(init, use_ema=ema_decay is not None)
   return types.SimpleNamespace(init=init, step=step, encoder=encoder, generator=generator,
                                discriminator=discriminator,
@@ -438,6 +443,64 @@ def test_contrastive_term_is_added_to_g_loss(dtn):
           f_s, f_seen, temperature=0.2), seed=15, key=jax.random.key(9))
   with pytest.raises(ValueError, match="contrastive_weight must be >= 0, got -1"):
     build_dtn(contrastive_weight=-1.0)
+
+
+def test_target_and_const_encoders_are_used_where_named(dtn):
+  """target_encoder reads the real targets (g's input in L_TID) and const_encoder g's
+  translations in L_CONST; f(source) stays the plain encoder's. Recomputed by hand with a
+  shifted and a scaled f."""
+  batch, key = dtn_batch(seed=16), jax.random.key(10)
+  shifted = lambda enc: (lambda v, x: enc(v, x) + 0.5)
+  scaled = lambda enc: (lambda v, x: 2.0 * enc(v, x))
+  _, m = jax.jit(build_dtn(target_encoder=shifted, const_encoder=scaled).step)(
+      dtn.state0, batch, key)
+  _, plain = dtn.jit_step(dtn.state0, batch, key)
+  s0 = dtn.state0
+  real_t = imaging.to_float(jnp.asarray(batch["image"]))
+  f_s = dtn.encoder(s0.f_variables, imaging.to_float(jnp.asarray(batch["source_image"])))
+  f_t = dtn.encoder(s0.f_variables, real_t) + 0.5
+  fake = dtn.generator.apply({"params": s0.g_params, "batch_stats": s0.g_batch_stats},
+                             jnp.concatenate([f_s, f_t]), train=True,
+                             mutable=["batch_stats"])[0]
+  want_const = jnp.mean(jnp.square(f_s - 2.0 * dtn.encoder(s0.f_variables, fake[:BATCH])))
+  np.testing.assert_allclose(float(m["const"]), float(want_const), rtol=1e-4)
+  np.testing.assert_allclose(float(m["tid"]), float(losses.tid_loss(
+      real_t, fake[BATCH:], distance="mean_squared")),
+                             rtol=1e-4)
+  assert abs(float(m["tid"]) - float(plain["tid"])) > 1e-6  # the shift reached g's input
+  assert abs(float(m["const"]) - float(plain["const"])) > 1e-6
+
+
+def test_decoder_step_trains_g_alone_on_l_tid(dtn):
+  """make_dtn_decoder_step: g learns f(t) -> t on tid * L_TID + tv * L_TV alone (recomputed by
+  hand; D and its optimizer untouched) and fits a tiny batch; its state goes on into the full
+  step."""
+  step = jax.jit(steps.make_dtn_decoder_step(
+      generator=dtn.generator, encoder=dtn.encoder, g_optimizer=optax.adam(5e-3, b1=0.5),
+      tid_weight=BETA, tv_weight=GAMMA))
+  batch, key = dtn_batch(seed=17), jax.random.key(11)
+  state, m = step(dtn.state0, batch, key)
+  chex.assert_trees_all_equal(state.d_params, dtn.state0.d_params)
+  chex.assert_trees_all_equal(state.d_opt_state, dtn.state0.d_opt_state)
+  assert int(state.step) == 1 and set(m) == {"g_loss", "tid", "tv", "g_grad_norm"}
+  real_t = imaging.to_float(jnp.asarray(batch["image"]))
+  fake_t = dtn.generator.apply(
+      {"params": dtn.state0.g_params, "batch_stats": dtn.state0.g_batch_stats},
+      dtn.encoder(dtn.state0.f_variables, real_t), train=True, mutable=["batch_stats"])[0]
+  tid = losses.tid_loss(real_t, fake_t, distance="mean_squared")
+  np.testing.assert_allclose(float(m["tid"]), float(tid), rtol=1e-4)
+  np.testing.assert_allclose(
+      float(m["g_loss"]), BETA * float(tid) + GAMMA * float(losses.total_variation(fake_t)),
+      rtol=1e-4)
+  first = float(m["tid"])
+  for _ in range(10):
+    state, m = step(state, batch, key)
+  assert float(m["tid"]) < 0.8 * first  # the decoder fits the batch
+  _, full = dtn.jit_step(state, batch, key)  # the full step takes the decoder's state
+  assert np.isfinite(float(full["g_loss"]))
+  with pytest.raises(ValueError, match="tid_weight must be >= 0, got -1"):
+    steps.make_dtn_decoder_step(generator=dtn.generator, encoder=dtn.encoder,
+                                g_optimizer=optax.adam(1e-3), tid_weight=-1.0)
 
 
 def test_const_on_a_subset_is_the_subset_mean(dtn):
@@ -923,6 +986,48 @@ def test_standardized_encoder_statistics_are_kept_with_f(trained_nets, tmp_path)
   direct = g_module.apply({"params": run.state.g_params, "batch_stats": run.state.g_batch_stats},
                           jnp.asarray(expected_input, jnp.float32), train=False)
   np.testing.assert_allclose(generator, direct, atol=1e-4)
+
+
+def test_target_statistics_and_decoder_warmup_in_a_run(trained_nets, tmp_path):
+  """encoder.target_standardize: f's mean/std over the target training set are kept with f
+  beside the source's. loss.decoder_warmup_steps=2: the loop runs the decoder step (L_TID
+  alone, no D) for steps 1-2 and the DTN step after. Bad values are named."""
+  from jgan import runs  # pylint: disable=import-outside-toplevel
+  from jgan.tasks import dtn  # pylint: disable=import-outside-toplevel
+  workdir = str(tmp_path / "dtn_target_std")
+  c = _dtn_config(trained_nets, **{"encoder.standardize": True,
+                                   "encoder.target_standardize": "all", "total_steps": 3,
+                                   "loss.decoder_warmup_steps": 2, "log_every": 1,
+                                   "eval_every": 0, "checkpoint_every": 3})
+  with jax.default_prng_impl(_FAST_PRNG):
+    result = runs.train(c, workdir, progress=False)
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    records = [json.loads(line) for line in f]
+  assert [r["step"] for r in records] == [1, 2, 3]
+  assert ["d_loss" in r for r in records] == [False, False, True]
+  assert all(np.isfinite(r["tid"]) for r in records)
+  assert result.step_traces == 1  # the DTN step compiled once; the warm-up step apart
+  f_vars = result.state.f_variables
+  assert set(f_vars) == {"network", "mean", "std", "target_mean", "target_std"}
+  encoder = dtn.build_encoder(c.encoder)
+  target = data.from_config(c.data, split="train").images
+  raw = np.asarray(encoder.apply(f_vars["network"], imaging.to_float(jnp.asarray(target))),
+                   np.float64)
+  np.testing.assert_allclose(f_vars["target_mean"], raw.mean(0), rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(f_vars["target_std"], np.maximum(raw.std(0), f_vars["target_std"]),
+                             rtol=1e-4, atol=1e-5)
+  assert not np.allclose(f_vars["target_mean"], f_vars["mean"])
+  task = dtn.build(c, image_shape=TARGET, source_shape=SOURCE)
+  assert "target by its own statistics (all)" in task.describe
+  for bad, match in (({"encoder.standardize": True, "encoder.target_standardize": "photos"},
+                      "Unknown config.encoder.target_standardize 'photos'; available: none, "
+                      "input, all"),
+                     ({"encoder.target_standardize": "input"},
+                      "target_standardize='input' needs config.encoder.standardize=True"),
+                     ({"loss.decoder_warmup_steps": 2, "total_steps": 2},
+                      "decoder_warmup_steps=2 must be in [0, total_steps=2)")):
+    with pytest.raises(ValueError, match=re.escape(match)):
+      dtn.build(_dtn_config(trained_nets, **bad), image_shape=TARGET, source_shape=SOURCE)
 
 
 def test_cached_f_gives_the_same_step_as_running_f(trained_nets):

@@ -322,6 +322,12 @@ def _check_no_source_augment(config: Any) -> None:
   if config.loss.get("const_contrastive_weight", 0.0):
     raise NotImplementedError("torch mirror of DTN with loss.const_contrastive_weight (set it "
                               "to 0).")
+  if config.loss.get("decoder_warmup_steps", 0):
+    raise NotImplementedError("torch mirror of DTN with loss.decoder_warmup_steps (set it to "
+                              "0).")
+  if config.encoder.get("target_standardize", "none") != "none":
+    raise NotImplementedError("torch mirror of DTN with encoder.target_standardize (set it to "
+                              "'none').")
 
 
 class DTNStep:

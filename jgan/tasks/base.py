@@ -112,6 +112,10 @@ class Task:
       (``{"": target, "source": source}``). Called by the loop once the state holds the
       pretrained weights, before batching, and again when a run resumes (the arrays are kept
       in ``cache_dir``, keyed by the weights, the data and the settings). None: nothing.
+    warmup_step: a step of the same signature and state the loop runs instead of ``step``
+      for the first ``warmup_steps`` steps (compiled apart: no branch inside either step), e.g.
+      a DTN's g trained alone as a decoder before the adversarial game. None: none.
+    warmup_steps: how many of ``total_steps`` use ``warmup_step``.
   """
 
   init: Callable[[jax.Array], PyTree]
@@ -124,3 +128,6 @@ class Task:
   load_pretrained: Callable[[PyTree], PyTree] | None = None
   translate: Callable[[PyTree, jax.Array], jax.Array] | None = None
   precompute: Callable[[PyTree, dict[str, Any], str], dict[str, Any]] | None = None
+  warmup_step: Callable[[PyTree, dict[str, jax.Array], jax.Array],
+                        tuple[PyTree, dict[str, jax.Array]]] | None = None
+  warmup_steps: int = 0

@@ -74,6 +74,8 @@ log = logging.getLogger("jgan.dtn")
 PyTree = Any
 EVAL_METRICS = ("accuracy", "fid", "kid_heldout", "reconstruction", "retrieval")
 _JUDGED = {"accuracy", "fid", "kid_heldout", "reconstruction"}  # need the target-domain judge
+# config.encoder.target_standardize: which f outputs the target's own statistics standardise.
+TARGET_STANDARDIZE = ("none", "input", "all")
 DIGIT_EVAL_METRICS = ("accuracy", "fid")  # the default: judged by a target-domain classifier
 _NO_AUGMENT = ml_collections.ConfigDict({"flip": False, "rotation": 0.0})  # configs made before
 _NO_PERTURB = ml_collections.ConfigDict({"zoom": 0.0, "shift": 0.0, "blur": 0.0,
@@ -110,6 +112,13 @@ def default_config() -> ml_collections.ConfigDict:
   # and spread 0.04 a dimension, so unrelated faces are 0.004 apart in mean_squared).
   c.encoder.standardize = False
   c.encoder.standardize_examples = 2000  # source training images the statistics use (seeded)
+  # With standardize, which f outputs use the TARGET training set's own statistics instead of
+  # the source's (jgan.tasks.dtn.TARGET_STANDARDIZE): "none"; "input": f of target images, g's
+  # input in L_TID, so photos and avatars reach g with the same per-dimension spread (dlib's
+  # descriptors of avatars sit ~0.7 source std a dimension away from the photos'); "all": also
+  # f(g(f(x))) in L_CONST, which then asks for the photo's place among photos as the avatar's
+  # place among avatars, not for an avatar that f reads as a photo.
+  c.encoder.target_standardize = "none"
   # f is frozen: compute it once per run on every target image and on fixed augmentations of
   # every source image (source_augment's flips x cache_rotations angles over its range), kept
   # in WORKDIR/feature_cache; the step then runs f only on g's outputs (L_CONST).
@@ -137,6 +146,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.loss.tid_weight = 15.0  # beta: L_TID
   c.loss.tv_weight = 0.0  # gamma: L_TV
   c.loss.const_warmup_steps = 0  # alpha ramps linearly from 0 over these steps (0: constant)
+  # The first steps train g alone as a decoder of f(target) -> target (L_TID + L_TV: no D, no
+  # f on g's outputs, so cheap with f cached); the DTN game starts from that decoder. They
+  # count in total_steps.
+  c.loss.decoder_warmup_steps = 0
   c.loss.distance = "mean_squared"  # jgan.losses.DISTANCES, for L_CONST and L_TID
   # New source descriptors for L_GANG and L_CONST (jgan.augment.mix_features): a fraction of
   # the batch mixed pairwise, plus Gaussian noise (standardised units).
@@ -403,13 +416,25 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
   f = build_encoder(config.encoder)
   feature_dim = f.feature_dim
   standardize = bool(config.encoder.get("standardize", False))
+  target_standardize = config.encoder.get("target_standardize", "none")
+  if target_standardize not in TARGET_STANDARDIZE:
+    raise ValueError(f"Unknown config.encoder.target_standardize {target_standardize!r}; "
+                     f"available: {', '.join(TARGET_STANDARDIZE)}.")
+  if target_standardize != "none" and not standardize:
+    raise ValueError(f"config.encoder.target_standardize={target_standardize!r} needs "
+                     "config.encoder.standardize=True (or set it to 'none').")
   if standardize:
-    # f_variables = {"network": f's variables, "mean": [F], "std": [F]}; the raw descriptor
-    # is still what retrieval ranks by (f's own metric).
+    # f_variables = {"network": f's variables, "mean": [F], "std": [F]} (+ "target_mean",
+    # "target_std"); the raw descriptor is still what retrieval ranks by (f's own metric).
     raw = lambda v, x: f.apply(v["network"], x)
     encoder = lambda v, x: (raw(v, x) - v["mean"]) / v["std"]
   else:
     raw = encoder = f.apply
+  target_encoder = const_encoder = encoder
+  if target_standardize != "none":
+    target_encoder = lambda v, x: (raw(v, x) - v["target_mean"]) / v["target_std"]
+    if target_standardize == "all":
+      const_encoder = target_encoder
   class_weight = float(config.loss.get("class_weight", 0.0))
   head = None
   if class_weight:
@@ -436,6 +461,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
     if standardize:
       f_variables = {"network": f_variables, "mean": jnp.zeros((feature_dim,), jnp.float32),
                      "std": jnp.ones((feature_dim,), jnp.float32)}
+      if target_standardize != "none":
+        f_variables.update(target_mean=f_variables["mean"], target_std=f_variables["std"])
     return steps.init_dtn_state(
         g_key, generator=generator, discriminator=discriminator, g_optimizer=g_opt,
         d_optimizer=d_opt, f_variables=f_variables, feature_dim=feature_dim,
@@ -457,9 +484,17 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       log.info("DTN encoder f standardised over %s: mean |mean| %.4f, mean std %.4f.",
                config.source_data.name, float(np.mean(np.abs(mean))), float(np.mean(std)))
       variables = {"network": variables, "mean": jnp.asarray(mean), "std": jnp.asarray(std)}
+      if target_standardize != "none":
+        mean, std = feature_statistics(
+            f.apply, variables["network"], config.data,
+            num=config.encoder.standardize_examples, batch_size=config.eval.batch_size)
+        log.info("DTN encoder f's target statistics over %s: mean |mean| %.4f, mean std %.4f.",
+                 config.data.name, float(np.mean(np.abs(mean))), float(np.mean(std)))
+        variables.update(target_mean=jnp.asarray(mean), target_std=jnp.asarray(std))
     return state.replace(f_variables=variables)
   step = steps.make_dtn_step(
-      generator=generator, discriminator=discriminator, encoder=encoder, g_optimizer=g_opt,
+      generator=generator, discriminator=discriminator, encoder=encoder,
+      target_encoder=target_encoder, const_encoder=const_encoder, g_optimizer=g_opt,
       d_optimizer=d_opt, const_weight=config.loss.const_weight,
       tid_weight=config.loss.tid_weight, tv_weight=config.loss.tv_weight,
       distance=config.loss.distance,
@@ -475,8 +510,19 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       contrastive_temperature=config.loss.get("const_contrastive_temperature", 0.1),
       d_augment_fn=augment.diff_augment_from_config(config.get("d_augment", "")),
       penalty=penalties.from_config(config.penalty.name, weight=config.penalty.weight))
+  warmup_steps = int(config.loss.get("decoder_warmup_steps", 0))
+  if not 0 <= warmup_steps < config.total_steps:
+    raise ValueError(f"config.loss.decoder_warmup_steps={warmup_steps} must be in [0, "
+                     f"total_steps={config.total_steps}): the DTN's own steps follow it.")
+  warmup_step = steps.make_dtn_decoder_step(
+      generator=generator, encoder=target_encoder, g_optimizer=g_opt,
+      tid_weight=config.loss.tid_weight, tv_weight=config.loss.tv_weight,
+      distance=config.loss.distance, ema_decay=ema_decay) if warmup_steps else None
   translate = steps.make_translate_fn(generator, encoder,
                                       use_ema=config.eval.get("use_ema", True))
+  # Target-domain images (L_TID's reconstructions) reach g as in training.
+  translate_target = steps.make_translate_fn(generator, target_encoder,
+                                             use_ema=config.eval.get("use_ema", True))
   precompute = None
   if config.encoder.get("cache", False):
     variants = augment.variant_grid(config.get("source_augment", _NO_AUGMENT),
@@ -484,7 +530,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
 
     def precompute(state, datasets, cache_dir):
       return precompute_features(encoder, state.f_variables, datasets, variants=variants,
-                                 cache_dir=cache_dir, batch_size=config.eval.batch_size)
+                                 cache_dir=cache_dir, batch_size=config.eval.batch_size,
+                                 target_encoder=target_encoder)
 
   def sample_inputs(key: jax.Array, n: int) -> dict[str, jax.Array]:
     del key  # fixed held-out images: a seeded subset of each test split
@@ -495,7 +542,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
 
   def sample(state, inputs) -> dict[str, jax.Array]:
     return {"translations": _pairs(inputs["source"], translate(state, inputs["source"])),
-            "target_identity": _pairs(inputs["target"], translate(state, inputs["target"]))}
+            "target_identity": _pairs(inputs["target"],
+                                      translate_target(state, inputs["target"]))}
 
   compiled = {}
 
@@ -519,7 +567,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
         compiled["judged"] = jax.jit(lambda state, x, flip, degrees: _judged(
             judge, translate(state, augment.apply_variants(imaging.to_float(x), flip, degrees))))
         compiled["reconstruct"] = jax.jit(
-            lambda state, x: _reconstruction(translate, judge, state, imaging.to_float(x)))
+            lambda state, x: _reconstruction(translate_target, judge, state,
+                                             imaging.to_float(x)))
         if f.classify is not None:  # f's own accuracy on the source images g is judged on
           network = (lambda v: v["network"]) if standardize else (lambda v: v)
           compiled["f_logits"] = jax.jit(lambda state, x: f.classify(
@@ -543,12 +592,15 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
         results.update({f"{prefix}blurred_{k}": blurred[k]
                         for k in ("top1", "top5", "median_rank")})
     return results
+  target_note = ("" if target_standardize == "none"
+                 else f", target by its own statistics ({target_standardize})")
   return Task(
       init=init, step=step, sample=sample, sample_inputs=sample_inputs,
       examples_per_step=config.batch_size, evaluate=evaluate, translate=translate,
-      load_pretrained=load_pretrained, precompute=precompute,
+      load_pretrained=load_pretrained, precompute=precompute, warmup_step=warmup_step,
+      warmup_steps=warmup_steps,
       describe=(f"DTN: f={f.name} ({feature_dim}-d, input {f.input_shape}"
-                f"{', standardised' if standardize else ''}"
+                f"{', standardised' if standardize else ''}{target_note}"
                 f"{', cached' if precompute else ''}) "
                 f"g={config.model.generator.name} "
                 f"D={config.model.discriminator.name}(3 outputs) alpha={config.loss.const_weight}"
@@ -558,11 +610,12 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
 
 
 def _describe_defences(loss: ml_collections.ConfigDict) -> str:
-  """The log's note of loss.feature_mix/feature_noise/const_examples/class_weight/const_perturb,
-  when set."""
+  """The log's note of loss.feature_mix/feature_noise/const_examples/class_weight/
+  const_contrastive_weight/decoder_warmup_steps/const_perturb, when set."""
   parts = [f"{k}={loss.get(k, 0.0)}" for k in ("feature_mix", "feature_noise", "feature_gaussian",
                                                       "const_examples", "class_weight",
-                                                      "const_contrastive_weight")
+                                                      "const_contrastive_weight",
+                                                      "decoder_warmup_steps")
            if loss.get(k, 0.0)]
   p = loss.get("const_perturb", _NO_PERTURB)
   parts += [f"const_perturb.{k}={p.get(k, 0.0)}" for k in ("zoom", "shift", "blur", "min_blur")
@@ -584,7 +637,9 @@ def _fingerprint(*parts: Any) -> str:
 def precompute_features(encoder: Callable[[PyTree, jax.Array], jax.Array], f_variables: PyTree,
                         datasets: dict[str, data_lib.ArrayDataset], *,
                         variants: tuple[tuple[bool, float], ...], cache_dir: str,
-                        batch_size: int) -> dict[str, data_lib.ArrayDataset]:
+                        batch_size: int,
+                        target_encoder: Callable[[PyTree, jax.Array], jax.Array] | None = None
+                        ) -> dict[str, data_lib.ArrayDataset]:
   """f on fixed inputs, added to the datasets' extras: ``target_features`` [N, F] of every
   target image (``datasets[""]``) and ``features`` [N, V, F] of every source image
   (``datasets["source"]``, batched as ``source_features``) under the V fixed ``variants``
@@ -593,6 +648,7 @@ def precompute_features(encoder: Callable[[PyTree, jax.Array], jax.Array], f_var
   The arrays are kept in ``cache_dir`` under a hash of f's variables, both datasets' images and
   the variants: a change of any of them computes them again, a resumed run reads the same
   arrays back. A progress bar with the time left shows while they are computed.
+  ``target_encoder`` (default ``encoder``) is f for the target images (their own statistics).
   """
   target, source = datasets[""], datasets["source"]
   f_variables = jax.device_get(f_variables)
@@ -607,7 +663,7 @@ def precompute_features(encoder: Callable[[PyTree, jax.Array], jax.Array], f_var
     except (OSError, ValueError, KeyError) as e:  # cut short: compute again
       log.warning("Ignoring the unreadable feature cache %s (%s).", path, e)
   if out is None:
-    embed = jax.jit(lambda x: encoder(f_variables, imaging.to_float(x)))
+    embed = jax.jit(lambda x: (target_encoder or encoder)(f_variables, imaging.to_float(x)))
     variant_fns = [jax.jit(lambda x, flip=flip, degrees=degrees: encoder(
         f_variables, augment.apply_variant(imaging.to_float(x), flip=flip, degrees=degrees)))
                    for flip, degrees in variants]
