@@ -432,6 +432,36 @@ def mode_seeking_loss(images_a: Array, images_b: Array, z_a: Array, z_b: Array, 
   return 1.0 / (ratio + eps)
 
 
+def latent_regression_loss(z_pred: Array, z: Array) -> Array:
+  """InfoGAN's continuous-code term: ``mean((z_pred - z) ** 2) / 2`` over the batch and the
+  regressed dimensions.
+
+  A head on D predicts (part of) the noise ``z`` G was given from G's image; D's head and G
+  both minimise the error, so G must draw images from which its noise can be read back: the
+  noise has to change what is drawn (a lower bound on the mutual information between the
+  noise and the image, for a unit-variance Gaussian posterior up to a constant), where a G
+  that draws one image per caption makes it ``mean(z ** 2) / 2``, 0.5 for standard normal
+  noise.
+
+  Args:
+    z_pred: the head's predictions [B, K].
+    z: the noise they predict [B, K] (the first K dimensions of G's noise, say).
+
+  Returns:
+    A float32 scalar >= 0.
+
+  References:
+    Chen et al., "InfoGAN", NeurIPS 2016, eq. 5 and Sec. 6 (a factored Gaussian for
+    continuous codes); Zhu et al., "Toward Multimodal Image-to-Image Translation"
+    (BicycleGAN), NeurIPS 2017, eq. 7 (latent regression).
+  """
+  z_pred, z = _as_float(z_pred), _as_float(z)
+  if z_pred.shape != z.shape:
+    raise ValueError(f"latent_regression_loss needs predictions of the noise's shape, got "
+                     f"{z_pred.shape} and {z.shape}.")
+  return 0.5 * jnp.mean(jnp.square(z_pred - z))
+
+
 def _check_num_classes(num_classes) -> tuple[int, ...]:
   counts = tuple(num_classes)
   if not counts or any(isinstance(k, bool) or int(k) != k or k < 1 for k in counts):
@@ -965,6 +995,7 @@ __all__ = [
     "identity_contrastive_loss",
     "hinge_discriminator_loss",
     "hinge_generator_loss",
+    "latent_regression_loss",
     "least_squares_discriminator_loss",
     "least_squares_generator_loss",
     "matching_aware_discriminator_loss",

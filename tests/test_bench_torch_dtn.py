@@ -359,7 +359,7 @@ def test_dtn_mirror_refuses_what_it_does_not_mirror():
 
 
 @pytest.mark.parametrize("term", ["mode_seeking_weight", "mode_seeking_weight_end",
-                                  "ma_gp_weight", "g_class_weight"])
+                                  "ma_gp_weight", "g_class_weight", "latent_regression_weight"])
 def test_t2i_mirror_refuses_losses_it_does_not_mirror(term):
   """The mirror has Reed et al.'s losses only: a config with MSGAN's or MA-GP's term, or G's
   class weight apart from D's (0.5 against 1.0), gets an error naming the key instead of a

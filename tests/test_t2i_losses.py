@@ -207,3 +207,18 @@ def test_mode_seeking_loss_pool_ignores_fine_texture():
     losses.mode_seeking_loss(a, flat, za, zb, pool=3)
   with pytest.raises(ValueError, match="pool must be an integer >= 1, got 0"):
     losses.mode_seeking_loss(a, flat, za, zb, pool=0)
+
+
+def test_latent_regression_loss_golden_sign_and_gradient():
+  """Predictions 1 off in every value: 0.5; exact ones: 0; a prediction that ignores the image
+  (0 for standard normal noise) costs mean(z ** 2) / 2; the gradient moves the prediction
+  towards the noise; shapes must match."""
+  z = jnp.array([[1.0, -2.0], [0.5, 0.0]])
+  close(losses.latent_regression_loss(z + 1.0, z), 0.5)
+  close(losses.latent_regression_loss(z, z), 0.0)
+  close(losses.latent_regression_loss(jnp.zeros_like(z), z), (1 + 4 + 0.25) / 4 / 2)
+  grad = jax.grad(lambda p: losses.latent_regression_loss(p, z))(z + 1.0)
+  close(grad, jnp.full((2, 2), 0.25))  # d/dp (p - z)^2 / 2 / 4 = (p - z) / 4
+  close(jax.jit(losses.latent_regression_loss)(z + 1.0, z), 0.5)
+  with pytest.raises(ValueError, match=r"noise's shape.*\(2, 1\).*\(2, 2\)"):
+    losses.latent_regression_loss(z[:, :1], z)

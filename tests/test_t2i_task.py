@@ -307,13 +307,13 @@ COUNTS = (3, 2)
 
 
 def _step_parts(conditioning="projection", normalization="batch", *, block_conditioning=False,
-                head="concat", **step_kwargs):
+                head="concat", latent_outputs=0, **step_kwargs):
   g = models.build_text_generator("dcgan", resolution=32, width=4, text_features=8,
                                   conditioning=conditioning,
                                   block_conditioning=block_conditioning)
   d = models.build_text_discriminator("dcgan", resolution=32, width=4, text_features=8,
                                       num_classes=sum(COUNTS), normalization=normalization,
-                                      head=head)
+                                      head=head, latent_outputs=latent_outputs)
   g_opt, d_opt = optax.adam(2e-3, b1=0.5), optax.adam(2e-3, b1=0.5)
   init = functools.partial(t2i.init_t2i_state, generator=g, discriminator=d, g_optimizer=g_opt,
                            d_optimizer=d_opt, latent_dim=8, text_dim=E,
@@ -423,6 +423,45 @@ def test_mode_seeking_in_discriminator_space_and_pooled():
     t2i.make_t2i_step(mode_seeking_space="features", **kwargs)
   with pytest.raises(ValueError, match="needs pack=1"):
     t2i.make_t2i_step(mode_seeking_space="discriminator", pack=2, **kwargs)
+
+
+def test_latent_regression_is_wired_and_d_head_learns_the_noise():
+  """InfoGAN's term: D's latent head exists only when asked for, D's and G's losses are their
+  sums with it, the plain D and G terms are unchanged (same random streams), D's head learns
+  to read G's noise back (its error falls from ~0.5), and bad settings are named."""
+  init0, plain = _step_parts()
+  init, step = _step_parts(latent_outputs=4, latent_regression_weight=2.0,
+                           latent_regression_dims=4)
+  state0, state = jax.jit(init0)(_key(0)), jax.jit(init)(_key(0))
+  assert "latent" not in state0.d_params and state.d_params["latent"]["kernel"].shape[-1] == 4
+  _, m0 = jax.jit(plain)(state0, _batch(), jax.random.key(3))
+  _, m = jax.jit(step)(state, _batch(), jax.random.key(3))
+  m0, m = ({k: float(v) for k, v in x.items()} for x in (m0, m))
+  np.testing.assert_allclose(m["d_loss"], m["d_gan"] + m["d_class"] + 2.0 * m["d_latent"],
+                             rtol=1e-5)
+  np.testing.assert_allclose(m["g_loss"], m["g_gan"] + m["g_class"] + 2.0 * m["g_latent"],
+                             rtol=1e-5)
+  for k in ("d_gan", "d_class"):  # the head leaves the trunk's outputs (G's follow D's update)
+    np.testing.assert_allclose(m[k], m0[k], rtol=1e-5, err_msg=k)
+  jit_step, history = jax.jit(step), []
+  for i in range(25):
+    state, metrics = jit_step(state, _batch(), jax.random.key(i))
+    history.append(float(metrics["d_latent"]))
+  assert 0.2 < np.mean(history[:3]) < 1.0, history[:3]  # ~ mean(z^2) / 2 = 0.5 at the start
+  assert np.mean(history[-5:]) < 0.6 * np.mean(history[:3]), history
+  kwargs = dict(generator=None, g_optimizer=None, d_optimizer=None, latent_dim=8,
+                num_classes=COUNTS)
+  with pytest.raises(ValueError, match="latent_regression_weight must be >= 0, got -1"):
+    t2i.make_t2i_step(discriminator=None, latent_regression_weight=-1.0, **kwargs)
+  with pytest.raises(ValueError, match="needs a discriminator with latent_outputs=8"):
+    t2i.make_t2i_step(discriminator=None, latent_regression_weight=1.0, **kwargs)
+  with pytest.raises(ValueError, match=r"latent_regression_dims must be in \[0, latent_dim=8\]"):
+    t2i.make_t2i_step(discriminator=None, latent_regression_weight=1.0,
+                      latent_regression_dims=9, **kwargs)
+  with pytest.raises(ValueError, match="needs pack=1"):
+    t2i.make_t2i_step(discriminator=None, latent_regression_weight=1.0, pack=2, **kwargs)
+  with pytest.raises(ValueError, match="latent_outputs must be >= 0, got -1"):
+    models.build_text_discriminator("dcgan", resolution=32, width=4, latent_outputs=-1)
 
 
 def test_g_class_weight_and_mode_seeking_ramp_are_wired():

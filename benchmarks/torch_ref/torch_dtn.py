@@ -648,7 +648,8 @@ class T2IStep:
     if g_cfg.get("block_conditioning", False) or d_cfg.get("head", "concat") != "concat":
       raise NotImplementedError("torch mirror of t2i with block_conditioning or a projection "
                                 "head (the mirror is Reed et al.'s models).")
-    for term in ("mode_seeking_weight", "mode_seeking_weight_end", "ma_gp_weight"):
+    for term in ("mode_seeking_weight", "mode_seeking_weight_end", "ma_gp_weight",
+                 "latent_regression_weight"):
       if loss.get(term, 0.0):
         raise NotImplementedError(f"torch mirror of t2i with loss.{term}={loss[term]} (the "
                                   "mirror has Reed et al.'s losses only: set it to 0 or None).")

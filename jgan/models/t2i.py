@@ -100,18 +100,22 @@ class TextConditionalDiscriminator(nn.Module):
   ``joint``, ``joint_norm`` (concat) or ``embed`` (projection), ``out`` (real/fake),
   ``classes``. The trunk's flattened 4x4 features, which the class head reads, are sown as
   ``intermediates/features`` [B, F] (for a mode-seeking term measured in D's feature space).
+  ``latent_outputs`` > 0 adds a head ``latent`` on the same features whose [B, K] output is
+  sown as ``intermediates/noise_prediction``: InfoGAN's prediction of G's noise from G's image
+  (:func:`jgan.losses.latent_regression_loss`).
 
   References:
     Reed et al., "Generative Adversarial Text to Image Synthesis", ICML 2016, Sec. 4.1 (the
     text projection replicated spatially and concatenated at 4x4); Odena et al., ICML 2017
     (the auxiliary classifier); Miyato & Koyama, "cGANs with Projection Discriminator", ICLR
-    2018, eq. 3.
+    2018, eq. 3; Chen et al., "InfoGAN", NeurIPS 2016, Sec. 6 (Q shares D's trunk).
   """
 
   resolution: int
   width: int = 64
   text_features: int = 128
   num_classes: int = 0
+  latent_outputs: int = 0
   normalization: str = "batch"
   head: str = "concat"
   dtype: Dtype = jnp.float32
@@ -121,6 +125,9 @@ class TextConditionalDiscriminator(nn.Module):
     if self.num_classes < 0:
       raise ValueError(f"{type(self).__name__}: num_classes must be >= 0, got "
                        f"{self.num_classes}.")
+    if self.latent_outputs < 0:
+      raise ValueError(f"{type(self).__name__}: latent_outputs must be >= 0, got "
+                       f"{self.latent_outputs}.")
     if self.head not in HEADS:
       raise ValueError(f"{type(self).__name__}: head={self.head!r} is not supported; "
                        f"allowed: {HEADS}")
@@ -136,6 +143,10 @@ class TextConditionalDiscriminator(nn.Module):
     b, s, _, c = h.shape
     flat = h.reshape(b, -1)
     self.sow("intermediates", "features", flat)
+    if self.latent_outputs:
+      self.sow("intermediates", "noise_prediction", nn.Dense(
+          self.latent_outputs, kernel_init=dcgan_init, param_dtype=self.param_dtype,
+          name="latent")(flat.astype(jnp.float32)))
     classes = nn.Dense(self.num_classes, kernel_init=dcgan_init, dtype=self.dtype,
                        param_dtype=self.param_dtype, name="classes")(flat)
     t = nn.leaky_relu(nn.Dense(self.text_features, kernel_init=dcgan_init, dtype=self.dtype,

@@ -136,6 +136,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.loss.mode_seeking_weight_end = ml_collections.config_dict.placeholder(float)
   # a float: G's class-loss weight alone (None: class_weight, in D's and G's objectives)
   c.loss.g_class_weight = ml_collections.config_dict.placeholder(float)
+  # InfoGAN: a head on D reads G's noise back from G's image, D and G minimise its error, so
+  # the noise must change what is drawn (0: off) (first latent_regression_dims; 0: all)
+  c.loss.latent_regression_weight = 0.0
+  c.loss.latent_regression_dims = 0
   # share of G's batch conditioned on recombined captions (needs data.recombined_captions)
   c.loss.recombined_fraction = 0.0
   c.loss.recombined_adversarial = True  # False: recombined rows answer to D's class heads only
@@ -209,6 +213,7 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
                   mode_seeking_weight_end: float | None = None, ramp_steps: int = 0,
                   g_class_weight: float | None = None,
                   recombined_fraction: float = 0.0, recombined_adversarial: bool = True,
+                  latent_regression_weight: float = 0.0, latent_regression_dims: int = 0,
                   pack: int = 1) -> Callable[[GANState, dict[str, jax.Array], jax.Array],
                                 tuple[GANState, Metrics]]:
   """Builds one text-to-image step (see the module docstring).
@@ -224,6 +229,11 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
   from ``mode_seeking_weight`` at step 0 to that value at ``ramp_steps`` (then stays);
   ``g_class_weight`` (None: ``class_weight``) weighs the AC-GAN class loss in G's objective
   alone (D's keeps ``class_weight``);
+  ``latent_regression_weight`` > 0 adds InfoGAN's term
+  (:func:`jgan.losses.latent_regression_loss`) to D's and G's losses: D's ``latent`` head
+  (``latent_outputs`` = ``latent_regression_dims``, 0: all ``latent_dim``) predicts the first
+  that many dimensions of the noise of G's images (metrics ``d_latent``, ``g_latent``), so
+  G's noise must change what D can see in the image;
   ``recombined_fraction`` > 0 conditions that share of G's batch in G's update (drawn per
   example by the step's key) on the batch's ``recombined_embedding`` [B, E] /
   ``recombined_attributes`` [B, A] instead of the image's own caption: captions of attribute
@@ -251,7 +261,8 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
     Reed et al., "Generative Adversarial Text to Image Synthesis", ICML 2016, Algorithm 1;
     Odena, Olah & Shlens, "Conditional Image Synthesis with Auxiliary Classifier GANs",
     ICML 2017, eq. 2; Choi et al., "StarGAN", CVPR 2018 (random target labels); Andreas,
-    "Good-Enough Compositional Data Augmentation", ACL 2020.
+    "Good-Enough Compositional Data Augmentation", ACL 2020; Chen et al., "InfoGAN",
+    NeurIPS 2016, eq. 5 (latent regression).
   """
   if not 0.0 <= recombined_fraction <= 1.0:
     raise ValueError(f"recombined_fraction must be in [0, 1], got {recombined_fraction}.")
@@ -264,13 +275,25 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
     raise ValueError(f"pack={pack!r} is not supported; allowed: 1 (single images), 2 (pairs "
                      "of one caption).")
   g_class_weight = class_weight if g_class_weight is None else g_class_weight
+  latent_dims = latent_regression_dims or latent_dim
+  if latent_regression_weight > 0:
+    if pack != 1:
+      raise ValueError("latent_regression_weight > 0 needs pack=1 (D judges single images).")
+    if not 0 <= latent_regression_dims <= latent_dim:
+      raise ValueError(f"latent_regression_dims must be in [0, latent_dim={latent_dim}] "
+                       f"(0: all), got {latent_regression_dims}.")
+    if getattr(discriminator, "latent_outputs", 0) != latent_dims:
+      raise ValueError(f"latent_regression_weight > 0 needs a discriminator with "
+                       f"latent_outputs={latent_dims} (the regressed noise dimensions), got "
+                       f"{getattr(discriminator, 'latent_outputs', None)}.")
   if mode_seeking_weight_end is not None and (mode_seeking_weight_end < 0 or ramp_steps < 1):
     raise ValueError(f"mode_seeking_weight_end={mode_seeking_weight_end} needs a value >= 0 "
                      f"and ramp_steps >= 1 (got {ramp_steps}).")
   for name, value in (("class_weight", class_weight), ("g_class_weight", g_class_weight),
                       ("class_fake_weight", class_fake_weight),
                       ("ca_kl_weight", ca_kl_weight), ("ma_gp_weight", ma_gp_weight),
-                      ("mode_seeking_weight", mode_seeking_weight)):
+                      ("mode_seeking_weight", mode_seeking_weight),
+                      ("latent_regression_weight", latent_regression_weight)):
     if value < 0:
       raise ValueError(f"{name} must be >= 0, got {value}.")
   if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
@@ -306,11 +329,22 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
     fake, g_bs, kl = generate(g_params, g_bs, key, jnp.concatenate([text_emb, text_emb]), z=z)
     return jnp.concatenate([fake[:b], fake[b:]], axis=-1), g_bs, kl
 
-  def d_loss_fn(d_params, d_bs, real, fake, text_emb, labels):
+  def d_with_intermediates(d_params, d_bs, images, text_emb):
+    """D's outputs on ``images``, its new batch_stats and its sown intermediates (train)."""
+    variables = {"params": d_params, **({"batch_stats": d_bs} if d_bs else {})}
+    out, updates = discriminator.apply(variables, images, text_emb, train=True,
+                                       mutable=["batch_stats", "intermediates"])
+    return out, updates.get("batch_stats", d_bs), updates["intermediates"]
+
+  def d_loss_fn(d_params, d_bs, real, fake, text_emb, labels, z_fake):
     (d_real, c_real), d_bs, _ = _apply(discriminator, d_params, d_bs, real, text_emb, train=True)
     wrong = jnp.roll(real, 1, axis=0)
     (d_wrong, _), d_bs, _ = _apply(discriminator, d_params, d_bs, wrong, text_emb, train=True)
-    (d_fake, c_fake), d_bs, _ = _apply(discriminator, d_params, d_bs, fake, text_emb, train=True)
+    if latent_regression_weight:
+      (d_fake, c_fake), d_bs, inter = d_with_intermediates(d_params, d_bs, fake, text_emb)
+    else:
+      (d_fake, c_fake), d_bs, _ = _apply(discriminator, d_params, d_bs, fake, text_emb,
+                                         train=True)
     gan = losses.matching_aware_discriminator_loss(
         d_real, d_wrong, d_fake, wrong_weight=wrong_weight, label_smoothing=label_smoothing)
     metrics = {"d_gan": gan, "d_real": jnp.mean(jax.nn.sigmoid(d_real)),
@@ -328,15 +362,17 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
       metrics["ma_gp"] = penalties.matching_aware_gradient_penalty(
           critic, real, text_emb, weight=ma_gp_weight, power=ma_gp_power)
       loss = loss + metrics["ma_gp"]
+    if latent_regression_weight:
+      metrics["d_latent"] = losses.latent_regression_loss(inter["noise_prediction"][0],
+                                                          z_fake[:, :latent_dims])
+      loss = loss + latent_regression_weight * metrics["d_latent"]
     metrics["d_loss"] = loss
     return loss, (d_bs, metrics)
 
   def d_features(d_params, d_bs, images, text_emb):
     """D's outputs on ``images`` and its trunk features [B, F] (train mode, stats dropped)."""
-    variables = {"params": d_params, **({"batch_stats": d_bs} if d_bs else {})}
-    out, updates = discriminator.apply(variables, images, text_emb, train=True,
-                                       mutable=["batch_stats", "intermediates"])
-    return out, updates["intermediates"]["features"][0]
+    out, _, inter = d_with_intermediates(d_params, d_bs, images, text_emb)
+    return out, inter["features"][0]
 
   def mode_seeking_scale(step):
     if mode_seeking_weight_end is None:
@@ -346,8 +382,10 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
 
   def g_loss_fn(g_params, g_bs, d_params, d_bs, key, text_emb, labels, recombined, step):
     fake, g_bs, kl = generate_packed(g_params, g_bs, key, text_emb)
-    if mode_seeking_weight and mode_seeking_space == "discriminator":
-      (d_fake, c_fake), feats = d_features(d_params, d_bs, fake, text_emb)
+    if latent_regression_weight or (mode_seeking_weight
+                                    and mode_seeking_space == "discriminator"):
+      (d_fake, c_fake), _, inter = d_with_intermediates(d_params, d_bs, fake, text_emb)
+      feats = inter["features"][0]
     else:
       (d_fake, c_fake), _, _ = _apply(discriminator, d_params, d_bs, fake, text_emb, train=True)
     if recombined is not None and not recombined_adversarial:
@@ -383,6 +421,10 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
         metrics["mode_seeking"] = losses.mode_seeking_loss(
             fake, fake_b, noise(key, text_emb), z_b, pool=mode_seeking_pool)
       loss = loss + mode_seeking_scale(step) * metrics["mode_seeking"]
+    if latent_regression_weight:
+      metrics["g_latent"] = losses.latent_regression_loss(
+          inter["noise_prediction"][0], noise(key, text_emb)[:, :latent_dims])
+      loss = loss + latent_regression_weight * metrics["g_latent"]
     metrics["g_loss"] = loss
     return loss, (g_bs, metrics)
 
@@ -419,7 +461,7 @@ def make_t2i_step(*, generator: nn.Module, discriminator: nn.Module,
                                     jax.random.fold_in(key, 1), text_emb)
     grads, (d_bs, d_metrics) = jax.grad(d_loss_fn, has_aux=True)(
         state.d_params, state.d_batch_stats, real, jax.lax.stop_gradient(fake), text_emb,
-        labels)
+        labels, noise(jax.random.fold_in(key, 1), text_emb))
     d_params, d_opt_state, d_metrics["d_grad_norm"] = steps.apply_gradients(
         d_optimizer, grads, state.d_opt_state, state.d_params)
 
@@ -515,6 +557,10 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
   g_name, g_kwargs = _model_kwargs(config.model.generator)
   d_name, d_kwargs = _model_kwargs(config.model.discriminator)
   generator = models.build_text_generator(g_name, image_shape=image_shape, **g_kwargs)
+  latent_regression = config.loss.get("latent_regression_weight", 0.0)
+  if latent_regression:
+    d_kwargs["latent_outputs"] = (config.loss.get("latent_regression_dims", 0)
+                                  or config.model.latent_dim)
   discriminator = models.build_text_discriminator(
       d_name, image_shape=image_shape,
       num_classes=sum(counts) if config.loss.class_weight > 0 else 0, **d_kwargs)
@@ -543,7 +589,9 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       mode_seeking_weight_end=config.loss.get("mode_seeking_weight_end", None),
       ramp_steps=config.total_steps, g_class_weight=config.loss.get("g_class_weight", None),
       recombined_fraction=config.loss.get("recombined_fraction", 0.0),
-      recombined_adversarial=config.loss.get("recombined_adversarial", True), pack=pack)
+      recombined_adversarial=config.loss.get("recombined_adversarial", True),
+      latent_regression_weight=latent_regression,
+      latent_regression_dims=config.loss.get("latent_regression_dims", 0), pack=pack)
   sample_inputs = functools.partial(grid_inputs, caption_embeddings=caption_embeddings,
                                     latent_dim=latent_dim)
   return Task(
