@@ -584,6 +584,18 @@ def tiny(c, **overrides):
   return set_dotted(c, overrides)
 
 
+@pytest.mark.parametrize("dims,outputs", [(0, 8), (3, 3)])
+def test_config_latent_regression_builds_d_latent_head(dims, outputs):
+  """loss.latent_regression_weight > 0 builds D with a latent head over the regressed noise
+  dimensions (latent_regression_dims, 0: all of model.latent_dim); off, D has none."""
+  for weight, head in ((0.0, None), (1.0, outputs)):
+    c = tiny(t2i.default_config(), **{"loss.latent_regression_weight": weight,
+                                      "loss.latent_regression_dims": dims})
+    state = t2i.build(c, image_shape=(32, 32, 3)).init(_key(0))
+    got = state.d_params["latent"]["kernel"].shape[-1] if "latent" in state.d_params else None
+    assert got == head, (weight, dims, got)
+
+
 def test_t2i_avatars_end_to_end_and_sampling_from_text(tmp_path):
   from jgan import catalog, sample, train  # pylint: disable=import-outside-toplevel
   c = tiny(catalog.load_experiment("t2i_avatars"),
