@@ -224,6 +224,7 @@ def _t2i_config(overrides: dict) -> ml_collections.ConfigDict:
   c.model.generator.block_conditioning = False
   c.model.discriminator.head = "concat"
   c.loss.mode_seeking_weight, c.loss.mode_seeking_weight_end = 0.0, None
+  c.loss.latent_regression_weight = 0.0  # nor InfoGAN's head on D
   c.ema_decay = 0.0
   # Nor recombined captions (G's rows on other captions: tested against the plain step in
   # tests/test_t2i_task.py).
