@@ -70,6 +70,17 @@ def test_every_workload_names_an_experiment():
     assert w.experiment in catalog.experiment_names(), w.name
 
 
+def test_t2i_workloads_are_what_the_torch_mirror_computes():
+  # The quick tier's guard for the slow run above: a new t2i default term must be switched off
+  # in the workload (the mirror refuses it), or the benchmark fails.
+  torch_dtn = pytest.importorskip("benchmarks.torch_ref.torch_dtn")
+  t2i = [w for w in workloads.WORKLOADS.values() if w.experiment.startswith("t2i")]
+  assert t2i
+  for w in t2i:
+    for tiny in (False, True):
+      torch_dtn.T2IStep.check_config(workloads.config_for(w, tiny=tiny))
+
+
 def test_ratio_is_paired_per_repetition():
   # jgan 1 s vs torch 2 s, then a load spike doubles both: the ratio stays 2.
   assert timing.ratio_spread([1.0, 2.0], [2.0, 4.0]) == (2.0, 2.0, 2.0)

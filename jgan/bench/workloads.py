@@ -62,6 +62,7 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
              {"batch_size": 64, "model.generator.block_conditioning": False,
               "model.discriminator.head": "concat", "loss.mode_seeking_weight": 0.0,
               "loss.mode_seeking_weight_end": None, "ema_decay": 0.0,
+              "loss.latent_regression_weight": 0.0,
               "data.recombined_captions": "", "loss.recombined_fraction": 0.0,
               "data.partner_images": False, "loss.pack": 1},
              {**_TINY_CONV, "data.text_encoder": "hash"},
