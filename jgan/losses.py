@@ -29,7 +29,7 @@ Array = jax.Array
 GeneratorLossFn = Callable[[Array], Array]
 DiscriminatorLossFn = Callable[..., Array]
 
-DISTANCES: tuple[str, ...] = ("mse", "mean_squared", "l1", "cosine")
+DISTANCES: tuple[str, ...] = ("mse", "mean_squared", "l1", "mean_abs", "cosine")
 
 # Minimum squared norm in the cosine distance, so that a zero vector gives a finite value and
 # gradient instead of 0 / 0.
@@ -690,6 +690,8 @@ def _batch_distance(a: Array, b: Array, distance: str) -> Array:
     per_example = jnp.mean(jnp.square(a - b), axis=-1)
   elif distance == "l1":
     per_example = jnp.sum(jnp.abs(a - b), axis=-1)
+  elif distance == "mean_abs":
+    per_example = jnp.mean(jnp.abs(a - b), axis=-1)
   else:
     per_example = optax.losses.cosine_distance(a, b, epsilon=_COSINE_EPS)
   return jnp.mean(per_example)
@@ -705,9 +707,11 @@ def const_loss(f_x: Array, f_g_f_x: Array, *, distance: str = "mse") -> Array:
       ``"mse"``: sum of squared differences (the squared L2 distance, NOT divided by the
       number of features); ``"mean_squared"``: their mean over the features (the scale of
       the DTN reference code's ``reduce_mean(square(...))``, for which the paper's weights
-      alpha = beta = 15 are set); ``"l1"``: sum of absolute differences; ``"cosine"``:
-      ``1 - cos(a, b)``, with squared norms clipped below at 1e-12 so that a zero vector
-      gives a finite value and gradient.
+      alpha = beta = 15 are set); ``"l1"``: sum of absolute differences; ``"mean_abs"``:
+      their mean over the features (L1 on mean_squared's scale: what minimises it is a
+      median, not a mean, of what g could draw); ``"cosine"``: ``1 - cos(a, b)``, with
+      squared norms clipped below at 1e-12 so that a zero vector gives a finite value and
+      gradient.
 
   Returns:
     A scalar: the mean over the batch (axis 0) of the per-example distance.
@@ -811,9 +815,11 @@ def tid_loss(x: Array, g_f_x: Array, *, distance: str = "mse") -> Array:
       ``"mse"``: sum of squared differences (the squared L2 distance, NOT divided by the
       number of features); ``"mean_squared"``: their mean over the features (the scale of
       the DTN reference code's ``reduce_mean(square(...))``, for which the paper's weights
-      alpha = beta = 15 are set); ``"l1"``: sum of absolute differences; ``"cosine"``:
-      ``1 - cos(a, b)``, with squared norms clipped below at 1e-12 so that a zero vector
-      gives a finite value and gradient.
+      alpha = beta = 15 are set); ``"l1"``: sum of absolute differences; ``"mean_abs"``:
+      their mean over the features (L1 on mean_squared's scale: what minimises it is a
+      median, not a mean, of what g could draw); ``"cosine"``: ``1 - cos(a, b)``, with
+      squared norms clipped below at 1e-12 so that a zero vector gives a finite value and
+      gradient.
 
   Returns:
     A scalar: the mean over the batch (axis 0) of the per-example distance.

@@ -364,6 +364,7 @@ def make_dtn_step(
     tid_weight: float,
     tv_weight: float = 0.0,
     distance: str = "mean_squared",
+    tid_distance: str | None = None,
     source_augment_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
     const_warmup_steps: int = 0,
     feature_augment_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
@@ -392,7 +393,10 @@ def make_dtn_step(
   for g (jgan.tasks.dtn's ``encoder.target_standardize``).
 
   g minimises ``L_GANG + const_weight * L_CONST + tid_weight * L_TID + tv_weight * L_TV``;
-  f never changes (its gradient reaches g through L_CONST only). ``source_augment_fn(images,
+  f never changes (its gradient reaches g through L_CONST only). L_CONST compares
+  descriptors with ``distance``, L_TID pixels with ``tid_distance`` (default ``distance``;
+  e.g. ``"mean_abs"``: L1, whose minimiser is a median, for targets g cannot fully predict from
+  f's descriptor, such as their background colour). ``source_augment_fn(images,
   key)`` (e.g. :func:`jgan.augment.augment`), when given, transforms the source batch (floats)
   before f with the step's key: with few source images (100 real faces) it gives g new
   descriptors around each one to keep their identity on. ``const_warmup_steps`` > 0 ramps
@@ -421,6 +425,10 @@ def make_dtn_step(
   penalise it. ``d_joint_batch=True`` runs D once on the three batches together (in D's
   update and in L_GANG, where the real targets join without gradient): one statistic for
   real and fake, so a pattern only the fakes carry stays visible.
+
+  A patch discriminator (logits [B, s, s, 3], e.g. ``DCGANDiscriminator(patch_layers=3)``)
+  is judged position by position: each patch carries its image's class in D's and g's
+  ternary losses and in d_accuracy.
 
   ``penalty(critic, real, fake, key)`` (e.g. ``jgan.penalties.make_d_penalty("r1", ...)``),
   if given, is added to D's loss, with the critic ``x -> ternary_realness(D(x))`` (the log-odds
@@ -477,7 +485,9 @@ def make_dtn_step(
     return _apply(generator, g_params, g_bs, features, train=True)
 
   def d_logits(d_params, d_bs, images):
-    return _apply(discriminator, d_params, d_bs, images, train=True)
+    logits, d_bs = _apply(discriminator, d_params, d_bs, images, train=True)
+    # A patch D's [B, s, s, 3]: every position is an example of its image's class.
+    return logits.reshape(-1, logits.shape[-1]), d_bs
 
   def d_view(images, key, i):  # what D sees of a batch
     return images if d_augment_fn is None else d_augment_fn(images, jax.random.fold_in(key, i))
@@ -525,7 +535,7 @@ def make_dtn_step(
     terms = {
         "g_gan": losses.ternary_generator_loss(logits_s, logits_t),
         "const": losses.const_loss(f_s[:k], f_seen, distance=distance),
-        "tid": losses.tid_loss(real_t, fake_t, distance=distance),
+        "tid": losses.tid_loss(real_t, fake_t, distance=tid_distance or distance),
         "tv": losses.total_variation(fake) if tv_weight else jnp.zeros(()),
     }
     total = (terms["g_gan"] + alpha * terms["const"] + tid_weight * terms["tid"]

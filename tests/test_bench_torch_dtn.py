@@ -357,6 +357,14 @@ def test_dtn_mirror_refuses_what_it_does_not_mirror():
   c.loss.const_contrastive_weight = 1.0
   with pytest.raises(NotImplementedError, match="const_contrastive_weight"):
     torch_dtn.dtn_random_inputs(c, None)
+  c = _dtn_config()
+  c.model.discriminator.patch_layers = 3
+  with pytest.raises(NotImplementedError, match="patch_layers"):
+    torch_dtn.dtn_random_inputs(c, None)
+  c = _dtn_config()
+  c.loss.tid_distance = "mean_abs"
+  with pytest.raises(NotImplementedError, match="tid_distance='mean_abs'"):
+    torch_dtn.dtn_random_inputs(c, None)
 
 
 @pytest.mark.parametrize("term", ["mode_seeking_weight", "mode_seeking_weight_end",

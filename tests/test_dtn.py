@@ -57,6 +57,26 @@ def test_ternary_dcgan_discriminator_shape_and_dtype():
     dcgan.DCGANDiscriminator(resolution=32, width=8, num_outputs=0)
 
 
+@pytest.mark.parametrize("resolution,layers,side", [(64, 3, 8), (64, 2, 16), (32, 3, 4),
+                                                    (32, 1, 16), (28, 2, 7)])
+def test_patch_discriminator_shapes(resolution, layers, side):
+  """patch_layers=k: ternary logits per position of the k-th convolution's map (stride 2 each),
+  one logit per position with a single output."""
+  x = jnp.zeros((2, resolution, resolution, 3), jnp.float32)
+  for outputs, shape in ((3, (2, side, side, 3)), (1, (2, side, side))):
+    d = dcgan.DCGANDiscriminator(resolution=resolution, width=4, num_outputs=outputs,
+                                 patch_layers=layers)
+    variables = jax.jit(functools.partial(d.init, train=False))(_key(0), x)
+    logits = jax.jit(functools.partial(d.apply, train=False))(variables, x)
+    chex.assert_shape(logits, shape)
+    chex.assert_type(logits, jnp.float32)
+    chex.assert_shape(variables["params"]["out"]["kernel"], (4, 4, None, outputs))
+    assert f"conv{layers}" not in variables["params"]
+  with pytest.raises(ValueError, match=re.escape(
+      f"patch_layers=5 must be in [0, {4 if resolution == 64 else 3 if resolution == 32 else 2}]")):
+    dcgan.DCGANDiscriminator(resolution=resolution, width=4, patch_layers=5)
+
+
 def test_mean_squared_distance_golden_values():
   a = jnp.array([[1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 0.0]])
   b = jnp.array([[1.0, 0.0, 3.0, 2.0], [1.0, -1.0, 2.0, 0.0]])
@@ -74,6 +94,25 @@ def test_mean_squared_distance_golden_values():
   np.testing.assert_allclose(float(losses.tid_loss(x, y, distance="mean_squared")),
                              float(losses.tid_loss(x, y, distance="mse")) / 6, rtol=1e-6)
   assert "mean_squared" in losses.DISTANCES
+
+
+def test_mean_abs_distance_golden_values():
+  a = jnp.array([[1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 0.0]])
+  b = jnp.array([[1.0, 0.0, 3.0, 2.0], [1.0, -1.0, 2.0, 0.0]])
+  # |differences|: [0, 2, 0, 2] -> mean 1; [1, 1, 2, 0] -> mean 1. Batch mean 1.
+  for fn in (losses.const_loss, losses.tid_loss):
+    np.testing.assert_allclose(float(fn(a, b, distance="mean_abs")), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(float(fn(a, b, distance="mean_abs")),
+                               float(fn(a, b, distance="l1")) / 4, rtol=1e-6)
+  # Its minimiser over a constant guess is a median: for targets {0, 0, 3} the guess 0 beats
+  # the mean 1 (mean_squared prefers the mean).
+  targets = jnp.array([[0.0], [0.0], [3.0]])
+  at = lambda c, d: float(losses.tid_loss(targets, jnp.full_like(targets, c), distance=d))
+  assert at(0.0, "mean_abs") < at(1.0, "mean_abs")
+  assert at(1.0, "mean_squared") < at(0.0, "mean_squared")
+  grad = jax.grad(lambda y: losses.tid_loss(targets, y, distance="mean_abs"))(
+      jnp.full_like(targets, 1.0))
+  np.testing.assert_allclose(np.asarray(grad)[:, 0], [1 / 3, 1 / 3, -1 / 3], rtol=1e-6)
 
 
 def test_adapt_images():
@@ -211,13 +250,15 @@ def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weigh
               const_augment_fn=None, ema_decay=None, const_examples=0, d_augment_fn=None,
               penalty=None, class_weight=0.0, encoder_head=None, d_normalization="batch",
               d_joint_batch=False, contrastive_weight=0.0, contrastive_temperature=0.1,
-              target_encoder=None, const_encoder=None):
+              target_encoder=None, const_encoder=None, tid_distance=None,
+              d_patch_layers=0):
   """A DTN of tiny DCGANs on (32, 32, 1) targets and (32, 32, 3) sources, f a TinyEncoder;
   ``target_encoder`` / ``const_encoder``: ``(encoder) -> encoder`` for those roles."""
   encoder, f_variables = tiny_encoder()
   generator = models.build_generator("dcgan", image_shape=TARGET, width=width)
   discriminator = models.build_discriminator("dcgan", image_shape=TARGET, width=width,
-                                             num_outputs=3, normalization=d_normalization)
+                                             num_outputs=3, normalization=d_normalization,
+                                             patch_layers=d_patch_layers)
   g_opt, d_opt = optax.adam(lr, b1=0.5), optax.adam(lr, b1=0.5)
   init = functools.partial(
       steps.init_dtn_state, generator=generator, discriminator=discriminator, g_optimizer=g_opt,
@@ -232,7 +273,7 @@ def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weigh
       d_joint_batch=d_joint_batch, contrastive_weight=contrastive_weight,
       contrastive_temperature=contrastive_temperature,
       target_encoder=target_encoder and target_encoder(encoder),
-      const_encoder=const_encoder and const_encoder(encoder))
+      const_encoder=const_encoder and const_encoder(encoder), tid_distance=tid_distance)
   init = functools.partial(init, use_ema=ema_decay is not None)
   return types.SimpleNamespace(init=init, step=step, encoder=encoder, generator=generator,
                                discriminator=discriminator,
@@ -361,6 +402,34 @@ def test_joint_batch_d_matters_only_for_a_batch_norm_d(normalization):
     np.testing.assert_allclose(float(out[True][k]), float(out[False][k]), rtol=1e-6, err_msg=k)
 
 
+def test_patch_d_losses_average_over_positions():
+  """A patch D in the DTN step: D's loss is the ternary loss with every position of each
+  batch's logit map an example of the batch's class, recomputed by hand from the same g and D;
+  g's non-D terms do not depend on D's kind."""
+  parts = build_dtn(d_patch_layers=2)
+  state0 = jax.jit(parts.init)(_key(0))
+  batch, key = dtn_batch(seed=19), jax.random.key(13)
+  _, m = jax.jit(parts.step)(state0, batch, key)
+  real_t = imaging.to_float(jnp.asarray(batch["image"]))
+  f_s = parts.encoder(state0.f_variables, imaging.to_float(jnp.asarray(batch["source_image"])))
+  f_t = parts.encoder(state0.f_variables, real_t)
+  fake = parts.generator.apply({"params": state0.g_params, "batch_stats": state0.g_batch_stats},
+                               jnp.concatenate([f_s, f_t]), train=True,
+                               mutable=["batch_stats"])[0]
+  d_vars = {"params": state0.d_params, "batch_stats": state0.d_batch_stats}
+  maps = [parts.discriminator.apply(d_vars, x, train=True, mutable=["batch_stats"])[0]
+          for x in (fake[:BATCH], fake[BATCH:], real_t)]
+  chex.assert_shape(maps, (BATCH, 8, 8, 3))
+  flat = [x.reshape(-1, 3) for x in maps]
+  np.testing.assert_allclose(float(m["d_loss"]),
+                             float(losses.ternary_discriminator_loss(*flat)), rtol=1e-4)
+  per_image = [jnp.mean(x, axis=(1, 2)) for x in maps]  # not what a patch D is judged on
+  assert abs(float(m["d_loss"]) - float(losses.ternary_discriminator_loss(*per_image))) > 1e-4
+  _, plain = jax.jit(build_dtn().step)(jax.jit(build_dtn().init)(_key(0)), batch, key)
+  for k in ("const", "tid"):
+    np.testing.assert_allclose(float(m[k]), float(plain[k]), rtol=1e-5, err_msg=k)
+
+
 def test_r1_penalty_on_the_ternary_d_is_its_realness_gradient(dtn):
   """R1 on D: d_loss = the ternary loss + 5 * mean ||grad_x realness(D(x))||^2 on the real
   targets (recomputed here from the same D); g's terms are the plain step's."""
@@ -469,6 +538,25 @@ def test_target_and_const_encoders_are_used_where_named(dtn):
                              rtol=1e-4)
   assert abs(float(m["tid"]) - float(plain["tid"])) > 1e-6  # the shift reached g's input
   assert abs(float(m["const"]) - float(plain["const"])) > 1e-6
+
+
+def test_tid_distance_applies_to_l_tid_alone(dtn):
+  """tid_distance="mean_abs": L_TID is the mean absolute error of g(f(target)), recomputed by
+  hand; L_CONST keeps the (mean squared) distance, so it equals the plain step's."""
+  batch, key = dtn_batch(seed=18), jax.random.key(12)
+  _, m = jax.jit(build_dtn(tid_distance="mean_abs").step)(dtn.state0, batch, key)
+  _, plain = dtn.jit_step(dtn.state0, batch, key)
+  s0 = dtn.state0
+  real_t = imaging.to_float(jnp.asarray(batch["image"]))
+  f_s = dtn.encoder(s0.f_variables, imaging.to_float(jnp.asarray(batch["source_image"])))
+  fake = dtn.generator.apply({"params": s0.g_params, "batch_stats": s0.g_batch_stats},
+                             jnp.concatenate([f_s, dtn.encoder(s0.f_variables, real_t)]),
+                             train=True, mutable=["batch_stats"])[0]
+  np.testing.assert_allclose(float(m["tid"]), float(jnp.mean(jnp.abs(real_t - fake[BATCH:]))),
+                             rtol=1e-4)
+  assert abs(float(m["tid"]) - float(plain["tid"])) > 1e-3
+  for name in ("const", "g_gan", "d_loss"):
+    np.testing.assert_allclose(float(m[name]), float(plain[name]), rtol=1e-5, err_msg=name)
 
 
 def test_decoder_step_trains_g_alone_on_l_tid(dtn):
@@ -1025,7 +1113,12 @@ def test_target_statistics_and_decoder_warmup_in_a_run(trained_nets, tmp_path):
                      ({"encoder.target_standardize": "input"},
                       "target_standardize='input' needs config.encoder.standardize=True"),
                      ({"loss.decoder_warmup_steps": 2, "total_steps": 2},
-                      "decoder_warmup_steps=2 must be in [0, total_steps=2)")):
+                      "decoder_warmup_steps=2 must be in [0, total_steps=2)"),
+                     ({"model.discriminator.patch_layers": 9},
+                      "patch_layers=9 must be in [0, 3] at resolution 32"),
+                     ({"loss.tid_distance": "l2"},
+                      "Unknown config.loss.tid_distance 'l2'; available: None (= loss.distance), "
+                      "mse, mean_squared, l1, mean_abs, cosine")):
     with pytest.raises(ValueError, match=re.escape(match)):
       dtn.build(_dtn_config(trained_nets, **bad), image_shape=TARGET, source_shape=SOURCE)
 

@@ -165,6 +165,8 @@ def batch_distance(a: torch.Tensor, b: torch.Tensor, *, distance: str) -> torch.
     per_example = torch.mean(torch.square(a - b), dim=-1)
   elif distance == "l1":
     per_example = torch.sum(torch.abs(a - b), dim=-1)
+  elif distance == "mean_abs":
+    per_example = torch.mean(torch.abs(a - b), dim=-1)
   elif distance == "cosine":  # optax.losses.cosine_distance: squared norms clipped at eps
     unit = lambda x: x / torch.sqrt(torch.clamp(torch.sum(x * x, -1, keepdim=True),
                                                 min=_COSINE_EPS))
@@ -328,6 +330,13 @@ def _check_no_source_augment(config: Any) -> None:
   if config.encoder.get("target_standardize", "none") != "none":
     raise NotImplementedError("torch mirror of DTN with encoder.target_standardize (set it to "
                               "'none').")
+  if config.model.discriminator.get("patch_layers", 0):
+    raise NotImplementedError("torch mirror of DTN with a patch discriminator "
+                              "(model.discriminator.patch_layers: set it to 0).")
+  if config.loss.get("tid_distance") not in (None, config.loss.distance):
+    raise NotImplementedError(f"torch mirror of DTN with loss.tid_distance="
+                              f"{config.loss.tid_distance!r} (the mirror uses loss.distance "
+                              "for L_TID too: set it to None).")
 
 
 class DTNStep:
@@ -360,8 +369,9 @@ class DTNStep:
     for group in ("generator", "discriminator"):
       if config.model[group].name != "dcgan":
         raise NotImplementedError(f"torch mirror of a {config.model[group].name!r} {group}.")
-    if config.loss.distance not in ("mse", "mean_squared", "l1", "cosine"):
+    if config.loss.distance not in ("mse", "mean_squared", "l1", "mean_abs", "cosine"):
       raise ValueError(f"Unknown config.loss.distance {config.loss.distance!r}.")
+
     h, w, c = (int(v) for v in image_shape)
     if h != w:
       raise ValueError(f"DCGAN needs square images, got {h}x{w}.")

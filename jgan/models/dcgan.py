@@ -221,11 +221,22 @@ class DCGANDiscriminator(nn.Module):
   before ``out`` and returns the last activated feature map [B, s, s, C_last] (s = 4 for 32/64,
   7 for 28) in ``dtype``, for heads built on top (e.g. the text-conditional discriminator).
 
+  ``patch_layers`` = k > 0 makes it a patch discriminator (PatchGAN): only the first k
+  convolutions, then ``out`` is a 4x4 stride-1 'SAME' convolution giving one logit (or
+  ``num_outputs``) per position of their map, each judging a patch of the image (for 64x64:
+  k = 2 -> a 16x16 map of 22-px patches, k = 3 -> 8x8 of 46-px patches): logits
+  [B, s, s] or [B, s, s, num_outputs]. A whole-image D lets local texture (grain, blotches)
+  pass if the image's layout is right; every patch must look real to a patch D. Losses
+  that average over the batch take each position as an example (jgan.steps.make_dtn_step
+  flattens them).
+
   References:
     Radford, Metz, Chintala 2016, "Unsupervised Representation Learning with Deep Convolutional
     Generative Adversarial Networks"; Gulrajani et al. 2017, "Improved Training of Wasserstein
     GANs", section 4 (no batch norm in the critic; layer norm suggested); Miyato et al.,
-    "Spectral Normalization for Generative Adversarial Networks", ICLR 2018.
+    "Spectral Normalization for Generative Adversarial Networks", ICLR 2018; Isola et al.,
+    "Image-to-Image Translation with Conditional Adversarial Networks", CVPR 2017, Sec. 3.2.2
+    (PatchGAN).
   """
 
   resolution: int
@@ -234,6 +245,7 @@ class DCGANDiscriminator(nn.Module):
   negative_slope: float = 0.2
   num_outputs: int = 1
   features_only: bool = False
+  patch_layers: int = 0
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
 
@@ -242,6 +254,10 @@ class DCGANDiscriminator(nn.Module):
     _check(type(self).__name__, "normalization", self.normalization, NORMALIZATIONS)
     if self.num_outputs < 1:
       raise ValueError(f"DCGANDiscriminator: num_outputs must be >= 1, got {self.num_outputs}.")
+    layers = len(_discriminator_plan(self.resolution, self.width))
+    if not 0 <= self.patch_layers <= layers:
+      raise ValueError(f"DCGANDiscriminator: patch_layers={self.patch_layers} must be in [0, "
+                       f"{layers}] at resolution {self.resolution} (0: whole image).")
     super().__post_init__()
 
   def _layer(self, layer: nn.Module, x: jax.Array, train: bool, name: str) -> jax.Array:
@@ -251,7 +267,8 @@ class DCGANDiscriminator(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
-    for i, c in enumerate(_discriminator_plan(self.resolution, self.width)):
+    plan = _discriminator_plan(self.resolution, self.width)
+    for i, c in enumerate(plan[:self.patch_layers or len(plan)]):
       use_bias = i == 0 or self.normalization != "batch"
       # = nn.Conv(c, (4, 4), strides=(2, 2), padding="SAME") (same params), with an input
       # gradient whose own gradient is fast on XLA:CPU (gradient penalties: 3x faster).
@@ -267,6 +284,11 @@ class DCGANDiscriminator(nn.Module):
       x = nn.leaky_relu(x, negative_slope=self.negative_slope)
     if self.features_only:
       return x
+    if self.patch_layers:
+      x = self._layer(nn.Conv(self.num_outputs, (4, 4), padding="SAME", dtype=self.dtype,
+                              param_dtype=self.param_dtype, kernel_init=dcgan_init,
+                              name="out"), x, train, "out").astype(jnp.float32)
+      return x[..., 0] if self.num_outputs == 1 else x
     x = x.reshape(x.shape[0], -1)
     x = self._layer(nn.Dense(self.num_outputs, dtype=self.dtype, param_dtype=self.param_dtype,
                              kernel_init=dcgan_init, name="out"), x, train, "out")

@@ -131,8 +131,11 @@ def default_config() -> ml_collections.ConfigDict:
        "output_filter": ""})  # "median3x3": edge-preserving smoothing of what is drawn
   # joint_batch: D sees real and fake in one call (one batch-norm statistic), so a pattern
   # all of g's outputs share is not normalised away (jgan.steps.make_dtn_step).
+  # patch_layers k > 0: a patch D (PatchGAN), ternary logits per position after k
+  # convolutions (jgan.models.DCGANDiscriminator): every patch must look like an avatar's.
   c.model.discriminator = ml_collections.ConfigDict(
-      {"name": "dcgan", "width": 64, "normalization": "batch", "joint_batch": False})
+      {"name": "dcgan", "width": 64, "normalization": "batch", "joint_batch": False,
+       "patch_layers": 0})
   # An EMA of g's weights (0: off), warmed up, with its own batch-norm statistics; what the
   # evaluation, samples, translate and the demo use when on (eval.use_ema).
   c.ema_decay = 0.0
@@ -151,6 +154,7 @@ def default_config() -> ml_collections.ConfigDict:
   # count in total_steps.
   c.loss.decoder_warmup_steps = 0
   c.loss.distance = "mean_squared"  # jgan.losses.DISTANCES, for L_CONST and L_TID
+  c.loss.tid_distance = None  # L_TID's own (e.g. "mean_abs": L1, a median); None: distance
   # New source descriptors for L_GANG and L_CONST (jgan.augment.mix_features): a fraction of
   # the batch mixed pairwise, plus Gaussian noise (standardised units).
   c.loss.feature_mix = 0.0
@@ -407,6 +411,10 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
   if config.loss.distance not in losses.DISTANCES:
     raise ValueError(f"Unknown config.loss.distance {config.loss.distance!r}; available: "
                      f"{', '.join(losses.DISTANCES)}.")
+  if config.loss.get("tid_distance") not in (None, *losses.DISTANCES):
+    raise ValueError(f"Unknown config.loss.tid_distance {config.loss.tid_distance!r}; "
+                     f"available: None (= loss.distance), {', '.join(losses.DISTANCES)}.")
+  tid_distance = config.loss.get("tid_distance") or config.loss.distance
   bad = sorted(set(config.eval.metrics) - set(EVAL_METRICS))
   if bad:
     raise ValueError(f"Unknown DTN eval.metrics {bad}; available: {', '.join(EVAL_METRICS)}.")
@@ -449,6 +457,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
   d_kwargs = config.model.discriminator.to_dict()
   generator = models.build_generator(g_kwargs.pop("name"), image_shape=image_shape, **g_kwargs)
   d_kwargs.pop("joint_batch", None)  # the step's, not the model's
+  if not d_kwargs.get("patch_layers"):
+    d_kwargs.pop("patch_layers", None)  # whole-image D: any registered D
   d_kwargs["num_outputs"] = 3  # ternary: g(f(source)), g(f(target)), real target
   discriminator = models.build_discriminator(d_kwargs.pop("name"), image_shape=image_shape,
                                              **d_kwargs)
@@ -497,7 +507,7 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       target_encoder=target_encoder, const_encoder=const_encoder, g_optimizer=g_opt,
       d_optimizer=d_opt, const_weight=config.loss.const_weight,
       tid_weight=config.loss.tid_weight, tv_weight=config.loss.tv_weight,
-      distance=config.loss.distance,
+      distance=config.loss.distance, tid_distance=tid_distance,
       source_augment_fn=augment.from_config(config.get("source_augment", _NO_AUGMENT)),
       const_warmup_steps=config.loss.get("const_warmup_steps", 0),
       feature_augment_fn=_feature_augment(config.loss),
@@ -517,7 +527,7 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
   warmup_step = steps.make_dtn_decoder_step(
       generator=generator, encoder=target_encoder, g_optimizer=g_opt,
       tid_weight=config.loss.tid_weight, tv_weight=config.loss.tv_weight,
-      distance=config.loss.distance, ema_decay=ema_decay) if warmup_steps else None
+      distance=tid_distance, ema_decay=ema_decay) if warmup_steps else None
   translate = steps.make_translate_fn(generator, encoder,
                                       use_ema=config.eval.get("use_ema", True))
   # Target-domain images (L_TID's reconstructions) reach g as in training.
@@ -603,10 +613,17 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
                 f"{', standardised' if standardize else ''}{target_note}"
                 f"{', cached' if precompute else ''}) "
                 f"g={config.model.generator.name} "
-                f"D={config.model.discriminator.name}(3 outputs) alpha={config.loss.const_weight}"
+                f"D={config.model.discriminator.name}(3 outputs"
+                f"{_describe_patches(config.model.discriminator)}) "
+                f"alpha={config.loss.const_weight}"
                 f" beta={config.loss.tid_weight} gamma={config.loss.tv_weight}"
                 f" ema={ema_decay or 'off'}"
                 f"{_describe_defences(config.loss)}"))
+
+
+def _describe_patches(d_config: ml_collections.ConfigDict) -> str:
+  k = d_config.get("patch_layers", 0)
+  return f" per patch, after {k} convolutions" if k else ""
 
 
 def _describe_defences(loss: ml_collections.ConfigDict) -> str:
