@@ -14,8 +14,8 @@ on D reads G's noise back from G's image); EMA of G 0.999; Adam 2e-4 (0.5, 0.999
 4,000 steps. Every 1,000 steps the attribute judge (avatar_attributes_classifier) scores 1,000
 images of held-out-combination captions, FID, and the diversity of 16 images per caption.
 
-Expected result (2026-12-06, session 44, README "Text to image"; a 2-core AVX2 machine, the
-judge trained there, three runs sharing the cores, not yet timed alone): at step 4,000 (end
+Expected result (2026-12-06, README "Text to image"; a 2-core AVX2 machine, the judge trained
+there, 36 min 8 s alone at a peak of 128 GFLOP/s): at step 4,000 (end
 and best) mean attribute accuracy 0.916 (every attribute >= 0.869), all five correct 0.626,
 FID 6.1 under the judge, diversity 3.10 against 5.66 for real avatars of the same captions.
 The previous default (constant 0.1, no latent regression) on that machine: 0.925 / 0.653 /
