@@ -77,35 +77,34 @@ def test_patch_discriminator_shapes(resolution, layers, side):
     dcgan.DCGANDiscriminator(resolution=resolution, width=4, patch_layers=5)
 
 
-def test_mean_squared_distance_golden_values():
-  a = jnp.array([[1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 0.0]])
-  b = jnp.array([[1.0, 0.0, 3.0, 2.0], [1.0, -1.0, 2.0, 0.0]])
-  # Squared differences: [0, 4, 0, 4] -> mean 2; [1, 1, 4, 0] -> mean 1.5. Batch mean 1.75.
+_A = np.array([[1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 0.0]], np.float32)
+_B = np.array([[1.0, 0.0, 3.0, 2.0], [1.0, -1.0, 2.0, 0.0]], np.float32)
+
+
+# Squared differences: [0, 4, 0, 4] -> mean 2; [1, 1, 4, 0] -> mean 1.5. Batch mean 1.75.
+# |differences|: [0, 2, 0, 2] -> mean 1; [1, 1, 2, 0] -> mean 1. Batch mean 1.
+@pytest.mark.parametrize("distance,golden,summed", [("mean_squared", 1.75, "mse"),
+                                                    ("mean_abs", 1.0, "l1")])
+def test_mean_distances_golden_values(distance, golden, summed):
   for fn in (losses.const_loss, losses.tid_loss):
-    np.testing.assert_allclose(float(fn(a, b, distance="mean_squared")), 1.75, rtol=1e-6)
-    np.testing.assert_allclose(float(fn(a, b, distance="mean_squared")),
-                               float(fn(a, b, distance="mse")) / 4, rtol=1e-6)
+    np.testing.assert_allclose(float(fn(_A, _B, distance=distance)), golden, rtol=1e-6)
+    np.testing.assert_allclose(float(fn(_A, _B, distance=distance)),
+                               float(fn(_A, _B, distance=summed)) / 4, rtol=1e-6)
   # Over all non-batch axes of an image batch: D = 2 * 3 * 1 = 6.
   x = jnp.arange(12.0).reshape(2, 2, 3, 1)
   y = jnp.zeros_like(x)
-  expected = np.mean([np.mean(np.arange(6.0) ** 2), np.mean(np.arange(6.0, 12.0) ** 2)])
-  np.testing.assert_allclose(float(losses.tid_loss(x, y, distance="mean_squared")), expected,
-                             rtol=1e-6)
-  np.testing.assert_allclose(float(losses.tid_loss(x, y, distance="mean_squared")),
-                             float(losses.tid_loss(x, y, distance="mse")) / 6, rtol=1e-6)
-  assert "mean_squared" in losses.DISTANCES
+  np.testing.assert_allclose(float(losses.tid_loss(x, y, distance=distance)),
+                             float(losses.tid_loss(x, y, distance=summed)) / 6, rtol=1e-6)
+  assert distance in losses.DISTANCES
+  if distance == "mean_squared":
+    expected = np.mean([np.mean(np.arange(6.0) ** 2), np.mean(np.arange(6.0, 12.0) ** 2)])
+    np.testing.assert_allclose(float(losses.tid_loss(x, y, distance=distance)), expected,
+                               rtol=1e-6)
 
 
-def test_mean_abs_distance_golden_values():
-  a = jnp.array([[1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 0.0]])
-  b = jnp.array([[1.0, 0.0, 3.0, 2.0], [1.0, -1.0, 2.0, 0.0]])
-  # |differences|: [0, 2, 0, 2] -> mean 1; [1, 1, 2, 0] -> mean 1. Batch mean 1.
-  for fn in (losses.const_loss, losses.tid_loss):
-    np.testing.assert_allclose(float(fn(a, b, distance="mean_abs")), 1.0, rtol=1e-6)
-    np.testing.assert_allclose(float(fn(a, b, distance="mean_abs")),
-                               float(fn(a, b, distance="l1")) / 4, rtol=1e-6)
-  # Its minimiser over a constant guess is a median: for targets {0, 0, 3} the guess 0 beats
-  # the mean 1 (mean_squared prefers the mean).
+def test_mean_abs_minimiser_is_a_median():
+  # Over a constant guess for targets {0, 0, 3}: mean_abs prefers 0 (the median) to the mean
+  # 1, mean_squared the mean; the gradient is sign(y - t) / n.
   targets = jnp.array([[0.0], [0.0], [3.0]])
   at = lambda c, d: float(losses.tid_loss(targets, jnp.full_like(targets, c), distance=d))
   assert at(0.0, "mean_abs") < at(1.0, "mean_abs")
