@@ -428,7 +428,9 @@ def make_dtn_step(
 
   A patch discriminator (logits [B, s, s, 3], e.g. ``DCGANDiscriminator(patch_layers=3)``)
   is judged position by position: each patch carries its image's class in D's and g's
-  ternary losses and in d_accuracy.
+  ternary losses and in d_accuracy; so is a two-headed one ([B, 2, s, s, 3] with
+  ``whole_image_head=True``: the whole image's logits repeated at every position beside the
+  patches', so image and patches weigh equally).
 
   ``penalty(critic, real, fake, key)`` (e.g. ``jgan.penalties.make_d_penalty("r1", ...)``),
   if given, is added to D's loss, with the critic ``x -> ternary_realness(D(x))`` (the log-odds
@@ -486,7 +488,7 @@ def make_dtn_step(
 
   def d_logits(d_params, d_bs, images):
     logits, d_bs = _apply(discriminator, d_params, d_bs, images, train=True)
-    # A patch D's [B, s, s, 3]: every position is an example of its image's class.
+    # A patch D's [B, (2,) s, s, 3]: every position is an example of its image's class.
     return logits.reshape(-1, logits.shape[-1]), d_bs
 
   def d_view(images, key, i):  # what D sees of a batch

@@ -77,6 +77,32 @@ def test_patch_discriminator_shapes(resolution, layers, side):
     dcgan.DCGANDiscriminator(resolution=resolution, width=4, patch_layers=5)
 
 
+def test_whole_image_head_beside_the_patch_head():
+  """whole_image_head=True: [B, 2, s, s, K], index 0 the whole-image D's logits (the same as a
+  whole-image D with the same trunk and ``out``) at every position, index 1 the patch head's."""
+  x = jax.random.normal(_key(3), (2, 32, 32, 3), jnp.float32)
+  d = dcgan.DCGANDiscriminator(resolution=32, width=4, num_outputs=3, patch_layers=2,
+                               whole_image_head=True)
+  variables = d.init(_key(0), x, train=False)
+  logits = d.apply(variables, x, train=False)
+  chex.assert_shape(logits, (2, 2, 8, 8, 3))
+  chex.assert_shape(variables["params"]["patch_out"]["kernel"], (4, 4, 8, 3))
+  whole = dcgan.DCGANDiscriminator(resolution=32, width=4, num_outputs=3)
+  plain_vars = {"params": {k: v for k, v in variables["params"].items() if k != "patch_out"},
+                "batch_stats": variables["batch_stats"]}
+  expected = whole.apply(plain_vars, x, train=False)
+  np.testing.assert_allclose(logits[:, 0], jnp.broadcast_to(expected[:, None, None], (2, 8, 8, 3)),
+                             rtol=1e-5, atol=1e-6)
+  assert float(jnp.std(logits[:, 1], axis=(1, 2)).mean()) > 0  # the patches differ
+  one = dcgan.DCGANDiscriminator(resolution=32, width=4, patch_layers=2, whole_image_head=True)
+  chex.assert_shape(one.apply(one.init(_key(0), x, train=False), x, train=False), (2, 2, 8, 8))
+  for layers in (0, 3):
+    with pytest.raises(ValueError, match=re.escape(
+        f"whole_image_head=True adds the whole-image head to a patch D: it needs patch_layers "
+        f"in [1, 2] at resolution 32, got {layers}")):
+      dcgan.DCGANDiscriminator(resolution=32, width=4, patch_layers=layers, whole_image_head=True)
+
+
 _A = np.array([[1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 0.0]], np.float32)
 _B = np.array([[1.0, 0.0, 3.0, 2.0], [1.0, -1.0, 2.0, 0.0]], np.float32)
 
@@ -250,14 +276,16 @@ def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weigh
               penalty=None, class_weight=0.0, encoder_head=None, d_normalization="batch",
               d_joint_batch=False, contrastive_weight=0.0, contrastive_temperature=0.1,
               target_encoder=None, const_encoder=None, tid_distance=None,
-              d_patch_layers=0):
+              d_patch_layers=0, d_whole_image_head=False):
   """A DTN of tiny DCGANs on (32, 32, 1) targets and (32, 32, 3) sources, f a TinyEncoder;
   ``target_encoder`` / ``const_encoder``: ``(encoder) -> encoder`` for those roles."""
   encoder, f_variables = tiny_encoder()
   generator = models.build_generator("dcgan", image_shape=TARGET, width=width)
   discriminator = models.build_discriminator("dcgan", image_shape=TARGET, width=width,
                                              num_outputs=3, normalization=d_normalization,
-                                             patch_layers=d_patch_layers)
+                                             patch_layers=d_patch_layers,
+                                             **({"whole_image_head": True}
+                                                if d_whole_image_head else {}))
   g_opt, d_opt = optax.adam(lr, b1=0.5), optax.adam(lr, b1=0.5)
   init = functools.partial(
       steps.init_dtn_state, generator=generator, discriminator=discriminator, g_optimizer=g_opt,
@@ -427,6 +455,29 @@ def test_patch_d_losses_average_over_positions():
   _, plain = jax.jit(build_dtn().step)(jax.jit(build_dtn().init)(_key(0)), batch, key)
   for k in ("const", "tid"):
     np.testing.assert_allclose(float(m[k]), float(plain[k]), rtol=1e-5, err_msg=k)
+
+
+def test_two_headed_d_weighs_the_image_and_its_patches_equally():
+  """Patch and whole-image heads in the DTN step: D's loss is half the whole-image ternary loss
+  plus half the per-position one, recomputed by hand from the same g and D."""
+  parts = build_dtn(d_patch_layers=2, d_whole_image_head=True)
+  state0 = jax.jit(parts.init)(_key(0))
+  batch, key = dtn_batch(seed=19), jax.random.key(13)
+  _, m = jax.jit(parts.step)(state0, batch, key)
+  real_t = imaging.to_float(jnp.asarray(batch["image"]))
+  f_s = parts.encoder(state0.f_variables, imaging.to_float(jnp.asarray(batch["source_image"])))
+  f_t = parts.encoder(state0.f_variables, real_t)
+  fake = parts.generator.apply({"params": state0.g_params, "batch_stats": state0.g_batch_stats},
+                               jnp.concatenate([f_s, f_t]), train=True,
+                               mutable=["batch_stats"])[0]
+  d_vars = {"params": state0.d_params, "batch_stats": state0.d_batch_stats}
+  maps = [parts.discriminator.apply(d_vars, x, train=True, mutable=["batch_stats"])[0]
+          for x in (fake[:BATCH], fake[BATCH:], real_t)]
+  chex.assert_shape(maps, (BATCH, 2, 8, 8, 3))
+  whole = losses.ternary_discriminator_loss(*[x[:, 0, 0, 0] for x in maps])
+  patches = losses.ternary_discriminator_loss(*[x[:, 1].reshape(-1, 3) for x in maps])
+  np.testing.assert_allclose(float(m["d_loss"]), float(0.5 * whole + 0.5 * patches), rtol=1e-4)
+  assert abs(float(whole) - float(patches)) > 1e-3  # the two heads judge differently
 
 
 def test_r1_penalty_on_the_ternary_d_is_its_realness_gradient(dtn):
@@ -1115,6 +1166,9 @@ def test_target_statistics_and_decoder_warmup_in_a_run(trained_nets, tmp_path):
                       "decoder_warmup_steps=2 must be in [0, total_steps=2)"),
                      ({"model.discriminator.patch_layers": 9},
                       "patch_layers=9 must be in [0, 3] at resolution 32"),
+                     ({"model.discriminator.whole_image_head": True},
+                      "whole_image_head=True adds the whole-image head to a patch D: it needs "
+                      "patch_layers in [1, 2] at resolution 32, got 0"),
                      ({"loss.tid_distance": "l2"},
                       "Unknown config.loss.tid_distance 'l2'; available: None (= loss.distance), "
                       "mse, mean_squared, l1, mean_abs, cosine")):

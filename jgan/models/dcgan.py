@@ -230,13 +230,23 @@ class DCGANDiscriminator(nn.Module):
   that average over the batch take each position as an example (jgan.steps.make_dtn_step
   flattens them).
 
+  ``whole_image_head=True`` (with ``patch_layers`` = k) keeps the whole-image D as well: the
+  patch logits branch off after k convolutions and the remaining convolutions and the dense
+  ``out`` go on from the same map (the patch head is ``patch_out``). A patch D alone lets
+  the layout go (every patch looks real, the image is no face); the two heads judge both.
+  Logits [B, 2, s, s] (or [B, 2, s, s, num_outputs]): index 0 the whole-image logit repeated
+  at every position, index 1 the patch logits, so a loss averaging over positions weighs the
+  image and its patches equally (multi-scale discriminators, Wang et al. 2018, with a
+  shared trunk).
+
   References:
     Radford, Metz, Chintala 2016, "Unsupervised Representation Learning with Deep Convolutional
     Generative Adversarial Networks"; Gulrajani et al. 2017, "Improved Training of Wasserstein
     GANs", section 4 (no batch norm in the critic; layer norm suggested); Miyato et al.,
     "Spectral Normalization for Generative Adversarial Networks", ICLR 2018; Isola et al.,
     "Image-to-Image Translation with Conditional Adversarial Networks", CVPR 2017, Sec. 3.2.2
-    (PatchGAN).
+    (PatchGAN); Wang et al., "High-Resolution Image Synthesis and Semantic Manipulation with
+    Conditional GANs", CVPR 2018 (multi-scale discriminators).
   """
 
   resolution: int
@@ -246,6 +256,7 @@ class DCGANDiscriminator(nn.Module):
   num_outputs: int = 1
   features_only: bool = False
   patch_layers: int = 0
+  whole_image_head: bool = False
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
 
@@ -258,6 +269,10 @@ class DCGANDiscriminator(nn.Module):
     if not 0 <= self.patch_layers <= layers:
       raise ValueError(f"DCGANDiscriminator: patch_layers={self.patch_layers} must be in [0, "
                        f"{layers}] at resolution {self.resolution} (0: whole image).")
+    if self.whole_image_head and not 0 < self.patch_layers < layers:
+      raise ValueError(f"DCGANDiscriminator: whole_image_head=True adds the whole-image head to "
+                       f"a patch D: it needs patch_layers in [1, {layers - 1}] at resolution "
+                       f"{self.resolution}, got {self.patch_layers}.")
     super().__post_init__()
 
   def _layer(self, layer: nn.Module, x: jax.Array, train: bool, name: str) -> jax.Array:
@@ -268,7 +283,11 @@ class DCGANDiscriminator(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
     plan = _discriminator_plan(self.resolution, self.width)
-    for i, c in enumerate(plan[:self.patch_layers or len(plan)]):
+    patches = None
+    for i, c in enumerate(plan[:self.patch_layers or len(plan)] if not self.whole_image_head
+                          else plan):
+      if self.whole_image_head and i == self.patch_layers and not self.features_only:
+        patches = self._patch_logits(x, train, "patch_out")
       use_bias = i == 0 or self.normalization != "batch"
       # = nn.Conv(c, (4, 4), strides=(2, 2), padding="SAME") (same params), with an input
       # gradient whose own gradient is fast on XLA:CPU (gradient penalties: 3x faster).
@@ -284,16 +303,22 @@ class DCGANDiscriminator(nn.Module):
       x = nn.leaky_relu(x, negative_slope=self.negative_slope)
     if self.features_only:
       return x
-    if self.patch_layers:
-      x = self._layer(nn.Conv(self.num_outputs, (4, 4), padding="SAME", dtype=self.dtype,
-                              param_dtype=self.param_dtype, kernel_init=dcgan_init,
-                              name="out"), x, train, "out").astype(jnp.float32)
+    if self.patch_layers and not self.whole_image_head:
+      x = self._patch_logits(x, train, "out")
       return x[..., 0] if self.num_outputs == 1 else x
     x = x.reshape(x.shape[0], -1)
     x = self._layer(nn.Dense(self.num_outputs, dtype=self.dtype, param_dtype=self.param_dtype,
                              kernel_init=dcgan_init, name="out"), x, train, "out")
     x = x.astype(jnp.float32)
+    if patches is not None:
+      x = jnp.stack([jnp.broadcast_to(x[:, None, None, :], patches.shape), patches], axis=1)
+      return x[..., 0] if self.num_outputs == 1 else x
     return x[:, 0] if self.num_outputs == 1 else x
+
+  def _patch_logits(self, x: jax.Array, train: bool, name: str) -> jax.Array:
+    return self._layer(nn.Conv(self.num_outputs, (4, 4), padding="SAME", dtype=self.dtype,
+                               param_dtype=self.param_dtype, kernel_init=dcgan_init,
+                               name=name), x, train, name).astype(jnp.float32)
 
 
 def generator_params_to_subpixel(params: PyTree) -> PyTree:

@@ -132,10 +132,11 @@ def default_config() -> ml_collections.ConfigDict:
   # joint_batch: D sees real and fake in one call (one batch-norm statistic), so a pattern
   # all of g's outputs share is not normalised away (jgan.steps.make_dtn_step).
   # patch_layers k > 0: a patch D (PatchGAN), ternary logits per position after k
-  # convolutions (jgan.models.DCGANDiscriminator): every patch must look like an avatar's.
+  # convolutions (jgan.models.DCGANDiscriminator): every patch must look like an avatar's;
+  # whole_image_head keeps the whole-image D beside it (both judge, equally weighted).
   c.model.discriminator = ml_collections.ConfigDict(
       {"name": "dcgan", "width": 64, "normalization": "batch", "joint_batch": False,
-       "patch_layers": 0})
+       "patch_layers": 0, "whole_image_head": False})
   # An EMA of g's weights (0: off), warmed up, with its own batch-norm statistics; what the
   # evaluation, samples, translate and the demo use when on (eval.use_ema).
   c.ema_decay = 0.0
@@ -457,6 +458,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
   d_kwargs = config.model.discriminator.to_dict()
   generator = models.build_generator(g_kwargs.pop("name"), image_shape=image_shape, **g_kwargs)
   d_kwargs.pop("joint_batch", None)  # the step's, not the model's
+  if not d_kwargs.get("whole_image_head"):
+    d_kwargs.pop("whole_image_head", None)
   if not d_kwargs.get("patch_layers"):
     d_kwargs.pop("patch_layers", None)  # whole-image D: any registered D
   d_kwargs["num_outputs"] = 3  # ternary: g(f(source)), g(f(target)), real target
@@ -623,7 +626,10 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
 
 def _describe_patches(d_config: ml_collections.ConfigDict) -> str:
   k = d_config.get("patch_layers", 0)
-  return f" per patch, after {k} convolutions" if k else ""
+  if not k:
+    return ""
+  both = " and per image" if d_config.get("whole_image_head", False) else ""
+  return f" per patch, after {k} convolutions{both}"
 
 
 def _describe_defences(loss: ml_collections.ConfigDict) -> str:
