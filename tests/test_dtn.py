@@ -429,13 +429,10 @@ def test_joint_batch_d_matters_only_for_a_batch_norm_d(normalization):
     np.testing.assert_allclose(float(out[True][k]), float(out[False][k]), rtol=1e-6, err_msg=k)
 
 
-def test_patch_d_losses_average_over_positions():
-  """A patch D in the DTN step: D's loss is the ternary loss with every position of each
-  batch's logit map an example of the batch's class, recomputed by hand from the same g and D;
-  g's non-D terms do not depend on D's kind."""
-  parts = build_dtn(d_patch_layers=2)
+def _step_and_d_maps(parts, batch, key):
+  """One DTN step's metrics from state 0, and D's logits of its three batches (g(f(source)),
+  g(f(target)), real target) recomputed by hand from the same g and D."""
   state0 = jax.jit(parts.init)(_key(0))
-  batch, key = dtn_batch(seed=19), jax.random.key(13)
   _, m = jax.jit(parts.step)(state0, batch, key)
   real_t = imaging.to_float(jnp.asarray(batch["image"]))
   f_s = parts.encoder(state0.f_variables, imaging.to_float(jnp.asarray(batch["source_image"])))
@@ -444,8 +441,17 @@ def test_patch_d_losses_average_over_positions():
                                jnp.concatenate([f_s, f_t]), train=True,
                                mutable=["batch_stats"])[0]
   d_vars = {"params": state0.d_params, "batch_stats": state0.d_batch_stats}
-  maps = [parts.discriminator.apply(d_vars, x, train=True, mutable=["batch_stats"])[0]
-          for x in (fake[:BATCH], fake[BATCH:], real_t)]
+  return m, [parts.discriminator.apply(d_vars, x, train=True, mutable=["batch_stats"])[0]
+             for x in (fake[:BATCH], fake[BATCH:], real_t)]
+
+
+def test_patch_d_losses_average_over_positions():
+  """A patch D in the DTN step: D's loss is the ternary loss with every position of each
+  batch's logit map an example of the batch's class, recomputed by hand from the same g and D;
+  g's non-D terms do not depend on D's kind."""
+  parts = build_dtn(d_patch_layers=2)
+  batch, key = dtn_batch(seed=19), jax.random.key(13)
+  m, maps = _step_and_d_maps(parts, batch, key)
   chex.assert_shape(maps, (BATCH, 8, 8, 3))
   flat = [x.reshape(-1, 3) for x in maps]
   np.testing.assert_allclose(float(m["d_loss"]),
@@ -461,18 +467,8 @@ def test_two_headed_d_weighs_the_image_and_its_patches_equally():
   """Patch and whole-image heads in the DTN step: D's loss is half the whole-image ternary loss
   plus half the per-position one, recomputed by hand from the same g and D."""
   parts = build_dtn(d_patch_layers=2, d_whole_image_head=True)
-  state0 = jax.jit(parts.init)(_key(0))
   batch, key = dtn_batch(seed=19), jax.random.key(13)
-  _, m = jax.jit(parts.step)(state0, batch, key)
-  real_t = imaging.to_float(jnp.asarray(batch["image"]))
-  f_s = parts.encoder(state0.f_variables, imaging.to_float(jnp.asarray(batch["source_image"])))
-  f_t = parts.encoder(state0.f_variables, real_t)
-  fake = parts.generator.apply({"params": state0.g_params, "batch_stats": state0.g_batch_stats},
-                               jnp.concatenate([f_s, f_t]), train=True,
-                               mutable=["batch_stats"])[0]
-  d_vars = {"params": state0.d_params, "batch_stats": state0.d_batch_stats}
-  maps = [parts.discriminator.apply(d_vars, x, train=True, mutable=["batch_stats"])[0]
-          for x in (fake[:BATCH], fake[BATCH:], real_t)]
+  m, maps = _step_and_d_maps(parts, batch, key)
   chex.assert_shape(maps, (BATCH, 2, 8, 8, 3))
   whole = losses.ternary_discriminator_loss(*[x[:, 0, 0, 0] for x in maps])
   patches = losses.ternary_discriminator_loss(*[x[:, 1].reshape(-1, 3) for x in maps])
