@@ -411,3 +411,28 @@ def test_bad_resolution_normalization_upsample():
     models.DCGANDiscriminator(32, normalization="group")
   with pytest.raises(ValueError, match=r"upsample='nearest'.*'subpixel', 'conv_transpose', 'resize_conv'"):
     models.DCGANGenerator(32, upsample="nearest")
+
+
+def test_dcgan_generator_condition_on_input_equals_z_as_condition():
+  """condition_on_input=True: every block gets a conditional affine (affine0..affine{n-1}, no
+  learnt BN scale) and g(z) equals g(z, condition=z); once the affines' output layers are
+  non-zero, the condition moves the image beyond what the projection alone does."""
+  g = models.DCGANGenerator(32, width=WIDTH, condition_on_input=True)
+  z = jax.random.normal(jax.random.key(3), (BATCH, LATENT))
+  variables = g.init(_key(0), z, train=False)
+  params = variables["params"]
+  assert sorted(k for k in params if k.startswith("affine")) == ["affine0", "affine1",
+                                                                 "affine2"]
+  assert "bn0" not in params and "mean" in variables["batch_stats"]["bn0"]  # no learnt affine
+  out = g.apply(variables, z, train=False)
+  chex.assert_shape(out, (BATCH, 32, 32, 3))
+  chex.assert_type(out, jnp.float32)
+  plain = models.DCGANGenerator(32, width=WIDTH)
+  np.testing.assert_allclose(out, plain.apply(variables, z, train=False, condition=z),
+                             rtol=1e-6, atol=1e-6)
+  # Zero-initialised affines start as the identity; perturbed ones make the condition count.
+  bumped = jax.tree_util.tree_map_with_path(
+      lambda path, x: x + 0.5 if "affine" in jax.tree_util.keystr(path)
+      and "out" in jax.tree_util.keystr(path) else x, variables)
+  other = g.apply(bumped, z, train=False, condition=-z)
+  assert float(jnp.abs(g.apply(bumped, z, train=False) - other).max()) > 1e-3

@@ -130,7 +130,9 @@ class DCGANGenerator(nn.Module):
   ``condition`` [B, K] (optional) modulates every normalisation: the batch norms ``bn{i}`` lose
   their learnt scale and offset, and `ConditionalAffine` ``affine{i}`` gives a per-example,
   per-channel scale and shift from the condition instead (conditional batch norm; what makes
-  a text or class reach every block, not only the input).
+  a text or class reach every block, not only the input). ``condition_on_input=True`` uses z
+  itself as the condition when none is given: a deterministic code (DTN's face descriptor f(x))
+  then reaches every block of g, not only the projection.
 
   Shapes: z [B, latent] -> [B, resolution, resolution, channels] float32 in [-1, 1].
   ``train=True`` uses batch statistics and updates ``batch_stats`` (apply with
@@ -148,6 +150,7 @@ class DCGANGenerator(nn.Module):
   upsample: str = "subpixel"
   output_upsample: str = ""
   output_filter: str = ""
+  condition_on_input: bool = False
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
 
@@ -185,6 +188,8 @@ class DCGANGenerator(nn.Module):
   def __call__(self, z: jax.Array, *, train: bool,
                condition: jax.Array | None = None) -> jax.Array:
     size, chans = _generator_plan(self.resolution, self.width)
+    if condition is None and self.condition_on_input:
+      condition = z
     x = nn.Dense(size * size * chans[0], use_bias=False, dtype=self.dtype,
                  param_dtype=self.param_dtype, kernel_init=dcgan_init, name="project")(z)
     x = x.reshape(z.shape[0], size, size, chans[0])

@@ -128,7 +128,8 @@ def default_config() -> ml_collections.ConfigDict:
   c.model.generator = ml_collections.ConfigDict(
       {"name": "dcgan", "width": 64, "upsample": "subpixel",  # or "resize_conv"
        "output_upsample": "",  # "": as upsample; the RGB layer alone
-       "output_filter": ""})  # "median3x3": edge-preserving smoothing of what is drawn
+       "output_filter": "",  # "median3x3": edge-preserving smoothing of what is drawn
+       "condition_on_input": False})  # f(x) also scales and shifts every block's BN
   # joint_batch: D sees real and fake in one call (one batch-norm statistic), so a pattern
   # all of g's outputs share is not normalised away (jgan.steps.make_dtn_step).
   # patch_layers k > 0: a patch D (PatchGAN), ternary logits per position after k
