@@ -983,6 +983,17 @@ def test_dtn_bad_defence_values_are_named(trained_nets, key, value, match):
     dtn.build(c, image_shape=TARGET, source_shape=SOURCE)
 
 
+def test_generator_condition_on_input_reaches_g(trained_nets):
+  """model.generator.condition_on_input: f(x) scales and shifts every block of g (conditional
+  affines in g's parameters), and the run's description says so."""
+  from jgan.tasks import dtn  # pylint: disable=import-outside-toplevel
+  for on in (False, True):
+    c = _dtn_config(trained_nets, **{"model.generator.condition_on_input": on})
+    task = dtn.build(c, image_shape=TARGET, source_shape=SOURCE)
+    params = jax.eval_shape(task.init, _key(0)).g_params
+    assert ("affine1" in params) == on and ("conditions every block" in task.describe) == on
+
+
 def test_const_examples_above_the_batch_mean_the_whole_batch(trained_nets):
   from jgan.tasks import dtn  # pylint: disable=import-outside-toplevel
   c = _dtn_config(trained_nets, **{"loss.const_examples": 99})  # batch_size 8

@@ -616,13 +616,18 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       describe=(f"DTN: f={f.name} ({feature_dim}-d, input {f.input_shape}"
                 f"{', standardised' if standardize else ''}{target_note}"
                 f"{', cached' if precompute else ''}) "
-                f"g={config.model.generator.name} "
+                f"g={_describe_generator(config.model.generator)} "
                 f"D={config.model.discriminator.name}(3 outputs"
                 f"{_describe_patches(config.model.discriminator)}) "
                 f"alpha={config.loss.const_weight}"
                 f" beta={config.loss.tid_weight} gamma={config.loss.tv_weight}"
                 f" ema={ema_decay or 'off'}"
                 f"{_describe_defences(config.loss)}"))
+
+
+def _describe_generator(g_config: ml_collections.ConfigDict) -> str:
+  cbn = g_config.get("condition_on_input", False)
+  return f"{g_config.name}{'(f(x) conditions every block)' if cbn else ''}"
 
 
 def _describe_patches(d_config: ml_collections.ConfigDict) -> str:
