@@ -674,6 +674,65 @@ def ternary_realness(logits: Array) -> Array:
                                                             axis=-1)
 
 
+def ternary_wasserstein_discriminator_loss(d_src_fake: Array, d_tgt_fake: Array,
+                                           d_tgt_real: Array) -> Array:
+  """The DTN's D as a Wasserstein critic: ``sum over both fake batches of mean(r(fake)) -
+  mean(r(real))``, with the critic ``r = ternary_realness(logits)``.
+
+  The ternary D's three logits are read as one scalar critic, the log-odds of "real target"
+  (:func:`ternary_realness`), and both translation batches are fakes, each against the real
+  targets as in :func:`wasserstein_discriminator_loss`: the WGAN-GP game (with a gradient
+  penalty on the same critic) in place of the paper's three-way cross-entropy, while D's
+  model and the penalty's critic stay those of the ternary D. All-equal logits give 0.
+
+  Args:
+    d_src_fake: D logits on g(f(x)) for source samples x, shape [B_s, 3].
+    d_tgt_fake: D logits on g(f(x)) for target samples x, shape [B_t, 3].
+    d_tgt_real: D logits on real target samples, shape [B_r, 3].
+
+  Returns:
+    A scalar.
+
+  Raises:
+    ValueError: if an input is not [B, 3].
+
+  References:
+    Taigman, Polyak & Wolf, ICLR 2017, Sec. 4 (the ternary D); Arjovsky, Chintala & Bottou,
+    ICML 2017, eq. 3; Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017.
+  """
+  real = ternary_realness(d_tgt_real)
+  return (wasserstein_discriminator_loss(real, ternary_realness(d_src_fake))
+          + wasserstein_discriminator_loss(real, ternary_realness(d_tgt_fake)))
+
+
+def ternary_wasserstein_generator_loss(d_src_fake: Array, d_tgt_fake: Array) -> Array:
+  """g's side of :func:`ternary_wasserstein_discriminator_loss`: ``-mean(r(g(f(s)))) -
+  mean(r(g(f(t))))`` with ``r = ternary_realness(logits)``.
+
+  Args:
+    d_src_fake: D logits on g(f(x)) for source samples x, shape [B_s, 3].
+    d_tgt_fake: D logits on g(f(x)) for target samples x, shape [B_t, 3].
+
+  Returns:
+    A scalar.
+
+  Raises:
+    ValueError: if an input is not [B, 3].
+
+  References:
+    Arjovsky, Chintala & Bottou, "Wasserstein GAN", ICML 2017, eq. 3.
+  """
+  return (wasserstein_generator_loss(ternary_realness(d_src_fake))
+          + wasserstein_generator_loss(ternary_realness(d_tgt_fake)))
+
+
+# The DTN's adversarial game, by name: (D's loss, g's loss), each on [B, 3] logits.
+DTN_ADVERSARIAL = {
+    "ternary": (ternary_discriminator_loss, ternary_generator_loss),
+    "wasserstein": (ternary_wasserstein_discriminator_loss, ternary_wasserstein_generator_loss),
+}
+
+
 def _batch_distance(a: Array, b: Array, distance: str) -> Array:
   """Mean over the batch (axis 0) of a per-example distance over all other axes."""
   if distance not in DISTANCES:
@@ -988,6 +1047,7 @@ def get_loss_family(name: str) -> tuple[GeneratorLossFn, DiscriminatorLossFn]:
 
 __all__ = [
     "DISTANCES",
+    "DTN_ADVERSARIAL",
     "LOSS_FAMILIES",
     "TERNARY_SOURCE_FAKE",
     "TERNARY_TARGET_FAKE",
@@ -1014,6 +1074,8 @@ __all__ = [
     "ternary_discriminator_loss",
     "ternary_generator_loss",
     "ternary_realness",
+    "ternary_wasserstein_discriminator_loss",
+    "ternary_wasserstein_generator_loss",
     "tid_loss",
     "top_k_count",
     "top_k_generator_loss",

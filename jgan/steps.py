@@ -378,6 +378,7 @@ def make_dtn_step(
     d_joint_batch: bool = False,
     contrastive_weight: float = 0.0,
     contrastive_temperature: float = 0.1,
+    adversarial: str = "ternary",
 ) -> Callable[[DTNState, dict[str, jax.Array], jax.Array], tuple[DTNState, Metrics]]:
   """Builds one Domain Transfer Network step: a ternary-D update, then a g update.
 
@@ -432,6 +433,13 @@ def make_dtn_step(
   ``whole_image_head=True``: the whole image's logits repeated at every position beside the
   patches', so image and patches weigh equally).
 
+  ``adversarial`` names the game (:data:`jgan.losses.DTN_ADVERSARIAL`): ``"ternary"``, the
+  paper's three-way cross-entropy (L_D, L_GANG), or ``"wasserstein"``, WGAN's critic loss on
+  D's realness log-odds with both translation batches as fakes
+  (:func:`jgan.losses.ternary_wasserstein_discriminator_loss`), which needs a ``penalty`` on
+  the same critic to keep D Lipschitz (WGAN-GP: ``make_d_penalty("gradient_penalty", ...)``
+  with a D without batch norm).
+
   ``penalty(critic, real, fake, key)`` (e.g. ``jgan.penalties.make_d_penalty("r1", ...)``),
   if given, is added to D's loss, with the critic ``x -> ternary_realness(D(x))`` (the log-odds
   of "real target" against both fake classes), on the real targets and the source
@@ -480,6 +488,13 @@ def make_dtn_step(
     raise ValueError("class_weight > 0 needs encoder_head, f's classifier layer.")
   if contrastive_weight < 0:
     raise ValueError(f"contrastive_weight must be >= 0, got {contrastive_weight}.")
+  if adversarial not in losses.DTN_ADVERSARIAL:
+    raise ValueError(f"Unknown adversarial game {adversarial!r}; allowed: "
+                     f"{', '.join(losses.DTN_ADVERSARIAL)}.")
+  if adversarial == "wasserstein" and penalty is None:
+    raise ValueError("adversarial='wasserstein' needs a penalty on D (e.g. the gradient "
+                     "penalty): an unconstrained critic diverges.")
+  d_game_loss, g_game_loss = losses.DTN_ADVERSARIAL[adversarial]
   target_encoder = encoder if target_encoder is None else target_encoder
   const_encoder = encoder if const_encoder is None else const_encoder
 
@@ -508,7 +523,7 @@ def make_dtn_step(
   def d_loss_fn(d_params, d_bs, fake_s, fake_t, real_t, key):
     fake_s, fake_t, real_t = (d_view(x, key, i) for i, x in enumerate((fake_s, fake_t, real_t)))
     (logits_s, logits_t, logits_r), d_bs = d_logits_of(d_params, d_bs, (fake_s, fake_t, real_t))
-    loss = losses.ternary_discriminator_loss(logits_s, logits_t, logits_r)
+    loss = d_game_loss(logits_s, logits_t, logits_r)
     correct = [jnp.argmax(l, -1) == c for l, c in ((logits_s, losses.TERNARY_SOURCE_FAKE),
                                                    (logits_t, losses.TERNARY_TARGET_FAKE),
                                                    (logits_r, losses.TERNARY_TARGET_REAL))]
@@ -535,7 +550,7 @@ def make_dtn_step(
     seen = fake_s[:k] if const_augment_fn is None else const_augment_fn(fake_s[:k], key)
     f_seen = const_encoder(f_variables, seen)
     terms = {
-        "g_gan": losses.ternary_generator_loss(logits_s, logits_t),
+        "g_gan": g_game_loss(logits_s, logits_t),
         "const": losses.const_loss(f_s[:k], f_seen, distance=distance),
         "tid": losses.tid_loss(real_t, fake_t, distance=tid_distance or distance),
         "tv": losses.total_variation(fake) if tv_weight else jnp.zeros(()),

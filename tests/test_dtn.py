@@ -276,7 +276,7 @@ def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weigh
               penalty=None, class_weight=0.0, encoder_head=None, d_normalization="batch",
               d_joint_batch=False, contrastive_weight=0.0, contrastive_temperature=0.1,
               target_encoder=None, const_encoder=None, tid_distance=None,
-              d_patch_layers=0, d_whole_image_head=False):
+              d_patch_layers=0, d_whole_image_head=False, adversarial="ternary"):
   """A DTN of tiny DCGANs on (32, 32, 1) targets and (32, 32, 3) sources, f a TinyEncoder;
   ``target_encoder`` / ``const_encoder``: ``(encoder) -> encoder`` for those roles."""
   encoder, f_variables = tiny_encoder()
@@ -300,7 +300,8 @@ def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weigh
       d_joint_batch=d_joint_batch, contrastive_weight=contrastive_weight,
       contrastive_temperature=contrastive_temperature,
       target_encoder=target_encoder and target_encoder(encoder),
-      const_encoder=const_encoder and const_encoder(encoder), tid_distance=tid_distance)
+      const_encoder=const_encoder and const_encoder(encoder), tid_distance=tid_distance,
+      adversarial=adversarial)
   init = functools.partial(init, use_ema=ema_decay is not None)
   return types.SimpleNamespace(init=init, step=step, encoder=encoder, generator=generator,
                                discriminator=discriminator,
@@ -505,6 +506,62 @@ def test_r1_penalty_on_the_ternary_d_is_its_realness_gradient(dtn):
   assert penalties.from_config("none", weight=10.0) is None
   with pytest.raises(ValueError, match=r"'r2'.*none, gradient_penalty, r1"):
     penalties.from_config("r2", weight=1.0)
+
+
+def test_wasserstein_game_is_wgan_gp_on_the_realness_critic():
+  """adversarial="wasserstein": d_loss = WGAN's critic loss on D's realness of the three
+  batches + the gradient penalty; g_gan = -realness of both translation batches under the
+  updated D (recomputed here by hand); L_CONST, L_TID, L_TV are the plain step's."""
+  gp = penalties.make_d_penalty("gradient_penalty", weight=10.0)
+  plain = build_dtn(penalty=gp, d_normalization="layer")
+  wgan = build_dtn(penalty=gp, d_normalization="layer", adversarial="wasserstein")
+  batch, key = dtn_batch(seed=21), jax.random.key(3)
+  s0 = jax.jit(wgan.init)(_key(0))
+  new, m = jax.jit(wgan.step)(s0, batch, key)
+  _, p = jax.jit(plain.step)(s0, batch, key)
+  for name in ("const", "tid", "tv", "penalty"):
+    np.testing.assert_allclose(float(m[name]), float(p[name]), rtol=1e-5, err_msg=name)
+  f_s = wgan.encoder(s0.f_variables, imaging.to_float(jnp.asarray(batch["source_image"])))
+  f_t = wgan.encoder(s0.f_variables, imaging.to_float(jnp.asarray(batch["image"])))
+  fake = wgan.generator.apply({"params": s0.g_params, "batch_stats": s0.g_batch_stats},
+                              jnp.concatenate([f_s, f_t]), train=True,
+                              mutable=["batch_stats"])[0]
+  real = imaging.to_float(jnp.asarray(batch["image"]))
+
+  def realness(d_params, x):
+    return losses.ternary_realness(wgan.discriminator.apply({"params": d_params}, x, train=True))
+
+  r_real, r_s, r_t = (realness(s0.d_params, x) for x in (real, fake[:BATCH], fake[BATCH:]))
+  want_d = (jnp.mean(r_s) - jnp.mean(r_real)) + (jnp.mean(r_t) - jnp.mean(r_real))
+  np.testing.assert_allclose(float(m["d_loss"]) - float(m["penalty"]), float(want_d),
+                             rtol=1e-4, atol=1e-5)
+  want_g = -jnp.mean(realness(new.d_params, fake[:BATCH])) - jnp.mean(
+      realness(new.d_params, fake[BATCH:]))
+  np.testing.assert_allclose(float(m["g_gan"]), float(want_g), rtol=1e-4, atol=1e-5)
+  assert not np.isclose(float(m["g_gan"]), float(p["g_gan"]))
+
+
+def test_wasserstein_critic_learns_to_separate_real_from_translations():
+  """Ten steps of the Wasserstein game on one batch: D's critic loss (without the penalty)
+  falls below 0, i.e. D rates the real targets above g's translations."""
+  wgan = build_dtn(penalty=penalties.make_d_penalty("gradient_penalty", weight=10.0),
+                   d_normalization="layer", adversarial="wasserstein")
+  step, state, batch = jax.jit(wgan.step), jax.jit(wgan.init)(_key(0)), dtn_batch(seed=5)
+  first = None
+  for i in range(10):
+    state, m = step(state, batch, jax.random.key(i))
+    gap = float(m["d_loss"]) - float(m["penalty"])
+    first = gap if first is None else first
+  assert np.isfinite(gap) and gap < 0 and gap < first
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"adversarial": "minimax"}, r"'minimax'.*allowed: ternary, wasserstein"),
+    ({"adversarial": "wasserstein"}, r"wasserstein.*needs a penalty"),
+])
+def test_adversarial_game_is_checked(kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    build_dtn(**kwargs)
 
 
 def _check_extra_g_term(dtn, extra, *, term, weight, want, seed, key):
@@ -975,6 +1032,8 @@ def test_dtn_task_needs_a_source_dataset(trained_nets, tmp_path):
     ("loss.const_examples", -2, r"const_examples must be >= 0.*-2"),
     ("loss.const_perturb.zoom", 1.2, r"zoom and shift in \[0, 1\).*zoom=1.2"),
     ("d_augment", "colour,sharpen", r"d_augment='colour,sharpen'.*'sharpen'.*allowed"),
+    ("loss.adversarial", "hinge", r"'hinge'.*allowed: ternary, wasserstein"),
+    ("loss.adversarial", "wasserstein", r"wasserstein.*needs a penalty"),
 ])
 def test_dtn_bad_defence_values_are_named(trained_nets, key, value, match):
   from jgan.tasks import dtn  # pylint: disable=import-outside-toplevel
@@ -992,6 +1051,27 @@ def test_generator_condition_on_input_reaches_g(trained_nets):
     task = dtn.build(c, image_shape=TARGET, source_shape=SOURCE)
     params = jax.eval_shape(task.init, _key(0)).g_params
     assert ("affine1" in params) == on and ("conditions every block" in task.describe) == on
+
+
+def test_wasserstein_game_reaches_the_step(trained_nets):
+  """loss.adversarial=wasserstein with the gradient penalty and a layer-norm D: one step of
+  the built task gives a finite, non-ternary D loss, and the run's description names it."""
+  from jgan.tasks import dtn  # pylint: disable=import-outside-toplevel
+  c = _dtn_config(trained_nets, **{"loss.adversarial": "wasserstein",
+                                   "penalty.name": "gradient_penalty",
+                                   "model.discriminator.normalization": "layer"})
+  task = dtn.build(c, image_shape=TARGET, source_shape=SOURCE)
+  assert "wasserstein + gradient_penalty" in task.describe
+  assert "wasserstein" not in dtn.build(_dtn_config(trained_nets), image_shape=TARGET,
+                                        source_shape=SOURCE).describe
+  state = task.init(_key(0))
+  rng = np.random.default_rng(0)
+  batch = {"image": rng.integers(0, 256, (8, *TARGET), dtype=np.uint8),
+           "source_image": rng.integers(0, 256, (8, *SOURCE), dtype=np.uint8)}
+  _, m = jax.jit(task.step)(state, batch, _key(1))
+  assert np.isfinite(float(m["d_loss"])) and float(m["penalty"]) >= 0
+  # The ternary game starts near 3 log 3; the critic's starts near 0 (+ the penalty).
+  assert abs(float(m["d_loss"]) - float(m["penalty"])) < 1.0
 
 
 def test_const_examples_above_the_batch_mean_the_whole_batch(trained_nets):

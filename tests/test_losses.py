@@ -176,6 +176,27 @@ def test_ternary_realness_golden_sign_and_gradient():
     losses.ternary_realness(jnp.zeros((2, 2)))
 
 
+def test_ternary_wasserstein_losses_golden_sign_and_gradient():
+  # Realness: real [0, 0, ln 2] -> 0; source fake [0, 0, 0] -> -ln 2; target fake
+  # [ln 2, ln 2, 0] -> -ln 4. D: (-ln 2 - 0) + (-ln 4 - 0) = -3 ln 2; g: ln 2 + ln 4.
+  ln2 = math.log(2.0)
+  real, src, tgt = (jnp.array([[0.0, 0.0, ln2]]), jnp.array([[0.0, 0.0, 0.0]]),
+                    jnp.array([[ln2, ln2, 0.0]]))
+  close(losses.ternary_wasserstein_discriminator_loss(src, tgt, real), -3 * ln2)
+  close(losses.ternary_wasserstein_generator_loss(src, tgt), 3 * ln2)
+  # D lowers its loss by raising the real targets' "real" logit (counted once per fake
+  # batch) and by raising a fake's "fake" logits; g gains by raising its "real" logit.
+  g_real = jax.grad(lambda r: losses.ternary_wasserstein_discriminator_loss(src, tgt, r))(real)
+  close(g_real[0, 2], -2.0)
+  g_src = jax.grad(lambda s: losses.ternary_wasserstein_discriminator_loss(s, tgt, real))(src)
+  assert float(g_src[0, 2]) > 0 and float(g_src[0, 0]) < 0
+  g_gen = jax.grad(lambda s: losses.ternary_wasserstein_generator_loss(s, tgt))(src)
+  close(g_gen[0, 2], -1.0)
+  assert set(losses.DTN_ADVERSARIAL) == {"ternary", "wasserstein"}
+  with pytest.raises(ValueError, match=r"\[B, 3\].*\(2, 2\)"):
+    losses.ternary_wasserstein_discriminator_loss(src, tgt, jnp.zeros((2, 2)))
+
+
 def test_ternary_losses_reject_non_ternary_logits():
   with pytest.raises(ValueError, match=r"d_tgt_real.*\[B, 3\].*\(2, 2\)"):
     losses.ternary_discriminator_loss(jnp.zeros((2, 3)), jnp.zeros((2, 3)), jnp.zeros((2, 2)))

@@ -147,6 +147,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.penalty.name = "none"  # on D: "none" or a name in jgan.penalties.PENALTIES (e.g. "r1")
   c.penalty.weight = 10.0
   c.loss = ml_collections.ConfigDict()
+  # The adversarial game (jgan.losses.DTN_ADVERSARIAL): "ternary" (the paper's L_D, L_GANG) or
+  # "wasserstein" (WGAN on D's realness; needs penalty.name, e.g. "gradient_penalty", and a D
+  # without batch norm: model.discriminator.normalization="layer").
+  c.loss.adversarial = "ternary"
   c.loss.const_weight = 15.0  # alpha: L_CONST
   c.loss.tid_weight = 15.0  # beta: L_TID
   c.loss.tv_weight = 0.0  # gamma: L_TV
@@ -522,6 +526,7 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       d_joint_batch=bool(config.model.discriminator.get("joint_batch", False)),
       contrastive_weight=config.loss.get("const_contrastive_weight", 0.0),
       contrastive_temperature=config.loss.get("const_contrastive_temperature", 0.1),
+      adversarial=config.loss.get("adversarial", "ternary"),
       d_augment_fn=augment.diff_augment_from_config(config.get("d_augment", "")),
       penalty=penalties.from_config(config.penalty.name, weight=config.penalty.weight))
   warmup_steps = int(config.loss.get("decoder_warmup_steps", 0))
@@ -618,7 +623,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
                 f"{', cached' if precompute else ''}) "
                 f"g={_describe_generator(config.model.generator)} "
                 f"D={config.model.discriminator.name}(3 outputs"
-                f"{_describe_patches(config.model.discriminator)}) "
+                f"{_describe_patches(config.model.discriminator)}"
+                f"{_describe_game(config)}) "
                 f"alpha={config.loss.const_weight}"
                 f" beta={config.loss.tid_weight} gamma={config.loss.tv_weight}"
                 f" ema={ema_decay or 'off'}"
@@ -628,6 +634,12 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
 def _describe_generator(g_config: ml_collections.ConfigDict) -> str:
   cbn = g_config.get("condition_on_input", False)
   return f"{g_config.name}{'(f(x) conditions every block)' if cbn else ''}"
+
+
+def _describe_game(config: ml_collections.ConfigDict) -> str:
+  game = config.loss.get("adversarial", "ternary")
+  penalty = "" if config.penalty.name == "none" else f" + {config.penalty.name}"
+  return "" if game == "ternary" and not penalty else f", {game}{penalty}"
 
 
 def _describe_patches(d_config: ml_collections.ConfigDict) -> str:
