@@ -684,17 +684,7 @@ def ternary_wasserstein_discriminator_loss(d_src_fake: Array, d_tgt_fake: Array,
   targets as in :func:`wasserstein_discriminator_loss`: the WGAN-GP game (with a gradient
   penalty on the same critic) in place of the paper's three-way cross-entropy, while D's
   model and the penalty's critic stay those of the ternary D. All-equal logits give 0.
-
-  Args:
-    d_src_fake: D logits on g(f(x)) for source samples x, shape [B_s, 3].
-    d_tgt_fake: D logits on g(f(x)) for target samples x, shape [B_t, 3].
-    d_tgt_real: D logits on real target samples, shape [B_r, 3].
-
-  Returns:
-    A scalar.
-
-  Raises:
-    ValueError: if an input is not [B, 3].
+  Arguments, result and errors as :func:`ternary_discriminator_loss`'s.
 
   References:
     Taigman, Polyak & Wolf, ICLR 2017, Sec. 4 (the ternary D); Arjovsky, Chintala & Bottou,
@@ -707,17 +697,8 @@ def ternary_wasserstein_discriminator_loss(d_src_fake: Array, d_tgt_fake: Array,
 
 def ternary_wasserstein_generator_loss(d_src_fake: Array, d_tgt_fake: Array) -> Array:
   """g's side of :func:`ternary_wasserstein_discriminator_loss`: ``-mean(r(g(f(s)))) -
-  mean(r(g(f(t))))`` with ``r = ternary_realness(logits)``.
-
-  Args:
-    d_src_fake: D logits on g(f(x)) for source samples x, shape [B_s, 3].
-    d_tgt_fake: D logits on g(f(x)) for target samples x, shape [B_t, 3].
-
-  Returns:
-    A scalar.
-
-  Raises:
-    ValueError: if an input is not [B, 3].
+  mean(r(g(f(t))))`` with ``r = ternary_realness(logits)``. Arguments, result and errors as
+  :func:`ternary_generator_loss`'s.
 
   References:
     Arjovsky, Chintala & Bottou, "Wasserstein GAN", ICML 2017, eq. 3.
