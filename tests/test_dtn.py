@@ -1053,6 +1053,26 @@ def test_generator_condition_on_input_reaches_g(trained_nets):
     assert ("affine1" in params) == on and ("conditions every block" in task.describe) == on
 
 
+def test_generator_palette_reaches_g(trained_nets):
+  """model.generator.palette_size/palette_mode: g draws with a palette of colours read from
+  f(x) (its parameters), hard-drawn translations use at most that many colours, and the
+  run's description says so."""
+  from jgan.tasks import dtn  # pylint: disable=import-outside-toplevel
+  c = _dtn_config(trained_nets, **{"model.generator.palette_size": 3,
+                                   "model.generator.palette_mode": "straight_through"})
+  task = dtn.build(c, image_shape=TARGET, source_shape=SOURCE)
+  assert "3 colours from f(x), straight_through" in task.describe
+  assert "colours" not in dtn.build(_dtn_config(trained_nets), image_shape=TARGET,
+                                    source_shape=SOURCE).describe
+  kwargs = c.model.generator.to_dict()
+  g = models.build_generator(kwargs.pop("name"), image_shape=TARGET, **kwargs)
+  code = jax.random.normal(_key(2), (2, c.encoder.feature_dim))
+  variables = g.init(_key(0), code, train=False)
+  assert variables["params"]["palette"]["hidden"]["kernel"].shape[0] == c.encoder.feature_dim
+  drawn = np.asarray(g.apply(variables, code, train=False))
+  assert all(len(np.unique(im.reshape(-1, drawn.shape[-1]), axis=0)) <= 3 for im in drawn)
+
+
 def test_wasserstein_game_reaches_the_step(trained_nets):
   """loss.adversarial=wasserstein with the gradient penalty and a layer-norm D: one step of
   the built task gives a finite, non-ternary D loss, and the run's description names it."""

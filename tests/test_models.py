@@ -392,13 +392,26 @@ def test_dcgan_generator_output_filter_median():
   chex.assert_type(y, jnp.float32)
   np.testing.assert_allclose(y, imaging.median3x3(x), atol=1e-6)
   assert float(jnp.mean(jnp.abs(y - x))) > 1e-3  # it does change the random network's output
-  train = lambda g: g.apply(variables, z, train=True, mutable=["batch_stats"])[0]
-  np.testing.assert_array_equal(train(filtered), train(plain))
-  grads = jax.grad(lambda p: jnp.sum(filtered.apply({**variables, "params": p}, z,
-                                                    train=False) ** 2))(variables["params"])
-  assert all(float(jnp.max(jnp.abs(g))) > 0 for g in jax.tree.leaves(grads))
-  with pytest.raises(ValueError, match=r"output_filter='blur'.*'median3x3'"):
-    models.DCGANGenerator(32, output_filter="blur")
+  np.testing.assert_array_equal(st.apply(variables, z, train=False), drawn)
+  train = lambda g, p=params: g.apply({**variables, "params": p}, z, train=True,
+                                      mutable=["batch_stats"])[0]
+  np.testing.assert_array_equal(train(hard), train(soft))  # hard_draw trains on the mixture
+  trained_on = np.asarray(train(st))  # straight_through: on the hard image (batch statistics)
+  assert all(len(np.unique(im.reshape(-1, 3), axis=0)) <= k for im in trained_on)
+  assert float(np.abs(trained_on - np.asarray(train(soft))).max()) > 1e-2
+  for g in (hard, st):
+    grads = jax.grad(lambda p, g=g: jnp.sum(train(g, p) ** 2))(params)
+    assert all(float(jnp.max(jnp.abs(x))) > 0 for x in jax.tree.leaves(grads))
+  # The straight-through gradient is the mixture's gradient at the hard image's error.
+  cot = jax.random.normal(_key(5), drawn.shape)
+  logit_grad = lambda hard_: jax.grad(lambda l: jnp.sum(cot * dcgan.Palette(k).apply(
+      {"params": pal}, l, z, hard=hard_, straight_through=True)))(logits)
+  np.testing.assert_allclose(logit_grad(True), logit_grad(False), rtol=1e-5, atol=1e-7)
+  with pytest.raises(ValueError,
+                     match=r"palette_mode='argmax'.*'soft', 'hard_draw', 'straight_through'"):
+    models.DCGANGenerator(32, palette_size=k, palette_mode="argmax")
+  with pytest.raises(ValueError, match=r"palette_size=1 .*at least 2"):
+    models.DCGANGenerator(32, palette_size=1)
 
 
 def test_bad_resolution_normalization_upsample():

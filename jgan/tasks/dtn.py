@@ -129,7 +129,11 @@ def default_config() -> ml_collections.ConfigDict:
       {"name": "dcgan", "width": 64, "upsample": "subpixel",  # or "resize_conv"
        "output_upsample": "",  # "": as upsample; the RGB layer alone
        "output_filter": "",  # "median3x3": edge-preserving smoothing of what is drawn
-       "condition_on_input": False})  # f(x) also scales and shifts every block's BN
+       "condition_on_input": False,  # f(x) also scales and shifts every block's BN
+       # K > 0: g draws K logits per pixel and K colours from f(x) (flat regions); mode
+       # "soft" mixes them, "hard_draw" draws each pixel's likeliest colour (not in training),
+       # "straight_through" in training too (jgan.models.DCGANGenerator)
+       "palette_size": 0, "palette_mode": "soft"})
   # joint_batch: D sees real and fake in one call (one batch-norm statistic), so a pattern
   # all of g's outputs share is not normalised away (jgan.steps.make_dtn_step).
   # patch_layers k > 0: a patch D (PatchGAN), ternary logits per position after k
@@ -633,7 +637,9 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
 
 def _describe_generator(g_config: ml_collections.ConfigDict) -> str:
   cbn = g_config.get("condition_on_input", False)
-  return f"{g_config.name}{'(f(x) conditions every block)' if cbn else ''}"
+  k = g_config.get("palette_size", 0)
+  palette = f"({k} colours from f(x), {g_config.get('palette_mode', 'soft')})" if k else ""
+  return f"{g_config.name}{'(f(x) conditions every block)' if cbn else ''}{palette}"
 
 
 def _describe_game(config: ml_collections.ConfigDict) -> str:
