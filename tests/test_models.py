@@ -392,6 +392,48 @@ def test_dcgan_generator_output_filter_median():
   chex.assert_type(y, jnp.float32)
   np.testing.assert_allclose(y, imaging.median3x3(x), atol=1e-6)
   assert float(jnp.mean(jnp.abs(y - x))) > 1e-3  # it does change the random network's output
+  train = lambda g: g.apply(variables, z, train=True, mutable=["batch_stats"])[0]
+  np.testing.assert_array_equal(train(filtered), train(plain))
+  grads = jax.grad(lambda p: jnp.sum(filtered.apply({**variables, "params": p}, z,
+                                                    train=False) ** 2))(variables["params"])
+  assert all(float(jnp.max(jnp.abs(g))) > 0 for g in jax.tree.leaves(grads))
+  with pytest.raises(ValueError, match=r"output_filter='blur'.*'median3x3'"):
+    models.DCGANGenerator(32, output_filter="blur")
+
+
+def test_dcgan_generator_palette_mixes_k_colours_from_z():
+  """palette_size=K: the last layer draws K logits and `Palette` K colours from z; "soft"
+  mixes them by softmax, "hard_draw" draws each pixel's likeliest colour (at most K colours
+  an image) but trains on the mixture, "straight_through" trains on the hard image with the
+  softmax's gradients; gradients reach every parameter; bad values are refused."""
+  k = 4
+  soft = models.DCGANGenerator(32, width=WIDTH, palette_size=k)
+  hard = models.DCGANGenerator(32, width=WIDTH, palette_size=k, palette_mode="hard_draw")
+  st = models.DCGANGenerator(32, width=WIDTH, palette_size=k, palette_mode="straight_through")
+  z = jax.random.normal(jax.random.key(3), (BATCH, LATENT))
+  variables = soft.init(_key(0), z, train=False)
+  chex.assert_trees_all_equal_shapes(variables, hard.init(_key(0), z, train=False))
+  params = variables["params"]
+  assert params["up3"]["bias"].shape == (k,) and "palette" in params
+  # The image, recomputed by hand from the logits and the colours.
+  logits = models.DCGANGenerator(32, width=WIDTH, channels=k).apply(
+      {**variables, "params": {n: v for n, v in params.items() if n != "palette"}}, z,
+      train=False, capture_intermediates=lambda m, _: m.name == "up3",
+      mutable=["intermediates"])[1]["intermediates"]["up3"]["__call__"][0]
+  pal = params["palette"]
+  h = jax.nn.relu(z @ pal["hidden"]["kernel"] + pal["hidden"]["bias"])
+  colours = jnp.tanh(h @ pal["colours"]["kernel"] + pal["colours"]["bias"]).reshape(BATCH, k, 3)
+  y = soft.apply(variables, z, train=False)
+  chex.assert_shape(y, (BATCH, 32, 32, 3))
+  chex.assert_type(y, jnp.float32)
+  np.testing.assert_allclose(
+      y, jnp.einsum("bhwk,bkc->bhwc", jax.nn.softmax(logits), colours), atol=1e-5)
+  drawn = hard.apply(variables, z, train=False)
+  nearest = jnp.argmax(logits, -1)  # [B, H, W]: each pixel's colour index
+  np.testing.assert_allclose(drawn, jax.vmap(lambda c, i: c[i])(colours, nearest), atol=1e-5)
+  for b in range(BATCH):
+    assert len(np.unique(np.asarray(drawn[b]).reshape(-1, 3), axis=0)) <= k
+  assert float(jnp.abs(colours).max()) < 1.0 and float(jnp.std(colours[:, :, 0])) > 0.1
   np.testing.assert_array_equal(st.apply(variables, z, train=False), drawn)
   train = lambda g, p=params: g.apply({**variables, "params": p}, z, train=True,
                                       mutable=["batch_stats"])[0]
