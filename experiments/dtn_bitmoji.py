@@ -44,7 +44,10 @@ def get_config():
   c.loss.feature_mix = 0.5  # half the source descriptors mixed between two training faces,
   c.loss.feature_gaussian = 0.5  # then half drawn from the batch's Gaussian: new identities
   c.loss.const_perturb.update(zoom=0.1, shift=0.06, blur=1.5)  # g(f(x)) before f
-  c.loss.const_contrastive_weight = 1.0  # each f(g(f(x))) picks its own face from the batch
+  c.loss.const_contrastive_weight = 2.0  # each f(g(f(x))) picks its own face from the batch
+  # 16 noise values beside f(x): what f(x) leaves open (background, shirt, hair colour) is one
+  # choice per drawing, not the mean of all (a mottle); MSGAN's term keeps g from ignoring it.
+  c.model.generator.noise_dim, c.loss.diversity_weight = 16, 1.0
   c.ema_decay = 0.995
   c.optim.b1, c.optim.b2, c.optim.d_lr = 0.0, 0.9, 6e-4  # WGAN-GP's Adam, 3x D: steadier
   c.batch_size, c.total_steps = 32, 2000

@@ -111,16 +111,18 @@ def ema_generator_batch_stats(generator: nn.Module, ema_params: PyTree, batch_st
 
 
 def _apply(module: nn.Module, params: PyTree, batch_stats: PyTree, x: jax.Array, *,
-           train: bool, key: jax.Array | None = None) -> tuple[jax.Array, PyTree]:
-  """Runs a jgan model; returns (output, new batch_stats) ({} for models without BN)."""
+           train: bool, key: jax.Array | None = None, **kwargs) -> tuple[jax.Array, PyTree]:
+  """Runs a jgan model (``kwargs`` go to its call); returns (output, new batch_stats) ({} for
+  models without BN)."""
   variables = {"params": params}
   if batch_stats:
     variables["batch_stats"] = batch_stats
   rngs = {"dropout": key} if key is not None else {}
   if train and batch_stats:
-    out, updates = module.apply(variables, x, train=True, rngs=rngs, mutable=["batch_stats"])
+    out, updates = module.apply(variables, x, train=True, rngs=rngs, mutable=["batch_stats"],
+                                **kwargs)
     return out, updates["batch_stats"]
-  return module.apply(variables, x, train=train, rngs=rngs), batch_stats
+  return module.apply(variables, x, train=train, rngs=rngs, **kwargs), batch_stats
 
 
 def init_gan_state(
@@ -379,6 +381,8 @@ def make_dtn_step(
     contrastive_weight: float = 0.0,
     contrastive_temperature: float = 0.1,
     adversarial: str = "ternary",
+    diversity_weight: float = 0.0,
+    diversity_pool: int = 1,
 ) -> Callable[[DTNState, dict[str, jax.Array], jax.Array], tuple[DTNState, Metrics]]:
   """Builds one Domain Transfer Network step: a ternary-D update, then a g update.
 
@@ -454,6 +458,14 @@ def make_dtn_step(
   out of the whole batch's source descriptors (the others are the negatives), at
   ``contrastive_temperature``.
 
+  A generator with ``noise_dim`` > 0 (``DCGANGenerator(noise_dim=N)``) gets fresh standard
+  normal noise beside every descriptor, drawn with the step's key (the same noise in D's and
+  g's updates), so what f's descriptor leaves open (a cartoon's background or shirt colour)
+  is one choice per drawing instead of the mean of all. ``diversity_weight`` > 0 adds
+  ``diversity_weight * losses.mode_seeking_loss`` (logged as ``diversity``, pooled over
+  ``diversity_pool`` pixels): the L_CONST translations drawn again with other noise must
+  differ, so g cannot ignore its noise.
+
   With ``ema_decay`` (and a state made with ``use_ema``) the step keeps an EMA of g's weights
   (warmed up, :func:`ema_decay_at`) and the EMA generator's own batch-norm statistics, from a
   train-mode pass of it on the step's inputs (one generator forward more): translations with
@@ -494,12 +506,23 @@ def make_dtn_step(
   if adversarial == "wasserstein" and penalty is None:
     raise ValueError("adversarial='wasserstein' needs a penalty on D (e.g. the gradient "
                      "penalty): an unconstrained critic diverges.")
+  noise_dim = int(getattr(generator, "noise_dim", 0) or 0)
+  if diversity_weight < 0:
+    raise ValueError(f"diversity_weight must be >= 0, got {diversity_weight}.")
+  if diversity_weight and not noise_dim:
+    raise ValueError(f"diversity_weight={diversity_weight} needs a generator with noise "
+                     "(noise_dim > 0, e.g. model.generator.noise_dim=16): without noise "
+                     "there is nothing to diversify.")
   d_game_loss, g_game_loss = losses.DTN_ADVERSARIAL[adversarial]
   target_encoder = encoder if target_encoder is None else target_encoder
   const_encoder = encoder if const_encoder is None else const_encoder
 
-  def translate(g_params, g_bs, features):
-    return _apply(generator, g_params, g_bs, features, train=True)
+  def translate(g_params, g_bs, features, noise=None):
+    kwargs = {} if noise is None else {"noise": noise}
+    return _apply(generator, g_params, g_bs, features, train=True, **kwargs)
+
+  def draw_noise(key, n):
+    return jax.random.normal(key, (n, noise_dim), jnp.float32) if noise_dim else None
 
   def d_logits(d_params, d_bs, images):
     logits, d_bs = _apply(discriminator, d_params, d_bs, images, train=True)
@@ -536,17 +559,23 @@ def make_dtn_step(
     metrics["d_loss"] = loss
     return loss, (d_bs, metrics)
 
-  def g_loss_fn(g_params, g_bs, d_params, d_bs, f_variables, f_s, f_t, real_t, alpha, key):
+  def g_loss_fn(g_params, g_bs, d_params, d_bs, f_variables, f_s, f_t, real_t, alpha, noise,
+                key):
     b = f_s.shape[0]
+    k = const_examples or b
+    inputs = jnp.concatenate([f_s, f_t])
+    if diversity_weight:  # the L_CONST translations again, with other noise
+      inputs = jnp.concatenate([inputs, f_s[:k]])
+      noise_b = draw_noise(jax.random.fold_in(key, 13), k)
+      noise = jnp.concatenate([noise, noise_b])
     # One generator call on both domains' features: one batch-norm statistic, as one
     # network would see them.
-    fake, g_bs = translate(g_params, g_bs, jnp.concatenate([f_s, f_t]))
-    fake_s, fake_t = fake[:b], fake[b:]
+    drawn, g_bs = translate(g_params, g_bs, inputs, noise)
+    fake_s, fake_t, fake = drawn[:b], drawn[b:2 * b], drawn[:2 * b]
     views = (d_view(fake_s, key, 10), d_view(fake_t, key, 11))
     if d_joint_batch:  # D's statistics as in its update: the real targets too, no gradient
       views += (jax.lax.stop_gradient(d_view(real_t, key, 12)),)
     logits_s, logits_t = d_logits_of(d_params, d_bs, views)[0][:2]
-    k = const_examples or b
     seen = fake_s[:k] if const_augment_fn is None else const_augment_fn(fake_s[:k], key)
     f_seen = const_encoder(f_variables, seen)
     terms = {
@@ -566,6 +595,10 @@ def make_dtn_step(
           f_s[:k], f_seen, negatives=f_s[k:] if k < b else None,
           temperature=contrastive_temperature)
       total = total + contrastive_weight * terms["contrastive"]
+    if diversity_weight:
+      terms["diversity"] = losses.mode_seeking_loss(
+          fake_s[:k], drawn[2 * b:], noise[:k], noise[2 * b:], pool=diversity_pool)
+      total = total + diversity_weight * terms["diversity"]
     return total, (g_bs, {"g_loss": total, **terms})
 
   def step(state: DTNState, batch: dict[str, jax.Array], key: jax.Array):
@@ -587,7 +620,9 @@ def make_dtn_step(
     else:
       f_t = jax.lax.stop_gradient(target_encoder(state.f_variables, real_t))
 
-    fake, g_bs = translate(state.g_params, state.g_batch_stats, jnp.concatenate([f_s, f_t]))
+    noise = draw_noise(jax.random.fold_in(key, 6), 2 * b)  # beside f_s and f_t, both updates
+    fake, g_bs = translate(state.g_params, state.g_batch_stats, jnp.concatenate([f_s, f_t]),
+                           noise)
     fake = jax.lax.stop_gradient(fake)
     grads, (d_bs, d_metrics) = jax.grad(d_loss_fn, has_aux=True)(
         state.d_params, state.d_batch_stats, fake[:b], fake[b:], real_t,
@@ -600,14 +635,14 @@ def make_dtn_step(
       alpha = alpha * jnp.minimum(1.0, state.step.astype(jnp.float32) / const_warmup_steps)
     grads, (g_bs, g_metrics) = jax.grad(g_loss_fn, has_aux=True)(
         state.g_params, g_bs, d_params, d_bs, state.f_variables, f_s, f_t, real_t, alpha,
-        jax.random.fold_in(key, 3))
+        noise, jax.random.fold_in(key, 3))
     g_metrics["const_weight"] = alpha
     g_params, g_opt_state, g_metrics["g_grad_norm"] = apply_gradients(
         g_optimizer, grads, state.g_opt_state, state.g_params)
     ema = update_ema(state.ema_g_params, g_params, decay=ema_decay, step=state.step)
     ema_bs = state.ema_g_batch_stats
     if ema is not None and ema_bs:
-      _, ema_bs = translate(ema, ema_bs, jnp.concatenate([f_s, f_t]))
+      _, ema_bs = translate(ema, ema_bs, jnp.concatenate([f_s, f_t]), noise)
     return state.replace(step=state.step + 1, g_params=g_params, d_params=d_params,
                          g_batch_stats=g_bs, d_batch_stats=d_bs, g_opt_state=g_opt_state,
                          d_opt_state=d_opt_state, ema_g_params=ema,

@@ -456,6 +456,46 @@ def test_dcgan_generator_palette_mixes_k_colours_from_z():
     models.DCGANGenerator(32, palette_size=1)
 
 
+def test_dcgan_generator_noise_beside_the_code():
+  """noise_dim=N: g reads [z, noise]; the caller's noise changes the drawing, without it the
+  noise is keyed by z (the same z, the same drawing, wherever it sits in a batch; another z,
+  another draw); the projection reads z's and the noise's dimensions; bad values refused."""
+  n = 5
+  g = models.DCGANGenerator(32, width=WIDTH, noise_dim=n)
+  z = jax.random.normal(_key(3), (BATCH, LATENT))
+  variables = g.init(_key(0), z, train=False)
+  assert variables["params"]["project"]["kernel"].shape[0] == LATENT + n
+  y = g.apply(variables, z, train=False)
+  chex.assert_shape(y, (BATCH, 32, 32, 3))
+  chex.assert_type(y, jnp.float32)
+  # Keyed noise: the output is the one drawn with keyed_noise(z) given explicitly, and
+  # follows each row through a permutation of the batch.
+  np.testing.assert_array_equal(
+      y, g.apply(variables, z, train=False, noise=dcgan.keyed_noise(z, n)))
+  perm = np.roll(np.arange(BATCH), 1)
+  np.testing.assert_allclose(g.apply(variables, z[perm], train=False), y[perm], atol=1e-6)
+  train = lambda noise: g.apply(variables, z, train=True, mutable=["batch_stats"],
+                                noise=noise)[0]  # batch statistics: outputs of order 1
+  other = train(jax.random.normal(_key(4), (BATCH, n)))
+  assert float(jnp.abs(other - train(dcgan.keyed_noise(z, n))).max()) > 0.05
+  keyed = np.asarray(dcgan.keyed_noise(jnp.arange(2000.0)[:, None] * jnp.ones((1, LATENT)),
+                                       n))
+  assert abs(keyed.mean()) < 0.05 and abs(keyed.std() - 1) < 0.05  # standard normal
+  assert len(np.unique(keyed[:, 0])) == 2000  # each code its own draw
+  np.testing.assert_array_equal(dcgan.keyed_noise(z, n), dcgan.keyed_noise(z, n))
+  grads = jax.grad(lambda p: jnp.sum(g.apply(
+      {**variables, "params": p}, z, train=True, mutable=["batch_stats"],
+      noise=jnp.ones((BATCH, n)))[0] ** 2))(variables["params"])
+  assert float(jnp.abs(grads["project"]["kernel"][LATENT:]).max()) > 0  # the noise is read
+  with pytest.raises(ValueError, match=r"noise of shape \(3, 3\), expected \(3, 5\)"):
+    g.apply(variables, z, train=False, noise=jnp.zeros((BATCH, 3)))
+  with pytest.raises(ValueError, match="noise given but noise_dim=0"):
+    plain = models.DCGANGenerator(32, width=WIDTH)
+    plain.apply(plain.init(_key(0), z, train=False), z, train=False, noise=jnp.zeros((BATCH, n)))
+  with pytest.raises(ValueError, match=r"noise_dim=-1 must be an integer >= 0"):
+    models.DCGANGenerator(32, noise_dim=-1)
+
+
 def test_bad_resolution_normalization_upsample():
   with pytest.raises(ValueError, match=r"resolution=48.*\(28, 32, 64\)"):
     models.DCGANGenerator(48)

@@ -151,6 +151,24 @@ class Palette(nn.Module):
     return jnp.einsum("bhwk,bkc->bhwc", weights, colours)
 
 
+def keyed_noise(x: jax.Array, dim: int, *, seed: int = 0) -> jax.Array:
+  """Standard-normal noise [B, dim], one draw per row of ``x`` [B, ...] keyed by its bits.
+
+  A deterministic stand-in for a generator's noise when none is given (evaluation, samples,
+  translation): the same input always gets the same noise, whatever its batch or position,
+  and different inputs get independent draws, so what is drawn still spreads over the noise's
+  range.
+  """
+  bits = jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.uint32).reshape(x.shape[0], -1)
+
+  def row_key(row):  # threefry over the row's values: no collisions in practice
+    return jax.lax.scan(lambda k, v: (jax.random.fold_in(k, v), None), jax.random.key(seed),
+                        row)[0]
+
+  keys = jax.vmap(row_key)(bits)
+  return jax.vmap(lambda k: jax.random.normal(k, (dim,), jnp.float32))(keys)
+
+
 class DCGANGenerator(nn.Module):
   """DCGAN generator: latent vector -> image.
 
@@ -195,6 +213,14 @@ class DCGANGenerator(nn.Module):
   likeliest colour in training too (gradients: the softmax's), so D and f judge the flat
   image g will draw. Mixing alone stays mottled (dtn_bitmoji, docs/experiments).
 
+  ``noise_dim=N`` (> 0) is for a deterministic code z (DTN's f(x)): g reads ``[z, noise]``,
+  ``noise`` [B, N] standard normal, given by the caller in training (``noise=``, drawn with
+  the step's key) and otherwise :func:`keyed_noise` of z (the same z, the same drawing). What
+  the code does not determine (a cartoon's background, shirt or hair colour, for a face
+  descriptor) the noise can choose, one value per drawing, where a deterministic g must draw
+  the mean of the choices: a mottle (multimodal translation, Zhu et al. 2017). The palette
+  reads its colours from ``[z, noise]`` as well; ``condition_on_input`` uses z alone.
+
   Shapes: z [B, latent] -> [B, resolution, resolution, channels] float32 in [-1, 1].
   ``train=True`` uses batch statistics and updates ``batch_stats`` (apply with
   ``mutable=['batch_stats']``); ``train=False`` uses the running averages.
@@ -202,7 +228,8 @@ class DCGANGenerator(nn.Module):
   References:
     Radford, Metz, Chintala 2016, "Unsupervised Representation Learning with Deep Convolutional
     Generative Adversarial Networks", figure 1 and section 4; Odena, Dumoulin, Olah 2016,
-    "Deconvolution and Checkerboard Artifacts", Distill (resize-convolution).
+    "Deconvolution and Checkerboard Artifacts", Distill (resize-convolution); Zhu et al.,
+    "Toward Multimodal Image-to-Image Translation", NeurIPS 2017 (noise beside the input).
   """
 
   resolution: int
@@ -214,6 +241,7 @@ class DCGANGenerator(nn.Module):
   condition_on_input: bool = False
   palette_size: int = 0
   palette_mode: str = "soft"
+  noise_dim: int = 0
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
 
@@ -223,6 +251,10 @@ class DCGANGenerator(nn.Module):
     if self.palette_size < 0 or self.palette_size == 1:
       raise ValueError(f"{type(self).__name__}: palette_size={self.palette_size} is not "
                        "supported; allowed: 0 (colours drawn directly) or at least 2")
+    if isinstance(self.noise_dim, bool) or int(self.noise_dim) != self.noise_dim or \
+        self.noise_dim < 0:
+      raise ValueError(f"{type(self).__name__}: noise_dim={self.noise_dim!r} must be an "
+                       "integer >= 0 (0: no noise beside the code)")
     _check(type(self).__name__, "upsample", self.upsample, UPSAMPLES)
     if self.output_upsample:
       _check(type(self).__name__, "output_upsample", self.output_upsample, UPSAMPLES)
@@ -252,13 +284,23 @@ class DCGANGenerator(nn.Module):
                              name=f"affine{i}")(x, condition)
 
   @nn.compact
-  def __call__(self, z: jax.Array, *, train: bool,
-               condition: jax.Array | None = None) -> jax.Array:
+  def __call__(self, z: jax.Array, *, train: bool, condition: jax.Array | None = None,
+               noise: jax.Array | None = None) -> jax.Array:
     size, chans = _generator_plan(self.resolution, self.width)
     if condition is None and self.condition_on_input:
       condition = z
+    code = z
+    if self.noise_dim:
+      noise = keyed_noise(z, self.noise_dim) if noise is None else noise
+      if noise.shape != (z.shape[0], self.noise_dim):
+        raise ValueError(f"{type(self).__name__}: noise of shape {noise.shape}, expected "
+                         f"{(z.shape[0], self.noise_dim)} (batch, noise_dim).")
+      code = jnp.concatenate([z, noise.astype(z.dtype)], axis=-1)
+    elif noise is not None:
+      raise ValueError(f"{type(self).__name__}: noise given but noise_dim=0; build the "
+                       "generator with noise_dim > 0 to draw from noise beside the code.")
     x = nn.Dense(size * size * chans[0], use_bias=False, dtype=self.dtype,
-                 param_dtype=self.param_dtype, kernel_init=dcgan_init, name="project")(z)
+                 param_dtype=self.param_dtype, kernel_init=dcgan_init, name="project")(code)
     x = x.reshape(z.shape[0], size, size, chans[0])
     x = nn.relu(self._norm(x, condition, train, 0))
     for i, c in enumerate(chans[1:], start=1):
@@ -269,7 +311,7 @@ class DCGANGenerator(nn.Module):
     if self.palette_size:
       x = Palette(self.palette_size, self.channels, dtype=self.dtype,
                   param_dtype=self.param_dtype, name="palette")(
-                      x, z, hard=(self.palette_mode == "straight_through"
+                      x, code, hard=(self.palette_mode == "straight_through"
                                   or (self.palette_mode == "hard_draw" and not train)),
                       straight_through=train)
     else:

@@ -133,7 +133,10 @@ def default_config() -> ml_collections.ConfigDict:
        # K > 0: g draws K logits per pixel and K colours from f(x) (flat regions); mode
        # "soft" mixes them, "hard_draw" draws each pixel's likeliest colour (not in training),
        # "straight_through" in training too (jgan.models.DCGANGenerator)
-       "palette_size": 0, "palette_mode": "soft"})
+       "palette_size": 0, "palette_mode": "soft",
+       # N > 0: N standard-normal values beside f(x) (fresh each step; keyed by f(x) when
+       # drawing), for what f(x) leaves open: a background or shirt colour, one per drawing
+       "noise_dim": 0})
   # joint_batch: D sees real and fake in one call (one batch-norm statistic), so a pattern
   # all of g's outputs share is not normalised away (jgan.steps.make_dtn_step).
   # patch_layers k > 0: a patch D (PatchGAN), ternary logits per position after k
@@ -187,6 +190,11 @@ def default_config() -> ml_collections.ConfigDict:
   # must be retrieved as its own face among the batch's source descriptors (0: off).
   c.loss.const_contrastive_weight = 0.0
   c.loss.const_contrastive_temperature = 0.1
+  # With model.generator.noise_dim > 0: MSGAN's mode-seeking term (jgan.losses.mode_seeking_loss)
+  # on the L_CONST translations drawn twice with two noises, pooled over diversity_pool pixels
+  # (colours, not texture), so g cannot ignore its noise (0: off).
+  c.loss.diversity_weight = 0.0
+  c.loss.diversity_pool = 4
   c.optim = optim.two_player_config()  # name, g_lr, d_lr, b1, b2
   c.eval.metrics = DIGIT_EVAL_METRICS  # from EVAL_METRICS
   c.eval.classifier = "mnist_classifier"  # target-domain judge, trained if missing
@@ -531,6 +539,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       contrastive_weight=config.loss.get("const_contrastive_weight", 0.0),
       contrastive_temperature=config.loss.get("const_contrastive_temperature", 0.1),
       adversarial=config.loss.get("adversarial", "ternary"),
+      diversity_weight=config.loss.get("diversity_weight", 0.0),
+      diversity_pool=config.loss.get("diversity_pool", 4),
       d_augment_fn=augment.diff_augment_from_config(config.get("d_augment", "")),
       penalty=penalties.from_config(config.penalty.name, weight=config.penalty.weight))
   warmup_steps = int(config.loss.get("decoder_warmup_steps", 0))
@@ -639,7 +649,9 @@ def _describe_generator(g_config: ml_collections.ConfigDict) -> str:
   cbn = g_config.get("condition_on_input", False)
   k = g_config.get("palette_size", 0)
   palette = f"({k} colours from f(x), {g_config.get('palette_mode', 'soft')})" if k else ""
-  return f"{g_config.name}{'(f(x) conditions every block)' if cbn else ''}{palette}"
+  n = g_config.get("noise_dim", 0)
+  noise = f"(f(x) + {n} noise values)" if n else ""
+  return f"{g_config.name}{'(f(x) conditions every block)' if cbn else ''}{palette}{noise}"
 
 
 def _describe_game(config: ml_collections.ConfigDict) -> str:
@@ -662,7 +674,8 @@ def _describe_defences(loss: ml_collections.ConfigDict) -> str:
   parts = [f"{k}={loss.get(k, 0.0)}" for k in ("feature_mix", "feature_noise", "feature_gaussian",
                                                       "const_examples", "class_weight",
                                                       "const_contrastive_weight",
-                                                      "decoder_warmup_steps")
+                                                      "decoder_warmup_steps",
+                                                      "diversity_weight")
            if loss.get(k, 0.0)]
   p = loss.get("const_perturb", _NO_PERTURB)
   parts += [f"const_perturb.{k}={p.get(k, 0.0)}" for k in ("zoom", "shift", "blur", "min_blur")
