@@ -27,6 +27,6 @@ def get_config():
   c.optim.b1, c.optim.b2, c.optim.d_lr = 0.5, 0.999, 2e-4
   # dtn_bitmoji's noise beside f(x) and contrastive weight 2 (2026-12-07) are measured at 64
   # only: the recipe of the result above
-  c.model.generator.noise_dim, c.loss.diversity_weight = 0, 0.0
+  c.model.generator.noise_dim, c.loss.mode_seeking_weight = 0, 0.0
   c.loss.const_contrastive_weight = 1.0
   return c

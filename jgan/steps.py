@@ -381,8 +381,8 @@ def make_dtn_step(
     contrastive_weight: float = 0.0,
     contrastive_temperature: float = 0.1,
     adversarial: str = "ternary",
-    diversity_weight: float = 0.0,
-    diversity_pool: int = 1,
+    mode_seeking_weight: float = 0.0,
+    mode_seeking_pool: int = 1,
 ) -> Callable[[DTNState, dict[str, jax.Array], jax.Array], tuple[DTNState, Metrics]]:
   """Builds one Domain Transfer Network step: a ternary-D update, then a g update.
 
@@ -461,9 +461,9 @@ def make_dtn_step(
   A generator with ``noise_dim`` > 0 (``DCGANGenerator(noise_dim=N)``) gets fresh standard
   normal noise beside every descriptor, drawn with the step's key (the same noise in D's and
   g's updates), so what f's descriptor leaves open (a cartoon's background or shirt colour)
-  is one choice per drawing instead of the mean of all. ``diversity_weight`` > 0 adds
-  ``diversity_weight * losses.mode_seeking_loss`` (logged as ``diversity``, pooled over
-  ``diversity_pool`` pixels): the L_CONST translations drawn again with other noise must
+  is one choice per drawing instead of the mean of all. ``mode_seeking_weight`` > 0 adds
+  ``mode_seeking_weight * losses.mode_seeking_loss`` (logged as ``mode_seeking``, pooled over
+  ``mode_seeking_pool`` pixels): the L_CONST translations drawn again with other noise must
   differ, so g cannot ignore its noise.
 
   With ``ema_decay`` (and a state made with ``use_ema``) the step keeps an EMA of g's weights
@@ -507,10 +507,10 @@ def make_dtn_step(
     raise ValueError("adversarial='wasserstein' needs a penalty on D (e.g. the gradient "
                      "penalty): an unconstrained critic diverges.")
   noise_dim = int(getattr(generator, "noise_dim", 0) or 0)
-  if diversity_weight < 0:
-    raise ValueError(f"diversity_weight must be >= 0, got {diversity_weight}.")
-  if diversity_weight and not noise_dim:
-    raise ValueError(f"diversity_weight={diversity_weight} needs a generator with noise "
+  if mode_seeking_weight < 0:
+    raise ValueError(f"mode_seeking_weight must be >= 0, got {mode_seeking_weight}.")
+  if mode_seeking_weight and not noise_dim:
+    raise ValueError(f"mode_seeking_weight={mode_seeking_weight} needs a generator with noise "
                      "(noise_dim > 0, e.g. model.generator.noise_dim=16): without noise "
                      "there is nothing to diversify.")
   d_game_loss, g_game_loss = losses.DTN_ADVERSARIAL[adversarial]
@@ -564,7 +564,7 @@ def make_dtn_step(
     b = f_s.shape[0]
     k = const_examples or b
     inputs = jnp.concatenate([f_s, f_t])
-    if diversity_weight:  # the L_CONST translations again, with other noise
+    if mode_seeking_weight:  # the L_CONST translations again, with other noise
       inputs = jnp.concatenate([inputs, f_s[:k]])
       noise_b = draw_noise(jax.random.fold_in(key, 13), k)
       noise = jnp.concatenate([noise, noise_b])
@@ -595,10 +595,10 @@ def make_dtn_step(
           f_s[:k], f_seen, negatives=f_s[k:] if k < b else None,
           temperature=contrastive_temperature)
       total = total + contrastive_weight * terms["contrastive"]
-    if diversity_weight:
-      terms["diversity"] = losses.mode_seeking_loss(
-          fake_s[:k], drawn[2 * b:], noise[:k], noise[2 * b:], pool=diversity_pool)
-      total = total + diversity_weight * terms["diversity"]
+    if mode_seeking_weight:
+      terms["mode_seeking"] = losses.mode_seeking_loss(
+          fake_s[:k], drawn[2 * b:], noise[:k], noise[2 * b:], pool=mode_seeking_pool)
+      total = total + mode_seeking_weight * terms["mode_seeking"]
     return total, (g_bs, {"g_loss": total, **terms})
 
   def step(state: DTNState, batch: dict[str, jax.Array], key: jax.Array):

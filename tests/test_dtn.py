@@ -277,7 +277,7 @@ def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weigh
               d_joint_batch=False, contrastive_weight=0.0, contrastive_temperature=0.1,
               target_encoder=None, const_encoder=None, tid_distance=None,
               d_patch_layers=0, d_whole_image_head=False, adversarial="ternary",
-              noise_dim=0, diversity_weight=0.0, diversity_pool=1):
+              noise_dim=0, mode_seeking_weight=0.0, mode_seeking_pool=1):
   """A DTN of tiny DCGANs on (32, 32, 1) targets and (32, 32, 3) sources, f a TinyEncoder;
   ``target_encoder`` / ``const_encoder``: ``(encoder) -> encoder`` for those roles."""
   encoder, f_variables = tiny_encoder()
@@ -303,8 +303,8 @@ def build_dtn(*, width=8, lr=1e-3, const_weight=ALPHA, tid_weight=BETA, tv_weigh
       contrastive_temperature=contrastive_temperature,
       target_encoder=target_encoder and target_encoder(encoder),
       const_encoder=const_encoder and const_encoder(encoder), tid_distance=tid_distance,
-      adversarial=adversarial, diversity_weight=diversity_weight,
-      diversity_pool=diversity_pool)
+      adversarial=adversarial, mode_seeking_weight=mode_seeking_weight,
+      mode_seeking_pool=mode_seeking_pool)
   init = functools.partial(init, use_ema=ema_decay is not None)
   return types.SimpleNamespace(init=init, step=step, encoder=encoder, generator=generator,
                                discriminator=discriminator,
@@ -341,7 +341,7 @@ def dtn():
 
 
 def test_step_noise_beside_f_and_the_mode_seeking_term():
-  """A generator with noise: the step draws it with its key and, with diversity_weight, adds
+  """A generator with noise: the step draws it with its key and, with mode_seeking_weight, adds
   MSGAN's term; trained on it, g's drawings of one face under two noises move apart (they
   do not without the term); the term without noise is refused."""
   batch = _synthetic_batch()
@@ -355,19 +355,19 @@ def test_step_noise_beside_f_and_the_mode_seeking_term():
 
   spreads = {}
   for weight in (0.0, 5.0):
-    parts = build_dtn(noise_dim=4, diversity_weight=weight, diversity_pool=2)
+    parts = build_dtn(noise_dim=4, mode_seeking_weight=weight, mode_seeking_pool=2)
     state = jax.jit(parts.init)(_key(0))
     step = jax.jit(parts.step)
     for i in range(6):
       state, metrics = step(state, batch, _key(100 + i))
-    assert ("diversity" in metrics) == bool(weight)
+    assert ("mode_seeking" in metrics) == bool(weight)
     if weight:
-      assert 0 < float(metrics["diversity"]) < 1e5
+      assert 0 < float(metrics["mode_seeking"]) < 1e5
     assert np.isfinite(float(metrics["g_loss"]))
     spreads[weight] = spread(parts, state)
   assert spreads[5.0] > 1.5 * spreads[0.0], spreads
-  with pytest.raises(ValueError, match=r"diversity_weight=1.0 needs a generator with noise"):
-    build_dtn(diversity_weight=1.0)
+  with pytest.raises(ValueError, match=r"mode_seeking_weight=1.0 needs a generator with noise"):
+    build_dtn(mode_seeking_weight=1.0)
 
 
 def test_dtn_state_fields(dtn):
@@ -1107,14 +1107,14 @@ def test_generator_palette_reaches_g(trained_nets):
 
 
 def test_generator_noise_reaches_g(trained_nets):
-  """model.generator.noise_dim / loss.diversity_weight: g reads f(x) and the noise, the
+  """model.generator.noise_dim / loss.mode_seeking_weight: g reads f(x) and the noise, the
   step logs the mode-seeking term, the run's description names both, and the task's
   translations are deterministic (keyed noise)."""
   from jgan.tasks import dtn  # pylint: disable=import-outside-toplevel
   c = _dtn_config(trained_nets, **{"model.generator.noise_dim": 3,
-                                   "loss.diversity_weight": 0.5})
+                                   "loss.mode_seeking_weight": 0.5})
   task = dtn.build(c, image_shape=TARGET, source_shape=SOURCE)
-  assert "f(x) + 3 noise values" in task.describe and "diversity_weight=0.5" in task.describe
+  assert "f(x) + 3 noise values" in task.describe and "mode_seeking_weight=0.5" in task.describe
   assert "noise" not in dtn.build(_dtn_config(trained_nets), image_shape=TARGET,
                                   source_shape=SOURCE).describe
   state = task.init(_key(0))
@@ -1123,9 +1123,9 @@ def test_generator_noise_reaches_g(trained_nets):
   batch = {"image": rng.integers(0, 256, (8, *TARGET), dtype=np.uint8),
            "source_image": rng.integers(0, 256, (8, *SOURCE), dtype=np.uint8)}
   _, m = jax.jit(task.step)(state, batch, _key(1))
-  assert float(m["diversity"]) > 0
+  assert float(m["mode_seeking"]) > 0
   with pytest.raises(ValueError, match="needs a generator with noise"):
-    dtn.build(_dtn_config(trained_nets, **{"loss.diversity_weight": 0.5}), image_shape=TARGET,
+    dtn.build(_dtn_config(trained_nets, **{"loss.mode_seeking_weight": 0.5}), image_shape=TARGET,
               source_shape=SOURCE)
 
 

@@ -179,7 +179,7 @@ def test_dtn_bitmoji_configs_build_and_validate():
     assert c.loss.const_perturb.zoom == 0.1 and c.loss.const_perturb.blur == 1.5
     # The translation picks its own face; at 64, g draws from f(x) and noise (MSGAN's term).
     assert c.loss.const_contrastive_weight == (2.0 if size == 64 else 1.0)
-    assert (c.model.generator.noise_dim, c.loss.diversity_weight) == (
+    assert (c.model.generator.noise_dim, c.loss.mode_seeking_weight) == (
         (16, 1.0) if size == 64 else (0, 0.0))
     assert c.ema_decay and c.eval.use_ema
     # Judged by avatars_classifier too (issue 22's figures).

@@ -191,10 +191,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.loss.const_contrastive_weight = 0.0
   c.loss.const_contrastive_temperature = 0.1
   # With model.generator.noise_dim > 0: MSGAN's mode-seeking term (jgan.losses.mode_seeking_loss)
-  # on the L_CONST translations drawn twice with two noises, pooled over diversity_pool pixels
+  # on the L_CONST translations drawn twice with two noises, pooled over mode_seeking_pool pixels
   # (colours, not texture), so g cannot ignore its noise (0: off).
-  c.loss.diversity_weight = 0.0
-  c.loss.diversity_pool = 4
+  c.loss.mode_seeking_weight = 0.0
+  c.loss.mode_seeking_pool = 4
   c.optim = optim.two_player_config()  # name, g_lr, d_lr, b1, b2
   c.eval.metrics = DIGIT_EVAL_METRICS  # from EVAL_METRICS
   c.eval.classifier = "mnist_classifier"  # target-domain judge, trained if missing
@@ -539,8 +539,8 @@ def build(config: ml_collections.ConfigDict, *, image_shape: tuple[int, int, int
       contrastive_weight=config.loss.get("const_contrastive_weight", 0.0),
       contrastive_temperature=config.loss.get("const_contrastive_temperature", 0.1),
       adversarial=config.loss.get("adversarial", "ternary"),
-      diversity_weight=config.loss.get("diversity_weight", 0.0),
-      diversity_pool=config.loss.get("diversity_pool", 4),
+      mode_seeking_weight=config.loss.get("mode_seeking_weight", 0.0),
+      mode_seeking_pool=config.loss.get("mode_seeking_pool", 4),
       d_augment_fn=augment.diff_augment_from_config(config.get("d_augment", "")),
       penalty=penalties.from_config(config.penalty.name, weight=config.penalty.weight))
   warmup_steps = int(config.loss.get("decoder_warmup_steps", 0))
@@ -675,7 +675,7 @@ def _describe_defences(loss: ml_collections.ConfigDict) -> str:
                                                       "const_examples", "class_weight",
                                                       "const_contrastive_weight",
                                                       "decoder_warmup_steps",
-                                                      "diversity_weight")
+                                                      "mode_seeking_weight")
            if loss.get(k, 0.0)]
   p = loss.get("const_perturb", _NO_PERTURB)
   parts += [f"const_perturb.{k}={p.get(k, 0.0)}" for k in ("zoom", "shift", "blur", "min_blur")
