@@ -178,10 +178,12 @@ def test_dtn_bitmoji_configs_build_and_validate():
         and c.loss.feature_gaussian == 0.5
     assert c.loss.const_perturb.zoom == 0.1 and c.loss.const_perturb.blur == 1.5
     # The translation picks its own face; at 64, g draws from f(x) and noise (MSGAN's term).
-    assert c.loss.const_contrastive_weight == (2.0 if size == 64 else 1.0)
+    assert c.loss.const_contrastive_weight == 1.0
     assert (c.model.generator.noise_dim, c.loss.mode_seeking_weight) == (
         (16, 1.0) if size == 64 else (0, 0.0))
     assert c.ema_decay and c.eval.use_ema
+    # 2,800 steps fit the 30 minutes at 64 (FID still falling at 2,000); evaluated 4 times.
+    assert (c.total_steps, c.eval_every) == ((2800, 700) if size == 64 else (600, 400))
     # Judged by avatars_classifier too (issue 22's figures).
     assert tuple(c.eval.metrics) == ("retrieval", "fid", "kid_heldout", "reconstruction")
     assert c.eval.classifier == "avatars_classifier" and c.eval.fid_variants
@@ -191,7 +193,7 @@ def test_dtn_bitmoji_configs_build_and_validate():
     task = dtn.build(c, image_shape=(size, size, 3), source_shape=(150, 150, 3))
     assert "dlib_resnet" in task.describe and "alpha=10.0" in task.describe
     assert "cached" in task.describe and "const_perturb.blur=1.5" in task.describe
-    assert f"const_contrastive_weight={2.0 if size == 64 else 1.0}" in task.describe
+    assert "const_contrastive_weight=1.0" in task.describe
     assert ("16 noise values" in task.describe) == (size == 64)
     state = jax.eval_shape(task.init, _key(0))  # shapes only: nothing trained or compiled
     out = jax.eval_shape(task.translate, state,
